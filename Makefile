@@ -1,0 +1,35 @@
+# genreid: two commands on a fresh machine, `make quickstart` and `make test`.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: venv quickstart test test-all lint bench clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet torch==2.14.1 torchvision==0.29.1
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+quickstart: venv
+	$(BIN)/genreid quickstart --out runs/quickstart
+
+test: venv
+	$(BIN)/python -m pytest -q -n 2 tests
+
+test-all: venv
+	$(BIN)/python -m pytest -q -n 2 -m "" tests
+
+lint: venv
+	$(BIN)/ruff check genreid tests benchmarks
+	$(BIN)/ruff format --check genreid tests benchmarks
+
+bench: venv
+	$(BIN)/python benchmarks/synth_speed.py
+
+clean:
+	rm -rf runs .pytest_cache

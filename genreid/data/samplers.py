@@ -1,0 +1,122 @@
+"""Deterministic training batches: real and generated images mixed, split across ranks.
+
+Each epoch's global batches are a pure function of (seed, epoch), built on a torch Generator,
+so every rank computes the same list and takes its share (rank r gets items r, r+W, ... of
+each global batch, like DistributedSampler), and a resumed run sees the same batches.
+Modes: ``random`` shuffles real and generated images together (the LSRO code);
+``gen_batch_share`` fixes the generated share of every batch instead; ``pk`` draws P
+identities x K images (generated images then come only through ``gen_batch_share``).
+Every item is an ``(index, sample_seed)`` pair for :class:`ReIDImageDataset`.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+
+import torch
+from torch.utils.data import Sampler
+
+
+def _perm(items: Sequence[int], g: torch.Generator) -> list[int]:
+    return [items[i] for i in torch.randperm(len(items), generator=g).tolist()]
+
+
+class MixedBatchSampler(Sampler[list[tuple[int, int]]]):
+    """Per-rank batches of ``(index, seed)``; ``set_epoch`` before iterating."""
+
+    def __init__(self, labels: Sequence[int], generated: Sequence[bool], batch_size: int,
+                 seed: int = 0, mode: str = "random", gen_share: float | None = None,
+                 num_instances: int = 4, rank: int = 0, world_size: int = 1) -> None:
+        if mode not in ("random", "pk"):
+            raise ValueError(f"data.sampler: unknown sampler {mode!r}; expected random or pk")
+        if gen_share is not None and not 0 <= gen_share < 1:
+            raise ValueError(f"data.gen_batch_share must be in [0, 1), got {gen_share}")
+        self.real = [i for i, g in enumerate(generated) if not g]
+        self.gen = [i for i, g in enumerate(generated) if g]
+        self.labels = list(labels)
+        self.global_batch = batch_size * world_size
+        self.seed, self.mode, self.gen_share = seed, mode, gen_share
+        self.num_instances = num_instances
+        self.rank, self.world = rank, world_size
+        self.epoch, self.include_generated = 0, True
+        if not self.real:
+            raise ValueError("no real training images")
+        if mode == "pk" and self.global_batch < num_instances:
+            raise ValueError("data.pk_instances must not exceed the batch size")
+
+    def set_epoch(self, epoch: int, include_generated: bool = True) -> None:
+        """Select the epoch (0-based) and whether generated images take part in it."""
+        self.epoch, self.include_generated = epoch, include_generated and bool(self.gen)
+
+    def global_batches(self) -> list[list[int]]:
+        """This epoch's batches over all ranks (indices into the training records)."""
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        B = self.global_batch
+        gen = self.include_generated
+        if self.mode == "random" and gen and self.gen_share is None:
+            order = _perm(self.real + self.gen, g)
+            return self._chunk(order, B)
+        n_gen = round(B * self.gen_share) if gen and self.gen_share is not None else 0
+        n_real = B - n_gen
+        if self.mode == "pk":
+            if gen and self.gen_share is None:
+                raise ValueError("data.sampler=pk mixes generated images only through "
+                                 "data.gen_batch_share (e.g. 0.25)")
+            real_batches = self._pk(g, n_real)
+        else:
+            real_batches = self._chunk(_perm(self.real, g), n_real)
+        if n_gen == 0:
+            return real_batches
+        pool: list[int] = []
+        out = []
+        for rb in real_batches:
+            while len(pool) < n_gen:
+                pool += _perm(self.gen, g)
+            batch = rb + pool[:n_gen]
+            pool = pool[n_gen:]
+            out.append(_perm(batch, g))
+        return out
+
+    def _chunk(self, order: list[int], size: int) -> list[list[int]]:
+        if len(order) < size:  # a tiny set: one short batch rather than none
+            return [order] if len(order) >= self.world else []
+        return [order[i:i + size] for i in range(0, len(order) - size + 1, size)]
+
+    def _pk(self, g: torch.Generator, n_real: int) -> list[list[int]]:
+        K = self.num_instances
+        P = max(1, n_real // K)
+        by_id: dict[int, list[int]] = defaultdict(list)
+        for i in self.real:
+            by_id[self.labels[i]].append(i)
+        groups: dict[int, list[list[int]]] = {}
+        for pid in sorted(by_id):
+            idx = _perm(by_id[pid], g)
+            if len(idx) < K:  # sample with replacement up to K
+                extra = torch.randint(len(idx), (K - len(idx),), generator=g).tolist()
+                idx += [idx[j] for j in extra]
+            groups[pid] = [idx[i:i + K] for i in range(0, len(idx) - K + 1, K)]
+        batches = []
+        while True:
+            avail = [pid for pid in sorted(groups) if groups[pid]]
+            if len(avail) < P:
+                break
+            chosen = _perm(avail, g)[:P]
+            batches.append([i for pid in chosen for i in groups[pid].pop()])
+        if not batches:
+            raise ValueError(f"data.sampler=pk needs at least {P} identities per batch")
+        return batches
+
+    def _seeds(self, n: int) -> list[int]:
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch + 7_777_777)
+        return torch.randint(0, 2**62, (n,), generator=g).tolist()
+
+    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+        batches = self.global_batches()
+        seeds = iter(self._seeds(sum(map(len, batches))))
+        for b in batches:
+            pairs = [(i, next(seeds)) for i in b]
+            yield pairs[self.rank::self.world]
+
+    def __len__(self) -> int:
+        return len(self.global_batches())

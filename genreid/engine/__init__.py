@@ -1,0 +1,1 @@
+"""genreid.engine"""

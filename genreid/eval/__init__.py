@@ -1,0 +1,6 @@
+"""genreid.eval: distances, ranking metrics (CMC, mAP, mINP) and k-reciprocal re-ranking."""
+
+from genreid.eval.distance import compute_distance
+from genreid.eval.metrics import evaluate_rank
+
+__all__ = ["compute_distance", "evaluate_rank"]

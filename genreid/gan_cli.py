@@ -1,0 +1,136 @@
+"""``genreid gan``: train DCGAN / WGAN-GP generators, sample images, score generation quality."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+gan_app = typer.Typer(
+    help="Train GANs on re-ID training images, sample them, and measure FID / SSIM.",
+    no_args_is_help=True,
+)
+
+
+def _fail(message: str) -> None:
+    """Print an error without a traceback and exit with code 1."""
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code=1)
+
+
+def _parse_size(text: str | None) -> tuple[int, int] | None:
+    if text is None:
+        return None
+    try:
+        h, w = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise typer.BadParameter(f"expected HxW such as 128x64, got {text!r}") from None
+    if h < 1 or w < 1:
+        raise typer.BadParameter(f"expected a positive HxW such as 128x64, got {text!r}")
+    return h, w
+
+
+@gan_app.command("train")
+def train(
+    overrides: list[str] = typer.Argument(
+        None, help="key=value overrides, e.g. data.root=/data/Market train.epochs=5."
+    ),
+    config: str = typer.Option(
+        None, "--config", "-c", help="YAML config, e.g. configs/gan/dcgan_tiny.yaml. "
+        "With --resume it defaults to RUN/config.yaml."
+    ),
+    out: str = typer.Option(..., "--out", "-o", help="Run folder to create (or resume)."),
+    resume: bool = typer.Option(
+        False, "--resume", help="Continue from RUN/checkpoints/last.pt (models, optimisers, RNG)."
+    ),
+) -> None:
+    """Train one GAN, or one per cluster with data.clusters=FILE.csv (path,cluster)."""
+    from genreid.config import load_config
+    from genreid.engine.gan_config import GanConfig
+    from genreid.engine.gan_trainer import TrainingStopped, train_gan
+
+    try:
+        if config is None:
+            if not resume:
+                raise typer.BadParameter("pass --config FILE (or --resume to reuse RUN/config.yaml)")
+            config = str(Path(out) / "config.yaml")
+        cfg = load_config(GanConfig, config, overrides or [])
+        results = train_gan(cfg, out, resume=resume)
+    except TrainingStopped as exc:
+        _fail(str(exc))
+    except ValueError as exc:  # ConfigError, DatasetError, RunFolderError and friends
+        _fail(str(exc))
+    typer.echo(f"{results['status']}: {out}")
+
+
+@gan_app.command("sample")
+def sample(
+    run: str = typer.Option(..., "--run", help="A `gan train` run folder (plain or per-cluster)."),
+    num: int = typer.Option(..., "--num", "-n", help="Images to write (split over clusters)."),
+    out: str = typer.Option(..., "--out", "-o", help="Folder for the JPEGs and manifest.csv."),
+    size: str = typer.Option(None, "--size", help="Resize to HxW, e.g. 256x128 (default: native)."),
+    seed: int = typer.Option(0, "--seed", help="Same seed, same images."),
+    grid: str = typer.Option(
+        None, "--grid", help="Also write a PNG of samples beside real training images."
+    ),
+    batch_size: int = typer.Option(64, "--batch-size", help="Images per forward pass."),
+    device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
+) -> None:
+    """Write generated images and a manifest.csv (path, cluster, seed) for re-ID training."""
+    from genreid.engine.sampling import sample_to_folder
+
+    try:
+        manifest = sample_to_folder(
+            run, num, out, size=_parse_size(size), seed=seed, batch_size=batch_size, grid=grid,
+            device=device,
+        )
+    except ValueError as exc:
+        _fail(str(exc))
+    except RuntimeError as exc:  # an unreadable checkpoint
+        _fail(str(exc).splitlines()[0])
+    typer.echo(f"wrote {num} images and {manifest}")
+    if grid:
+        typer.echo(f"wrote {grid}")
+
+
+@gan_app.command("metrics")
+def metrics(
+    real: str = typer.Option(
+        ..., "--real", help="Real images: a folder, or DATASET:ROOT for its training split."
+    ),
+    fake: str = typer.Option(..., "--fake", help="Generated images (folder, manifest.csv optional)."),
+    inception_weights: str = typer.Option(
+        None, "--inception-weights",
+        help="pytorch-fid's pt_inception-2015-12-05-6726825d.pth (never downloaded).",
+    ),
+    feature_extractor: str = typer.Option(
+        None, "--feature-extractor",
+        help="reid:MODEL.pt (TorchScript) for a distance in re-ID feature space "
+        "(not comparable with published FIDs).",
+    ),
+    ssim_only: bool = typer.Option(False, "--ssim-only", help="Skip the Frechet distance."),
+    ssim_pairs: int = typer.Option(1000, "--ssim-pairs", help="Image pairs for SSIM."),
+    ssim_size: str = typer.Option("128x64", "--ssim-size", help="HxW images are resized to."),
+    seed: int = typer.Option(0, "--seed", help="Seed for the SSIM pairs."),
+    batch_size: int = typer.Option(32, "--batch-size"),
+    device: str = typer.Option("cpu", "--device"),
+    out: str = typer.Option(None, "--out", help="Also write the results to this JSON file."),
+) -> None:
+    """FID (Inception-v3 pool features) and SSIM diversity of generated images."""
+    from genreid.engine.run import write_json_atomic
+    from genreid.eval.gen_metrics import compute_metrics
+
+    if inception_weights and feature_extractor:
+        _fail("pass either --inception-weights or --feature-extractor, not both")
+    try:
+        result = compute_metrics(
+            real, fake, inception_weights=inception_weights,
+            feature_extractor=feature_extractor, ssim_only=ssim_only, ssim_pairs=ssim_pairs,
+            ssim_size=_parse_size(ssim_size), seed=seed, batch_size=batch_size, device=device,
+        )
+    except ValueError as exc:
+        _fail(str(exc))
+    if out:
+        write_json_atomic(result, out)
+    typer.echo(json.dumps(result, indent=2))

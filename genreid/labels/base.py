@@ -1,0 +1,194 @@
+"""The label-strategy interface, its registry, and the one soft cross-entropy loss.
+
+A strategy turns a batch (logits, features, label indices with -1 for generated images,
+generated flags, cluster ids, epoch) into a target distribution ``q`` (B x C) and a per-image
+weight ``w`` (B), plus optionally an auxiliary loss (FAPL's center term). Every method then
+trains with :func:`soft_cross_entropy`.
+
+Loss normalisation: ``L = sum_i w_i * (-sum_k q_ik log p_ik) / n`` with ``n`` the number of
+images whose weight is non-zero. With all weights 1 this is the batch mean that LSRO's Eq. 7
+averages; a generated image of weight 0.1 (pseudo_label, dmprl2) counts 0.1 in the numerator
+but does not shrink the real images' share, and images switched off (weight 0: generated
+images before ``gen_start_epoch``) do not count at all.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+
+@dataclass
+class LabelOptions:
+    """Options shared by the strategies (the ``labels.*`` config keys)."""
+
+    gen_start_epoch: int | str = "default"
+    gen_weight: float | None = None
+    real_smoothing: float = 0.0
+    epsilon: float = 0.1
+    center_lambda: float | None = None
+    center_alpha: float = 0.5
+    temperature: float = 1.0
+    smprl_targets: str | None = None
+    clusters: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class LabelBatch:
+    """What a strategy sees of one mini-batch."""
+
+    logits: torch.Tensor
+    features: torch.Tensor
+    labels: torch.Tensor  # label index 0..K-1, -1 for generated images
+    generated: torch.Tensor  # bool
+    clusters: torch.Tensor  # cluster id, -1 if none
+    epoch: int  # 0-based
+    index: torch.Tensor | None = None  # position in the training set
+
+
+@dataclass
+class LabelTargets:
+    """Target distribution (B x C), per-image weight (B) and an optional auxiliary loss."""
+
+    q: torch.Tensor
+    weight: torch.Tensor
+    aux_loss: torch.Tensor | None = None
+
+
+def soft_cross_entropy(logits: torch.Tensor, q: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """``sum_i w_i * CE(q_i, softmax(logits_i)) / #(w_i > 0)`` (0 when every weight is 0)."""
+    logp = torch.log_softmax(logits.float(), dim=1)
+    per_image = -(q * logp).sum(dim=1)
+    used = (weight > 0).sum().clamp(min=1)
+    return (weight * per_image).sum() / used
+
+
+def resolve_gen_start(value: int | str, default_auto: bool, epochs: int) -> int:
+    """``gen_start_epoch``: an int, ``auto`` (round(0.4*epochs)) or ``default`` (per strategy)."""
+    if isinstance(value, int):
+        if value < 0:
+            raise ValueError(f"labels.gen_start_epoch must be >= 0, got {value}")
+        return value
+    if value == "auto" or (value == "default" and default_auto):
+        return round(0.4 * epochs)
+    if value == "default":
+        return 0
+    raise ValueError(f"labels.gen_start_epoch: expected an integer or 'auto', got {value!r}")
+
+
+class LabelStrategy(nn.Module):
+    """Base strategy: real images get one-hot targets (optionally smoothed); subclasses fill
+    in the generated images' targets. State (e.g. FAPL centers) lives in buffers."""
+
+    name: ClassVar[str] = ""
+    uses_generated: ClassVar[bool] = True
+    default_gen_weight: ClassVar[float] = 1.0
+    delayed_by_default: ClassVar[bool] = False  # gen_start_epoch 'default' means 'auto'
+    extra_class: ClassVar[bool] = False
+
+    def __init__(self, num_classes: int, options: LabelOptions | None = None,
+                 feat_dim: int = 0, epochs: int = 50) -> None:
+        super().__init__()
+        self.options = options or LabelOptions()
+        self.num_classes = num_classes
+        self.num_outputs = num_classes + 1 if self.extra_class else num_classes
+        self.feat_dim = feat_dim
+        self.gen_start_epoch = resolve_gen_start(
+            self.options.gen_start_epoch, self.delayed_by_default, epochs)
+        gw = self.options.gen_weight
+        self.gen_weight = self.default_gen_weight if gw is None else gw
+        self.center = None
+        lam = self.center_lambda
+        if lam > 0:
+            from genreid.labels.fapl import CenterLoss
+
+            self.center = CenterLoss(num_classes, feat_dim, self.options.center_alpha)
+
+    @property
+    def center_lambda(self) -> float:
+        lam = self.options.center_lambda
+        return 0.0 if lam is None else float(lam)
+
+    def generated_active(self, epoch: int) -> bool:
+        """Whether generated images take part at this (0-based) epoch."""
+        return self.uses_generated and epoch >= self.gen_start_epoch
+
+    def real_targets(self, labels: torch.Tensor) -> torch.Tensor:
+        """One-hot over the C outputs, smoothed by ``real_smoothing``: (1-eps)onehot + eps/C."""
+        C = self.num_outputs
+        q = torch.zeros(labels.numel(), C, device=labels.device)
+        q.scatter_(1, labels.clamp(min=0).view(-1, 1), 1.0)
+        eps = self.real_epsilon
+        return q * (1 - eps) + eps / C if eps > 0 else q
+
+    @property
+    def real_epsilon(self) -> float:
+        return float(self.options.real_smoothing)
+
+    def generated_targets(self, batch: LabelBatch, mask: torch.Tensor) -> torch.Tensor:
+        """Targets of the generated images ``batch.*[mask]`` (n x C)."""
+        raise NotImplementedError
+
+    def forward(self, batch: LabelBatch) -> LabelTargets:
+        gen = batch.generated.bool()
+        real = ~gen
+        B = gen.numel()
+        q = torch.zeros(B, self.num_outputs, device=batch.logits.device)
+        weight = torch.zeros(B, device=batch.logits.device)
+        if real.any():
+            q[real] = self.real_targets(batch.labels[real])
+            weight[real] = 1.0
+        if gen.any() and self.generated_active(batch.epoch):
+            q[gen] = self.generated_targets(batch, gen).to(q.dtype)
+            weight[gen] = self.gen_weight
+        aux = None
+        if self.center is not None:
+            aux = self.center_lambda * self.center.loss(batch.features, batch.labels, real)
+        return LabelTargets(q.detach(), weight, aux)
+
+    @torch.no_grad()
+    def after_step(self, batch: LabelBatch) -> None:
+        """Update state after the optimizer step (FAPL centers from the labeled images)."""
+        if self.center is not None:
+            self.center.update(batch.features.detach(), batch.labels, ~batch.generated.bool())
+
+    def prepare(self, train_records: list, label_map: dict[int, int],
+                data_root: str | None = None) -> None:
+        """Hook to read per-dataset files (SLSR clusters, sMpRL targets) once data is known."""
+
+
+_MODULES: dict[str, str] = {
+    "baseline": "genreid.labels.baseline:Baseline",
+    "lsr": "genreid.labels.lsr:LSR",
+    "lsro": "genreid.labels.lsro:LSRO",
+    "all_in_one": "genreid.labels.all_in_one:AllInOne",
+    "pseudo_label": "genreid.labels.pseudo_label:PseudoLabel",
+    "smprl": "genreid.labels.mprl:SMpRL",
+    "dmprl1": "genreid.labels.mprl:DMpRL1",
+    "dmprl2": "genreid.labels.mprl:DMpRL2",
+    "slsr": "genreid.labels.slsr:SLSR",
+    "fapl_onehot": "genreid.labels.fapl:FAPLOneHot",
+    "fapl_dist": "genreid.labels.fapl:FAPLDist",
+}
+STRATEGIES: tuple[str, ...] = tuple(_MODULES)
+
+
+def strategy_class(name: str) -> type[LabelStrategy]:
+    """The strategy class of a name; unknown names list the known ones."""
+    if name not in _MODULES:
+        raise ValueError(
+            f"unknown label strategy {name!r}; expected one of {', '.join(STRATEGIES)}"
+        )
+    module, cls = _MODULES[name].split(":")
+    return getattr(importlib.import_module(module), cls)
+
+
+def build_strategy(name: str, num_classes: int, options: LabelOptions | None = None,
+                   feat_dim: int = 0, epochs: int = 50) -> LabelStrategy:
+    """Instantiate a strategy by name."""
+    return strategy_class(name)(num_classes, options, feat_dim=feat_dim, epochs=epochs)

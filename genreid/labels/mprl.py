@@ -1,0 +1,130 @@
+"""MpRL (Huang et al., TIP 2018): rank-weighted multi-pseudo labels ``smprl``/``dmprl1``/``dmprl2``.
+
+Sort the classes by p ascending; the class of rank r (1 = least likely ... K = most likely)
+gets weight r, normalised: q(k) = 2 rank(k) / (K (K+1)). The released MatConvNet code applies
+the inverse permutation by mistake (idx(k)/K); genreid implements the rank rule as described.
+``smprl`` computes q once from a trained baseline (:func:`compute_smprl_targets`); the dynamic
+variants recompute it from the current network at every forward (a constant target).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from genreid.labels.base import LabelBatch, LabelStrategy
+
+
+def rank_targets(p: torch.Tensor) -> torch.Tensor:
+    """MpRL's rank rule on rows of probabilities (or logits: only the order matters)."""
+    K = p.shape[1]
+    ranks = torch.argsort(torch.argsort(p.float(), dim=1, stable=True), dim=1) + 1
+    return ranks.float() * (2.0 / (K * (K + 1)))
+
+
+class DMpRL1(LabelStrategy):
+    """Dynamic MpRL-I: rank targets of the current network, generated images from epoch 0."""
+
+    name = "dmprl1"
+
+    def generated_targets(self, batch: LabelBatch, mask: torch.Tensor) -> torch.Tensor:
+        return rank_targets(batch.logits[mask].detach())
+
+
+class DMpRL2(DMpRL1):
+    """Dynamic MpRL-II: as dmprl1, weight 0.1, generated images from ``gen_start_epoch``."""
+
+    name = "dmprl2"
+    default_gen_weight = 0.1
+    delayed_by_default = True
+
+
+class SMpRL(LabelStrategy):
+    """Static MpRL: fixed rank targets from a trained baseline, read from an .npz file."""
+
+    name = "smprl"
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.register_buffer("rows", torch.zeros(0, dtype=torch.long), persistent=False)
+        self.register_buffer("fixed", torch.zeros(0, self.num_outputs), persistent=False)
+
+    def prepare(self, train_records: list, label_map: dict[int, int],
+                data_root: str | None = None) -> None:
+        path = self.options.smprl_targets
+        if not path:
+            raise ValueError(
+                "smprl needs fixed targets: set labels.smprl_from to a trained baseline run "
+                "(or labels.smprl_targets to an .npz written by write_smprl_targets)"
+            )
+        paths, q = read_smprl_targets(path)
+        if q.shape[1] != self.num_outputs:
+            raise ValueError(
+                f"smprl targets {path} have {q.shape[1]} classes, this run has "
+                f"{self.num_outputs}; train the baseline on the same dataset"
+            )
+        row_of = {p: i for i, p in enumerate(paths)}
+        rows = torch.full((len(train_records),), -1, dtype=torch.long)
+        missing = []
+        for i, rec in enumerate(train_records):
+            if rec.generated:
+                j = row_of.get(str(Path(rec.path).resolve()), -1)
+                if j < 0:
+                    missing.append(rec.path)
+                rows[i] = j
+        if missing:
+            raise ValueError(
+                f"smprl targets {path} lack {len(missing)} generated image(s), e.g. "
+                f"{missing[0]}; recompute them for this generated folder"
+            )
+        self.rows = rows.to(self.rows.device)
+        self.fixed = torch.from_numpy(q).float().to(self.fixed.device)
+
+    def generated_targets(self, batch: LabelBatch, mask: torch.Tensor) -> torch.Tensor:
+        if batch.index is None:
+            raise ValueError("smprl needs the batch's training-set indices")
+        rows = self.rows[batch.index[mask].to(self.rows.device)]
+        if (rows < 0).any():
+            raise ValueError("smprl: a generated image has no fixed target")
+        return self.fixed[rows].to(batch.logits.device)
+
+
+@torch.no_grad()
+def compute_smprl_targets(model: torch.nn.Module, loader, device: str | torch.device = "cpu"
+                          ) -> torch.Tensor:
+    """Rank targets of every image from a trained baseline (eval mode, no augmentation).
+
+    ``loader`` yields batches whose first element is the image tensor, in dataset order.
+    """
+    was_training = model.training
+    model.eval()
+    out = []
+    for batch in loader:
+        x = batch[0].to(device)
+        logits = model.head(model.backbone(x))
+        out.append(rank_targets(logits.float()).cpu())
+    model.train(was_training)
+    return torch.cat(out)
+
+
+def write_smprl_targets(path: str | Path, paths: Sequence[str], q: torch.Tensor) -> Path:
+    """Save fixed targets as an .npz (``paths`` resolved, ``q`` N x K float32)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez(tmp, paths=np.asarray([str(Path(p).resolve()) for p in paths], dtype=np.str_),
+             q=q.cpu().numpy().astype(np.float32))
+    tmp.replace(path)
+    return path
+
+
+def read_smprl_targets(path: str | Path) -> tuple[list[str], np.ndarray]:
+    """Read what :func:`write_smprl_targets` wrote."""
+    p = Path(path)
+    if not p.is_file():
+        raise ValueError(f"smprl targets file {p} does not exist")
+    with np.load(p, allow_pickle=False) as data:
+        return [str(x) for x in data["paths"]], data["q"]

@@ -1,0 +1,91 @@
+"""WGAN-GP ResNet generator and critic (IWGAN, FAPL §V-C5 / METHODS §5), any size and depth."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from genreid.models.gan.dcgan import start_size
+
+
+def channel_mults(depth: int) -> list[int]:
+    """Width multipliers from the start map to the output: depth 5 -> [8, 8, 4, 2, 1, 1]."""
+    return [min(8, 2 ** (depth - 1 - k)) if k < depth else 1 for k in range(depth + 1)]
+
+
+class UpBlock(nn.Module):
+    """BN-ReLU-upsample-conv3x3-BN-ReLU-conv3x3, shortcut upsample + conv1x1."""
+
+    def __init__(self, cin: int, cout: int) -> None:
+        super().__init__()
+        self.bn1, self.bn2 = nn.BatchNorm2d(cin), nn.BatchNorm2d(cout)
+        self.conv1 = nn.Conv2d(cin, cout, 3, 1, 1)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1)
+        self.short = nn.Conv2d(cin, cout, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        up = F.interpolate(x, scale_factor=2, mode="nearest")
+        h = F.interpolate(F.relu(self.bn1(x)), scale_factor=2, mode="nearest")
+        h = self.conv2(F.relu(self.bn2(self.conv1(h))))
+        return self.short(up) + h
+
+
+class DownBlock(nn.Module):
+    """LayerNorm(C,H,W)-ReLU-conv3x3-LN-ReLU-conv3x3-meanpool, shortcut meanpool + conv1x1."""
+
+    def __init__(self, cin: int, cout: int) -> None:
+        super().__init__()
+        # GroupNorm with one group normalises over (C, H, W) with a per-channel affine, which is
+        # the layer norm of the WGAN-GP code and works at any input size.
+        self.ln1, self.ln2 = nn.GroupNorm(1, cin), nn.GroupNorm(1, cin)
+        self.conv1 = nn.Conv2d(cin, cin, 3, 1, 1)
+        self.conv2 = nn.Conv2d(cin, cout, 3, 1, 1)
+        self.short = nn.Conv2d(cin, cout, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.conv1(F.relu(self.ln1(x)))
+        h = F.avg_pool2d(self.conv2(F.relu(self.ln2(h))), 2)
+        return self.short(F.avg_pool2d(x, 2)) + h
+
+
+class WGANGPGenerator(nn.Module):
+    """z ~ N(0, I) -> Linear -> (8d)xh0xw0 -> ``depth`` up-blocks -> BN-ReLU-conv3x3 -> tanh."""
+
+    def __init__(
+        self, size: tuple[int, int] = (128, 128), z_dim: int = 128, width: int = 64, depth: int = 5,
+    ) -> None:
+        super().__init__()
+        self.size, self.z_dim = tuple(size), z_dim
+        self.h0, self.w0 = start_size(self.size, depth)
+        chans = [width * m for m in channel_mults(depth)]
+        self.top = chans[0]
+        self.fc = nn.Linear(z_dim, self.top * self.h0 * self.w0)
+        self.blocks = nn.Sequential(*(UpBlock(a, b) for a, b in zip(chans, chans[1:], strict=False)))
+        self.bn = nn.BatchNorm2d(chans[-1])
+        self.out = nn.Conv2d(chans[-1], 3, 3, 1, 1)
+
+    def sample_z(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Standard normal noise."""
+        return torch.randn(n, self.z_dim, generator=generator)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        x = self.fc(z).view(z.shape[0], self.top, self.h0, self.w0)
+        return torch.tanh(self.out(F.relu(self.bn(self.blocks(x)))))
+
+
+class WGANGPCritic(nn.Module):
+    """conv3x3 3->d, ``depth`` down-blocks (d ... 8d), Linear -> one unbounded score per image."""
+
+    def __init__(self, size: tuple[int, int] = (128, 128), width: int = 64, depth: int = 5) -> None:
+        super().__init__()
+        h0, w0 = start_size(tuple(size), depth)
+        chans = [width * m for m in reversed(channel_mults(depth))]
+        self.inp = nn.Conv2d(3, chans[0], 3, 1, 1)
+        self.blocks = nn.Sequential(
+            *(DownBlock(a, b) for a, b in zip(chans, chans[1:], strict=False))
+        )
+        self.fc = nn.Linear(chans[-1] * h0 * w0, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.blocks(self.inp(x)).flatten(1)).squeeze(1)

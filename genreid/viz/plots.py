@@ -1,0 +1,144 @@
+"""Evaluation figures: CMC curves and ranked-list (retrieval) figures, drawn with Agg.
+
+Figures are built on ``matplotlib.figure.Figure`` with the Agg canvas, so no global
+pyplot state or display is touched.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from PIL import Image
+
+THUMB_SIZE = (64, 128)  # width, height of every thumbnail in a ranked list
+PLACEHOLDER_GRAY = 160
+MATCH_COLOR = "#1a9850"
+MISMATCH_COLOR = "#d73027"
+QUERY_COLOR = "#2b2b2b"
+_LABELS = {"plain": "plain", "rerank": "re-ranked"}
+
+
+def _save(fig: Figure, path: str | Path, dpi: int) -> Path:
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    FigureCanvasAgg(fig)
+    fig.savefig(out, dpi=dpi)
+    return out
+
+
+def plot_cmc(
+    curves: Mapping[str, Sequence[float]],
+    path: str | Path,
+    title: str | None = None,
+    dpi: int = 120,
+) -> Path:
+    """CMC curves (matching rate in % against rank), one line per named curve, as a PNG."""
+    fig = Figure(figsize=(5.0, 4.0))
+    ax = fig.add_subplot(1, 1, 1)
+    longest = 1
+    for name, cmc in curves.items():
+        y = 100.0 * np.asarray(cmc, dtype=np.float64)
+        ranks = np.arange(1, len(y) + 1)
+        longest = max(longest, len(y))
+        label = f"{_LABELS.get(name, name)} (rank-1 {y[0]:.1f}%)" if len(y) else name
+        ax.plot(ranks, y, marker="o" if len(y) <= 25 else None, markersize=3, label=label)
+    ax.set_xlabel("rank")
+    ax.set_ylabel("matching rate (%)")
+    ax.set_xlim(1, max(longest, 2))
+    ax.set_ylim(top=100.5)
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="lower right")
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return _save(fig, path, dpi)
+
+
+def _thumbnail(path: str, cache: dict[str, np.ndarray | None]) -> np.ndarray:
+    """The image resized to THUMB_SIZE, or a gray placeholder (cached as None) if unreadable."""
+    if path not in cache:
+        try:
+            with Image.open(path) as img:
+                small = img.convert("RGB").resize(THUMB_SIZE, Image.Resampling.BILINEAR)
+                cache[path] = np.asarray(small)
+        except (OSError, ValueError):
+            cache[path] = None
+    thumb = cache[path]
+    if thumb is None:
+        return np.full((THUMB_SIZE[1], THUMB_SIZE[0], 3), PLACEHOLDER_GRAY, dtype=np.uint8)
+    return thumb
+
+
+def _framed(ax: Axes, image: np.ndarray, color: str, width: float, caption: str) -> None:
+    ax.imshow(image, interpolation="bilinear")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for spine in ax.spines.values():
+        spine.set_visible(True)
+        spine.set_color(color)
+        spine.set_linewidth(width)
+    ax.set_title(caption, fontsize=7, pad=2)
+
+
+def ranked_gallery(
+    dist_row: np.ndarray,
+    q_pid: int,
+    q_camid: int,
+    g_pids: np.ndarray,
+    g_camids: np.ndarray,
+    topk: int = 10,
+) -> np.ndarray:
+    """Indices of the top-k gallery images, without junk and same-identity same-camera ones."""
+    order = np.argsort(dist_row, kind="stable")
+    keep = ~(((g_pids[order] == q_pid) & (g_camids[order] == q_camid)) | (g_pids[order] == -1))
+    return order[keep][:topk]
+
+
+def plot_ranklist(
+    distmat: np.ndarray,
+    query_indices: Sequence[int],
+    q_paths: Sequence[str],
+    g_paths: Sequence[str],
+    q_pids: np.ndarray,
+    g_pids: np.ndarray,
+    q_camids: np.ndarray,
+    g_camids: np.ndarray,
+    path: str | Path,
+    topk: int = 10,
+    dpi: int = 100,
+) -> int:
+    """Queries beside their top-k matches framed green/red; returns the unreadable count."""
+    q_pids, g_pids = np.asarray(q_pids), np.asarray(g_pids)
+    q_camids, g_camids = np.asarray(q_camids), np.asarray(g_camids)
+    ranked = [
+        ranked_gallery(distmat[qi], int(q_pids[qi]), int(q_camids[qi]), g_pids, g_camids, topk)
+        for qi in query_indices
+    ]
+    rows = max(len(query_indices), 1)
+    cols = 1 + max([len(r) for r in ranked] + [1])
+    fig = Figure(figsize=(0.85 * cols + 0.3, 1.75 * rows))
+    thumbs: dict[str, np.ndarray | None] = {}
+    for r, (qi, top) in enumerate(zip(query_indices, ranked, strict=True)):
+        ax = fig.add_subplot(rows, cols, r * cols + 1)
+        caption = f"q{qi}, id {q_pids[qi]}"
+        _framed(ax, _thumbnail(str(q_paths[qi]), thumbs), QUERY_COLOR, 2.0, caption)
+        for k, gi in enumerate(top):
+            ax = fig.add_subplot(rows, cols, r * cols + k + 2)
+            color = MATCH_COLOR if g_pids[gi] == q_pids[qi] else MISMATCH_COLOR
+            _framed(ax, _thumbnail(str(g_paths[gi]), thumbs), color, 4.0, f"{k + 1}")
+    fig.subplots_adjust(left=0.01, right=0.99, top=0.95, bottom=0.01, wspace=0.08, hspace=0.25)
+    _save(fig, path, dpi)
+    missing = [p for p, t in thumbs.items() if t is None]
+    if missing:
+        warnings.warn(
+            f"{len(missing)} image(s) in the ranked list could not be read (first: "
+            f"{missing[0]}); drawn as gray placeholders.",
+            stacklevel=2,
+        )
+    return len(missing)

@@ -1,0 +1,187 @@
+"""Label strategies: hand-computed targets, the center update, the loss on a fixed batch."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from genreid.data.records import ImageRecord, Role
+from genreid.labels import STRATEGIES, LabelBatch, LabelOptions, build_strategy, soft_cross_entropy
+from genreid.labels.fapl import CenterLoss
+from genreid.labels.mprl import rank_targets, write_smprl_targets
+
+
+def batch(logits, labels, generated, features=None, clusters=None, epoch=0, index=None):
+    logits = torch.as_tensor(logits, dtype=torch.float32)
+    B = logits.shape[0]
+    return LabelBatch(
+        logits=logits,
+        features=torch.randn(B, 4) if features is None else torch.as_tensor(features).float(),
+        labels=torch.as_tensor(labels),
+        generated=torch.as_tensor(generated),
+        clusters=torch.full((B,), -1) if clusters is None else torch.as_tensor(clusters),
+        epoch=epoch,
+        index=None if index is None else torch.as_tensor(index),
+    )
+
+
+def test_unknown_strategy_lists_known():
+    with pytest.raises(ValueError, match="lsro.*fapl_dist"):
+        build_strategy("lsrox", 3)
+
+
+def test_loss_divides_by_used_images():
+    logits = torch.zeros(3, 2)
+    q = torch.tensor([[1.0, 0], [1.0, 0], [0.5, 0.5]])
+    w = torch.tensor([1.0, 0.1, 0.0])
+    assert soft_cross_entropy(logits, q, w).item() == pytest.approx(1.1 * math.log(2) / 2)
+    assert soft_cross_entropy(logits, q, torch.zeros(3)).item() == 0.0
+
+
+def test_lsr_true_class():
+    s = build_strategy("lsr", 4)
+    t = s(batch(torch.zeros(1, 4), [2], [False]))
+    assert t.q[0, 2].item() == pytest.approx(0.9 + 0.1 / 4)
+    assert t.q[0, 0].item() == pytest.approx(0.1 / 4)
+
+
+def test_baseline_ignores_generated_and_real_smoothing():
+    s = build_strategy("baseline", 3, LabelOptions(real_smoothing=0.3))
+    t = s(batch(torch.zeros(2, 3), [1, -1], [False, True]))
+    assert t.weight.tolist() == [1.0, 0.0]
+    assert t.q[0].tolist() == pytest.approx([0.1, 0.8, 0.1])
+
+
+def test_lsro_uniform():
+    t = build_strategy("lsro", 4)(batch(torch.randn(2, 4), [0, -1], [False, True]))
+    assert t.q[1].tolist() == [0.25] * 4 and t.weight.tolist() == [1.0, 1.0]
+    assert t.q[0].tolist() == [1, 0, 0, 0]
+
+
+def test_all_in_one_targets_class_k():
+    s = build_strategy("all_in_one", 3)
+    assert s.num_outputs == 4
+    t = s(batch(torch.randn(2, 4), [1, -1], [False, True]))
+    assert t.q[1].tolist() == [0, 0, 0, 1] and t.q[0].tolist() == [0, 1, 0, 0]
+
+
+def test_pseudo_label_start_epoch_and_weight():
+    s = build_strategy("pseudo_label", 3, epochs=10)
+    assert s.gen_start_epoch == 4  # auto: round(0.4 * 10)
+    b = batch([[0.0, 0.0, 0.0], [0.1, 2.0, 0.3]], [0, -1], [False, True], epoch=3)
+    t = s(b)
+    assert t.weight.tolist() == [1.0, 0.0]  # ignored before gen_start_epoch
+    b.epoch = 4
+    t = s(b)
+    assert t.q[1].tolist() == [0, 1, 0] and t.weight[1].item() == pytest.approx(0.1)
+    assert build_strategy("pseudo_label", 3, LabelOptions(gen_start_epoch=0)).gen_start_epoch == 0
+    assert build_strategy("dmprl2", 3, epochs=50).gen_start_epoch == 20
+    assert build_strategy("dmprl1", 3, epochs=50).gen_start_epoch == 0
+
+
+def test_mprl_rank_rule():
+    q = rank_targets(torch.tensor([[0.7, 0.1, 0.2]]))
+    assert q[0].tolist() == pytest.approx([3 / 6, 1 / 6, 2 / 6])
+    s = build_strategy("dmprl1", 3)
+    t = s(batch(torch.log(torch.tensor([[0.7, 0.1, 0.2]])), [-1], [True]))
+    assert t.q[0].tolist() == pytest.approx([0.5, 1 / 6, 1 / 3])
+    assert build_strategy("dmprl2", 3).gen_weight == pytest.approx(0.1)
+
+
+def test_smprl_fixed_targets(tmp_path):
+    recs = [ImageRecord(str(tmp_path / "r.jpg"), 5, 1, Role.TRAIN),
+            ImageRecord(str(tmp_path / "g.jpg"), -1, -1, Role.TRAIN, generated=True)]
+    fixed = torch.tensor([[1 / 6, 3 / 6, 2 / 6]])
+    f = write_smprl_targets(tmp_path / "t.npz", [recs[1].path], fixed)
+    s = build_strategy("smprl", 3, LabelOptions(smprl_targets=str(f)))
+    s.prepare(recs, {5: 0})
+    t = s(batch(torch.randn(2, 3), [0, -1], [False, True], index=[0, 1]))
+    assert t.q[1].tolist() == pytest.approx(fixed[0].tolist())
+    with pytest.raises(ValueError, match="smprl_from"):
+        build_strategy("smprl", 3).prepare(recs, {5: 0})
+
+
+def test_slsr_sparse_uniform(tmp_path):
+    recs = [ImageRecord(str(tmp_path / f"{pid}_{i}.jpg"), pid, 1, Role.TRAIN)
+            for pid in (10, 20, 30, 40) for i in range(2)]
+    recs.append(ImageRecord(str(tmp_path / "g.jpg"), -1, -1, Role.TRAIN, True, cluster=1))
+    # cluster 0: ids 10, 20; cluster 1: ids 20, 30, 40 (id 20 has an image in each)
+    rows = ["path,cluster", "10_0.jpg,0", "10_1.jpg,0", "20_0.jpg,0", "20_1.jpg,1",
+            "30_0.jpg,1", "30_1.jpg,1", f"{tmp_path / '40_0.jpg'},1", "40_1.jpg,1"]
+    (tmp_path / "clusters.csv").write_text("\n".join(rows) + "\n")
+    s = build_strategy("slsr", 4, LabelOptions(clusters=str(tmp_path / "clusters.csv")))
+    s.prepare(recs, {10: 0, 20: 1, 30: 2, 40: 3})
+    t = s(batch(torch.randn(2, 4), [-1, -1], [True, True], clusters=[0, 1]))
+    assert t.q[0].tolist() == pytest.approx([0.5, 0.5, 0, 0])
+    assert t.q[1].tolist() == pytest.approx([0, 1 / 3, 1 / 3, 1 / 3])
+
+
+def test_center_update_rule_and_loss():
+    c = CenterLoss(3, 2, alpha=0.5)
+    c.centers[1] = torch.tensor([1.0, 1.0])
+    x = torch.tensor([[3.0, 1.0], [1.0, 5.0], [9.0, 9.0], [2.0, 0.0]])
+    y = torch.tensor([1, 1, 0, 2])
+    real = torch.tensor([True, True, True, False])
+    assert c.loss(x, y, real).item() == pytest.approx(0.5 * (4 + 16 + 162))
+    c.update(x, y, real)
+    # class 1: delta = ((1-3)+(1-1), (1-1)+(1-5)) / 3 = (-2/3, -4/3); c -= 0.5 * delta
+    assert c.centers[1].tolist() == pytest.approx([1 + 1 / 3, 1 + 2 / 3])
+    # class 0: delta = (0-9, 0-9)/2; c = 0 + 0.5 * 4.5
+    assert c.centers[0].tolist() == pytest.approx([2.25, 2.25])
+    assert c.centers[2].tolist() == [0.0, 0.0]  # generated images never move centers
+    assert c.updated.tolist() == [True, True, False]
+
+
+def test_fapl_targets_by_hand():
+    for name in ("fapl_onehot", "fapl_dist"):
+        s = build_strategy(name, 3, feat_dim=2)
+        s.center.centers[:] = torch.tensor([[1.0, 0.0], [0.0, 2.0], [0.0, 0.0]])
+        s.center.updated[:] = torch.tensor([True, True, False])
+        f = torch.tensor([[1.0, 0.5], [0.0, -1.0]])
+        t = s(batch(torch.zeros(2, 3), [-1, -1], [True, True], features=f))
+        cos = torch.tensor([[2 / 5**0.5, 1 / 5**0.5, 0.0], [0.0, -1.0, 0.0]])
+        if name == "fapl_onehot":
+            assert t.q[0].tolist() == [1, 0, 0]
+            assert t.q[1].argmax().item() in (0, 2) and t.q[1].sum().item() == 1.0
+        else:
+            torch.testing.assert_close(t.q, torch.softmax(cos, 1))
+        assert s.center.cosine(f)[:, 2].tolist() == [0.0, 0.0]  # never-updated center
+
+
+def test_fapl_onehot_argmax():
+    s = build_strategy("fapl_onehot", 2, feat_dim=2)
+    s.center.centers[:] = torch.tensor([[1.0, 0.2], [0.0, 1.0]])
+    s.center.updated[:] = True
+    t = s(batch(torch.zeros(1, 2), [-1], [True], features=[[0.1, 1.0]]))
+    assert t.q[0].tolist() == [0, 1]
+    assert s.state_dict()["center.centers"].shape == (2, 2)
+
+
+@pytest.mark.parametrize("name", [n for n in STRATEGIES if n not in ("smprl", "slsr")])
+def test_loss_decreases_on_fixed_batch(name):
+    torch.manual_seed(0)
+    K, D = 4, 8
+    s = build_strategy(name, K, feat_dim=D, epochs=1)
+    net = torch.nn.Sequential(torch.nn.Linear(6, D), torch.nn.ReLU())
+    fc = torch.nn.Linear(D, s.num_outputs)
+    opt = torch.optim.SGD([*net.parameters(), *fc.parameters()], lr=0.1)
+    x = torch.randn(8, 6)
+    labels = torch.tensor([0, 1, 2, 3, 0, 1, -1, -1])
+    gen = labels < 0
+    losses = []
+    for _ in range(15):
+        f = net(x)
+        logits = fc(f)
+        b = LabelBatch(logits, f, labels, gen, torch.zeros(8, dtype=torch.long), epoch=0)
+        t = s(b)
+        loss = soft_cross_entropy(logits, t.q, t.weight)
+        if t.aux_loss is not None:
+            loss = loss + t.aux_loss
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        s.after_step(b)
+        losses.append(loss.item())
+    assert losses[-1] < losses[0]
