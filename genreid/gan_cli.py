@@ -37,8 +37,11 @@ def train(
         None, help="key=value overrides, e.g. data.root=/data/Market train.epochs=5."
     ),
     config: str = typer.Option(
-        None, "--config", "-c", help="YAML config, e.g. configs/gan/dcgan_tiny.yaml. "
-        "With --resume it defaults to RUN/config.yaml."
+        None,
+        "--config",
+        "-c",
+        help="YAML config, e.g. configs/gan/dcgan_tiny.yaml. "
+        "With --resume it defaults to RUN/config.yaml.",
     ),
     out: str = typer.Option(..., "--out", "-o", help="Run folder to create (or resume)."),
     resume: bool = typer.Option(
@@ -53,8 +56,15 @@ def train(
     try:
         if config is None:
             if not resume:
-                raise typer.BadParameter("pass --config FILE (or --resume to reuse RUN/config.yaml)")
+                raise typer.BadParameter(
+                    "pass --config FILE (or --resume to reuse RUN/config.yaml)"
+                )
             config = str(Path(out) / "config.yaml")
+            if not Path(config).is_file():
+                _fail(
+                    f"nothing to resume at {out}: no config.yaml there. Pass the --out folder "
+                    "of an existing run, or drop --resume and pass --config to start one."
+                )
         cfg = load_config(GanConfig, config, overrides or [])
         results = train_gan(cfg, out, resume=resume)
     except TrainingStopped as exc:
@@ -82,7 +92,13 @@ def sample(
 
     try:
         manifest = sample_to_folder(
-            run, num, out, size=_parse_size(size), seed=seed, batch_size=batch_size, grid=grid,
+            run,
+            num,
+            out,
+            size=_parse_size(size),
+            seed=seed,
+            batch_size=batch_size,
+            grid=grid,
             device=device,
         )
     except ValueError as exc:
@@ -99,15 +115,19 @@ def metrics(
     real: str = typer.Option(
         ..., "--real", help="Real images: a folder, or DATASET:ROOT for its training split."
     ),
-    fake: str = typer.Option(..., "--fake", help="Generated images (folder, manifest.csv optional)."),
+    fake: str = typer.Option(
+        ..., "--fake", help="Generated images (folder, manifest.csv optional)."
+    ),
     inception_weights: str = typer.Option(
-        None, "--inception-weights",
+        None,
+        "--inception-weights",
         help="pytorch-fid's pt_inception-2015-12-05-6726825d.pth (never downloaded).",
     ),
     feature_extractor: str = typer.Option(
-        None, "--feature-extractor",
-        help="reid:MODEL.pt (TorchScript) for a distance in re-ID feature space "
-        "(not comparable with published FIDs).",
+        None,
+        "--feature-extractor",
+        help="reid:MODEL (.pt2 from torch.export.save, or TorchScript): the distance in a "
+        "re-ID feature space (not comparable with published FIDs).",
     ),
     ssim_only: bool = typer.Option(False, "--ssim-only", help="Skip the Frechet distance."),
     ssim_pairs: int = typer.Option(1000, "--ssim-pairs", help="Image pairs for SSIM."),
@@ -125,9 +145,16 @@ def metrics(
         _fail("pass either --inception-weights or --feature-extractor, not both")
     try:
         result = compute_metrics(
-            real, fake, inception_weights=inception_weights,
-            feature_extractor=feature_extractor, ssim_only=ssim_only, ssim_pairs=ssim_pairs,
-            ssim_size=_parse_size(ssim_size), seed=seed, batch_size=batch_size, device=device,
+            real,
+            fake,
+            inception_weights=inception_weights,
+            feature_extractor=feature_extractor,
+            ssim_only=ssim_only,
+            ssim_pairs=ssim_pairs,
+            ssim_size=_parse_size(ssim_size),
+            seed=seed,
+            batch_size=batch_size,
+            device=device,
         )
     except ValueError as exc:
         _fail(str(exc))

@@ -6,6 +6,7 @@ Bad input (unknown strategy, unknown config key, missing data, a diverged loss) 
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -27,8 +28,9 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 
 def train_command(
     overrides: list[str] = typer.Argument(None, help="key=value config overrides."),
-    config: Path = typer.Option(None, "--config", help="YAML config (default with --resume: "
-                                "RUN/config.yaml)."),
+    config: Path = typer.Option(
+        None, "--config", help="YAML config (default with --resume: RUN/config.yaml)."
+    ),
     out: Path = typer.Option(..., "--out", help="Run folder to create (or resume)."),
     resume: bool = typer.Option(False, "--resume", help="Continue from RUN/checkpoints/last.pt."),
 ) -> None:
@@ -50,10 +52,14 @@ def train_command(
         if "checkpoint" in str(exc):
             _fail(exc)
         raise
+    if os.environ.get("RANK", "0") != "0":
+        return
     final = results.get("final", {})
     shown = ", ".join(f"{k} {v:.4f}" for k, v in final.items() if k != "epoch")
-    print(f"run {out}: {results['epochs_completed']} epochs" + (f"; {shown}" if shown else ""),
-          file=sys.stderr)
+    print(
+        f"run {out}: {results['epochs_completed']} epochs" + (f"; {shown}" if shown else ""),
+        file=sys.stderr,
+    )
 
 
 def extract_command(
@@ -61,8 +67,9 @@ def extract_command(
     dataset: str = typer.Option(..., "--dataset", help="Dataset name (e.g. market1501)."),
     root: Path = typer.Option(..., "--root", help="Dataset folder."),
     out: Path = typer.Option(..., "--out", help="Features file to write (.npz)."),
-    option: list[str] = typer.Option(None, "-o", "--option", help="key=value config overrides "
-                                     "(e.g. eval.flip=false)."),
+    option: list[str] = typer.Option(
+        None, "-o", "--option", help="key=value config overrides (e.g. eval.flip=false)."
+    ),
     checkpoint: str = typer.Option("last.pt", "--checkpoint", help="File in RUN/checkpoints."),
 ) -> None:
     """Write flip-averaged, L2-normalised query/gallery features of a trained run."""
@@ -77,8 +84,9 @@ def extract_command(
     print(f"{features}: {nq} query and {ng} gallery features", file=sys.stderr)
 
 
-def _extract(run: Path, dataset: str, root: Path, out: Path, overrides: list[str],
-             checkpoint: str) -> tuple[Path, int, int]:
+def _extract(
+    run: Path, dataset: str, root: Path, out: Path, overrides: list[str], checkpoint: str
+) -> tuple[Path, int, int]:
     import torch
 
     from genreid.config import load_config
@@ -98,7 +106,8 @@ def _extract(run: Path, dataset: str, root: Path, out: Path, overrides: list[str
     model.load_state_dict(ckpt["model"])
     device = resolve_device(cfg.train.device)
     model.to(device)
-    ds = load_dataset(dataset, root)
+    same = dataset.replace("-", "").replace("_", "").lower() == cfg.data.dataset.lower()
+    ds = load_dataset(dataset, root, **(cfg.data.options if same else {}))
     if not ds.query or not ds.gallery:
         raise ValueError(f"{dataset} at {root} has no query or gallery images")
     size = (cfg.data.height, cfg.data.width)

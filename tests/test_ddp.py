@@ -19,12 +19,23 @@ def _free_port() -> int:
 
 
 def _worker(rank: int, world: int, port: int, root: str, gen: str, out: str) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
-                      WORLD_SIZE=str(world), LOCAL_RANK=str(rank))
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+        RANK=str(rank),
+        WORLD_SIZE=str(world),
+        LOCAL_RANK=str(rank),
+    )
     from genreid.engine.trainer import Trainer
 
-    cfg = tiny_cfg(Path(root), Path(gen), "labels.strategy=fapl_onehot", "train.threads=1",
-                   "train.batch_size=4", "train.eval_every=1")
+    cfg = tiny_cfg(
+        Path(root),
+        Path(gen),
+        "labels.strategy=fapl_onehot",
+        "train.threads=1",
+        "train.batch_size=4",
+        "train.eval_every=1",
+    )
     trainer = Trainer(cfg, out)
     trainer.run_training()
     state = {"model": trainer.model.state_dict(), "labels": trainer.strategy.state_dict()}

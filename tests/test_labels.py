@@ -91,8 +91,10 @@ def test_mprl_rank_rule():
 
 
 def test_smprl_fixed_targets(tmp_path):
-    recs = [ImageRecord(str(tmp_path / "r.jpg"), 5, 1, Role.TRAIN),
-            ImageRecord(str(tmp_path / "g.jpg"), -1, -1, Role.TRAIN, generated=True)]
+    recs = [
+        ImageRecord(str(tmp_path / "r.jpg"), 5, 1, Role.TRAIN),
+        ImageRecord(str(tmp_path / "g.jpg"), -1, -1, Role.TRAIN, generated=True),
+    ]
     fixed = torch.tensor([[1 / 6, 3 / 6, 2 / 6]])
     f = write_smprl_targets(tmp_path / "t.npz", [recs[1].path], fixed)
     s = build_strategy("smprl", 3, LabelOptions(smprl_targets=str(f)))
@@ -104,12 +106,24 @@ def test_smprl_fixed_targets(tmp_path):
 
 
 def test_slsr_sparse_uniform(tmp_path):
-    recs = [ImageRecord(str(tmp_path / f"{pid}_{i}.jpg"), pid, 1, Role.TRAIN)
-            for pid in (10, 20, 30, 40) for i in range(2)]
+    recs = [
+        ImageRecord(str(tmp_path / f"{pid}_{i}.jpg"), pid, 1, Role.TRAIN)
+        for pid in (10, 20, 30, 40)
+        for i in range(2)
+    ]
     recs.append(ImageRecord(str(tmp_path / "g.jpg"), -1, -1, Role.TRAIN, True, cluster=1))
     # cluster 0: ids 10, 20; cluster 1: ids 20, 30, 40 (id 20 has an image in each)
-    rows = ["path,cluster", "10_0.jpg,0", "10_1.jpg,0", "20_0.jpg,0", "20_1.jpg,1",
-            "30_0.jpg,1", "30_1.jpg,1", f"{tmp_path / '40_0.jpg'},1", "40_1.jpg,1"]
+    rows = [
+        "path,cluster",
+        "10_0.jpg,0",
+        "10_1.jpg,0",
+        "20_0.jpg,0",
+        "20_1.jpg,1",
+        "30_0.jpg,1",
+        "30_1.jpg,1",
+        f"{tmp_path / '40_0.jpg'},1",
+        "40_1.jpg,1",
+    ]
     (tmp_path / "clusters.csv").write_text("\n".join(rows) + "\n")
     s = build_strategy("slsr", 4, LabelOptions(clusters=str(tmp_path / "clusters.csv")))
     s.prepare(recs, {10: 0, 20: 1, 30: 2, 40: 3})

@@ -53,5 +53,6 @@ def test_pretrained_errors(tmp_path):
     sd.pop("conv1.weight")
     torch.save(sd, tmp_path / "partial.pt")
     with pytest.raises(PretrainedError, match="missing key"):
-        build_model(ModelSpec(arch="ide_tiny", width=8, num_outputs=3),
-                    str(tmp_path / "partial.pt"))
+        build_model(
+            ModelSpec(arch="ide_tiny", width=8, num_outputs=3), str(tmp_path / "partial.pt")
+        )

@@ -12,27 +12,57 @@ from genreid.eval.features import load_features
 from tests.test_train_engine import CONFIGS, make_data
 
 runner = CliRunner()
-TINY = ["data.height=32", "data.width=16", "model.width=8", "train.epochs=1",
-        "train.batch_size=8", "train.progress=false"]
+TINY = [
+    "data.height=32",
+    "data.width=16",
+    "model.width=8",
+    "train.epochs=1",
+    "train.batch_size=8",
+    "train.progress=false",
+]
 
 
 def test_train_then_extract(tmp_path):
     root, gen = make_data(tmp_path)
     run = tmp_path / "run"
-    res = runner.invoke(app, ["train", "--config", str(CONFIGS / "tiny.yaml"), f"data.root={root}",
-                              f"data.generated={gen}", "labels.strategy=lsro", *TINY,
-                              "--out", str(run)])
+    res = runner.invoke(
+        app,
+        [
+            "train",
+            "--config",
+            str(CONFIGS / "tiny.yaml"),
+            f"data.root={root}",
+            f"data.generated={gen}",
+            "labels.strategy=lsro",
+            *TINY,
+            "--out",
+            str(run),
+        ],
+    )
     assert res.exit_code == 0, res.output
-    for name in ("config.yaml", "env.json", "metrics.jsonl", "results.json",
-                 "checkpoints/last.pt"):
+    for name in ("config.yaml", "env.json", "metrics.jsonl", "results.json", "checkpoints/last.pt"):
         assert (run / name).is_file(), name
     assert list((run / "tb").glob("events.out.tfevents.*"))
     env = json.loads((run / "env.json").read_text())
     assert env["seed"] == 0 and "torch" in env["versions"]
     assert "strategy: lsro" in (run / "config.yaml").read_text()
     feats = tmp_path / "f.npz"
-    res = runner.invoke(app, ["extract", "--run", str(run), "--dataset", "market1501", "--root",
-                              str(root), "--out", str(feats), "-o", "eval.flip=false"])
+    res = runner.invoke(
+        app,
+        [
+            "extract",
+            "--run",
+            str(run),
+            "--dataset",
+            "market1501",
+            "--root",
+            str(root),
+            "--out",
+            str(feats),
+            "-o",
+            "eval.flip=false",
+        ],
+    )
     assert res.exit_code == 0, res.output
     fs = load_features(feats)
     assert fs.num_query == 6 and fs.num_gallery > 0 and fs.dim == 64
@@ -40,6 +70,7 @@ def test_train_then_extract(tmp_path):
     # resume of a finished run keeps it finished and exits 0
     res = runner.invoke(app, ["train", "--out", str(run), "--resume"])
     assert res.exit_code == 0, res.output
+    assert "rank1" in json.loads((run / "results.json").read_text())["final"]
 
 
 def test_bad_input_errors(tmp_path):

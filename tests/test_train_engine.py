@@ -22,8 +22,9 @@ CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "train"
 
 def make_data(tmp: Path, ids: int = 4, n_gen: int = 8) -> tuple[Path, Path]:
     """A small Market tree (colour per identity) and a generated folder with clusters."""
-    root = make_market_tree(tmp / "market", num_train_ids=ids, num_test_ids=3,
-                            images_per_camera=2, size=(16, 32))
+    root = make_market_tree(
+        tmp / "market", num_train_ids=ids, num_test_ids=3, images_per_camera=2, size=(16, 32)
+    )
     gen = tmp / "gen"
     for i in range(n_gen):
         write_jpeg(gen / f"g{i}.jpg", 500 + i, (32, 32))
@@ -32,9 +33,20 @@ def make_data(tmp: Path, ids: int = 4, n_gen: int = 8) -> tuple[Path, Path]:
 
 
 def tiny_cfg(root: Path, gen: Path | None, *extra: str) -> ReIDTrainConfig:
-    overrides = [f"data.root={root}", "data.height=32", "data.width=16", "data.pad=2",
-                 "train.batch_size=8", "train.epochs=2", "train.progress=false",
-                 "train.eval_every=0", "model.width=8", *extra]
+    overrides = [
+        f"data.root={root}",
+        "data.height=32",
+        "data.width=16",
+        "data.pad=2",
+        "train.batch_size=8",
+        "train.epochs=2",
+        "train.progress=false",
+        "train.eval_every=0",
+        "model.width=8",
+        "train.device=cpu",
+        "train.threads=1",
+        *extra,
+    ]
     if gen is not None:
         overrides.append(f"data.generated={gen}")
     return load_config(ReIDTrainConfig, CONFIGS / "tiny.yaml", overrides)
@@ -42,8 +54,9 @@ def tiny_cfg(root: Path, gen: Path | None, *extra: str) -> ReIDTrainConfig:
 
 def test_resume_is_bitwise_exact(tmp_path):
     root, gen = make_data(tmp_path)
-    cfg = tiny_cfg(root, gen, "labels.strategy=fapl_dist", "optim.schedule=cosine",
-                   "data.erasing_p=0.5")
+    cfg = tiny_cfg(
+        root, gen, "labels.strategy=fapl_dist", "optim.schedule=cosine", "data.erasing_p=0.5"
+    )
     train(cfg, tmp_path / "a")
     train(cfg, tmp_path / "b", stop_after=1)
     first = json.loads((tmp_path / "b" / "metrics.jsonl").read_text().splitlines()[0])
@@ -109,8 +122,9 @@ def test_sampler_mixing_share_and_ranks():
     share = MixedBatchSampler(labels, gen, batch_size=4, seed=3, gen_share=0.25)
     share.set_epoch(0)
     assert all(sum(gen[i] for i in b) == 1 for b in share.global_batches())
-    pk = MixedBatchSampler(labels, gen, batch_size=4, seed=3, mode="pk", num_instances=2,
-                           gen_share=0.5)
+    pk = MixedBatchSampler(
+        labels, gen, batch_size=4, seed=3, mode="pk", num_instances=2, gen_share=0.5
+    )
     pk.set_epoch(0)
     for b in pk.global_batches():
         real = [labels[i] for i in b if not gen[i]]
@@ -129,25 +143,33 @@ def test_schedules_and_param_groups():
     cfg = OptimConfig(lr=0.1, schedule="inverse")
     opt = build_optimizer(m, cfg)
     assert [g["lr"] for g in opt.param_groups] == pytest.approx([0.1, 1.0])
-    sch = LRSchedule(opt, cfg, iters_per_epoch=10, epochs=5)
-    for _ in range(20):
-        sch.step()
+    sch = LRSchedule(opt, cfg, epochs=5)
+    for i in range(20):
+        sch.step((i + 1) / 10)
     assert sch.lr()[0] == pytest.approx(0.1 * (1 + 0.1 * 20) ** -0.025)
     step = OptimConfig(lr=0.1, schedule="step", milestones=[2])
-    sch = LRSchedule(build_optimizer(m, step), step, iters_per_epoch=10, epochs=3)
-    for _ in range(19):
-        sch.step()
-    assert sch.lr()[0] == pytest.approx(0.1)
-    sch.step()
+    sch = LRSchedule(build_optimizer(m, step), step, epochs=3)
+    for i in range(19):  # epochs of 10 iterations
+        sch.step((i + 1) / 10)
+    assert sch.lr()[0] == pytest.approx(0.1) and sch.lr()[1] == pytest.approx(1.0)
+    sch.step(2.0)
     assert sch.lr()[0] == pytest.approx(0.01)
+    cos = OptimConfig(lr=0.1, schedule="cosine")
+    sch = LRSchedule(build_optimizer(m, cos), cos, epochs=2)
+    sch.step(1.0)
+    assert sch.lr()[0] == pytest.approx(0.05)
 
 
 def test_smprl_from_baseline_run_and_slsr(tmp_path):
     root, gen = make_data(tmp_path)
     short = ["train.epochs=1", "train.max_iters=1"]
     train(tiny_cfg(root, None, *short), tmp_path / "base")
-    res = train(tiny_cfg(root, gen, *short, "labels.strategy=smprl",
-                         f"labels.smprl_from={tmp_path / 'base'}"), tmp_path / "smprl")
+    res = train(
+        tiny_cfg(
+            root, gen, *short, "labels.strategy=smprl", f"labels.smprl_from={tmp_path / 'base'}"
+        ),
+        tmp_path / "smprl",
+    )
     assert res["generated_images"] == 8
     import numpy as np
 
@@ -156,9 +178,53 @@ def test_smprl_from_baseline_run_and_slsr(tmp_path):
     assert q.shape == (8, 4)
     np.testing.assert_allclose(np.sort(q, axis=1), np.tile([1, 2, 3, 4], (8, 1)) / 10, rtol=1e-6)
     train_imgs = sorted((root / "bounding_box_train").glob("0*.jpg"))
-    rows = [f"{p.name},{i % 2}" for i, p in enumerate(p for p in train_imgs
-                                                         if not p.name.startswith("0000"))]
+    rows = [
+        f"{p.name},{i % 2}"
+        for i, p in enumerate(p for p in train_imgs if not p.name.startswith("0000"))
+    ]
     (tmp_path / "clusters.csv").write_text("path,cluster\n" + "\n".join(rows) + "\n")
-    res = train(tiny_cfg(root, gen, *short, "labels.strategy=slsr",
-                         f"labels.clusters={tmp_path / 'clusters.csv'}"), tmp_path / "slsr")
+    res = train(
+        tiny_cfg(
+            root,
+            gen,
+            *short,
+            "labels.strategy=slsr",
+            f"labels.clusters={tmp_path / 'clusters.csv'}",
+        ),
+        tmp_path / "slsr",
+    )
     assert res["epochs_completed"] == 1
+
+
+def test_end_to_end_beats_untrained(tmp_path):
+    from genreid.data.datasets import load_dataset
+    from genreid.data.synthetic import render_dataset
+    from genreid.engine.checkpoint import seed_everything
+    from genreid.engine.extract import evaluate_model
+    from genreid.engine.trainer import model_spec
+
+    root = tmp_path / "syn"
+    render_dataset(root, ids=32, cams=3, seed=0, size=(64, 32), workers=1, progress=False)
+    cfg = load_config(
+        ReIDTrainConfig,
+        CONFIGS / "tiny.yaml",
+        [
+            f"data.root={root}",
+            "data.height=64",
+            "data.width=32",
+            "data.pad=4",
+            "train.batch_size=16",
+            "train.epochs=8",
+            "train.eval_every=0",
+            "train.progress=false",
+            "train.threads=1",
+        ],
+    )
+    ds = load_dataset("market1501", root)
+    seed_everything(cfg.seed)  # the very network training starts from
+    untrained = build_model(model_spec(cfg, ds.num_train_pids))
+    before, _, _ = evaluate_model(untrained, ds, (64, 32))
+    res = train(cfg, tmp_path / "run")
+    after = res["final"]
+    assert after["rank1"] >= before["rank1"] + 0.15, (before, after)
+    assert after["mAP"] >= before["mAP"] + 0.1, (before, after)

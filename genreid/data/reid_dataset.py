@@ -21,8 +21,12 @@ from genreid.data.records import ImageRecord
 class ReIDImageDataset(Dataset):
     """Images of ``records`` through ``transform``; keys may be ints or (index, seed) pairs."""
 
-    def __init__(self, records: Sequence[ImageRecord], transform: Callable[[Any], torch.Tensor],
-                 label_map: Mapping[int, int] | None = None) -> None:
+    def __init__(
+        self,
+        records: Sequence[ImageRecord],
+        transform: Callable[[Any], torch.Tensor],
+        label_map: Mapping[int, int] | None = None,
+    ) -> None:
         self.records = list(records)
         self.transform = transform
         self.label_map = dict(label_map or {})

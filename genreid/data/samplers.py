@@ -25,9 +25,18 @@ def _perm(items: Sequence[int], g: torch.Generator) -> list[int]:
 class MixedBatchSampler(Sampler[list[tuple[int, int]]]):
     """Per-rank batches of ``(index, seed)``; ``set_epoch`` before iterating."""
 
-    def __init__(self, labels: Sequence[int], generated: Sequence[bool], batch_size: int,
-                 seed: int = 0, mode: str = "random", gen_share: float | None = None,
-                 num_instances: int = 4, rank: int = 0, world_size: int = 1) -> None:
+    def __init__(
+        self,
+        labels: Sequence[int],
+        generated: Sequence[bool],
+        batch_size: int,
+        seed: int = 0,
+        mode: str = "random",
+        gen_share: float | None = None,
+        num_instances: int = 4,
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> None:
         if mode not in ("random", "pk"):
             raise ValueError(f"data.sampler: unknown sampler {mode!r}; expected random or pk")
         if gen_share is not None and not 0 <= gen_share < 1:
@@ -61,8 +70,10 @@ class MixedBatchSampler(Sampler[list[tuple[int, int]]]):
         n_real = B - n_gen
         if self.mode == "pk":
             if gen and self.gen_share is None:
-                raise ValueError("data.sampler=pk mixes generated images only through "
-                                 "data.gen_batch_share (e.g. 0.25)")
+                raise ValueError(
+                    "data.sampler=pk mixes generated images only through "
+                    "data.gen_batch_share (e.g. 0.25)"
+                )
             real_batches = self._pk(g, n_real)
         else:
             real_batches = self._chunk(_perm(self.real, g), n_real)
@@ -81,7 +92,7 @@ class MixedBatchSampler(Sampler[list[tuple[int, int]]]):
     def _chunk(self, order: list[int], size: int) -> list[list[int]]:
         if len(order) < size:  # a tiny set: one short batch rather than none
             return [order] if len(order) >= self.world else []
-        return [order[i:i + size] for i in range(0, len(order) - size + 1, size)]
+        return [order[i : i + size] for i in range(0, len(order) - size + 1, size)]
 
     def _pk(self, g: torch.Generator, n_real: int) -> list[list[int]]:
         K = self.num_instances
@@ -95,7 +106,7 @@ class MixedBatchSampler(Sampler[list[tuple[int, int]]]):
             if len(idx) < K:  # sample with replacement up to K
                 extra = torch.randint(len(idx), (K - len(idx),), generator=g).tolist()
                 idx += [idx[j] for j in extra]
-            groups[pid] = [idx[i:i + K] for i in range(0, len(idx) - K + 1, K)]
+            groups[pid] = [idx[i : i + K] for i in range(0, len(idx) - K + 1, K)]
         batches = []
         while True:
             avail = [pid for pid in sorted(groups) if groups[pid]]
@@ -116,7 +127,7 @@ class MixedBatchSampler(Sampler[list[tuple[int, int]]]):
         seeds = iter(self._seeds(sum(map(len, batches))))
         for b in batches:
             pairs = [(i, next(seeds)) for i in b]
-            yield pairs[self.rank::self.world]
+            yield pairs[self.rank :: self.world]
 
     def __len__(self) -> int:
         return len(self.global_batches())

@@ -43,15 +43,20 @@ def train_transform(spec: AugmentSpec) -> transforms.Compose:
     ops += [transforms.ToTensor(), transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD)]
     if spec.erasing_p > 0:
         a = spec.erasing_min_aspect
-        ops.append(transforms.RandomErasing(spec.erasing_p, scale=tuple(spec.erasing_area),
-                                   ratio=(a, 1 / a), value=0))
+        ops.append(
+            transforms.RandomErasing(
+                spec.erasing_p, scale=tuple(spec.erasing_area), ratio=(a, 1 / a), value=0
+            )
+        )
     return transforms.Compose(ops)
 
 
 def test_transform(size: Sequence[int]) -> transforms.Compose:
     """Resize to the test size and normalise (flipping for flip-averaging is done on tensors)."""
-    return transforms.Compose([
-        transforms.Resize(tuple(size), interpolation=transforms.InterpolationMode.BICUBIC),
-        transforms.ToTensor(),
-        transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD),
-    ])
+    return transforms.Compose(
+        [
+            transforms.Resize(tuple(size), interpolation=transforms.InterpolationMode.BICUBIC),
+            transforms.ToTensor(),
+            transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD),
+        ]
+    )

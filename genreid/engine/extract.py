@@ -21,9 +21,15 @@ from genreid.data.transforms import test_transform
 
 
 @torch.no_grad()
-def extract_features(model: torch.nn.Module, records: Sequence[ImageRecord],
-                     size: Sequence[int], batch_size: int = 128, flip: bool = True,
-                     device: torch.device | str = "cpu", workers: int = 0) -> torch.Tensor:
+def extract_features(
+    model: torch.nn.Module,
+    records: Sequence[ImageRecord],
+    size: Sequence[int],
+    batch_size: int = 128,
+    flip: bool = True,
+    device: torch.device | str = "cpu",
+    workers: int = 0,
+) -> torch.Tensor:
     """N x D float32 CPU tensor of L2-normalised (flip-averaged) features, in record order."""
     ds = ReIDImageDataset(records, test_transform(size))
     loader = DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=workers)
@@ -40,10 +46,16 @@ def extract_features(model: torch.nn.Module, records: Sequence[ImageRecord],
     return torch.cat(out) if out else torch.zeros(0, 0)
 
 
-def evaluate_model(model: torch.nn.Module, dataset: ReIDDataset, size: Sequence[int],
-                   metric: str = "cosine", flip: bool = True, batch_size: int = 128,
-                   device: torch.device | str = "cpu", workers: int = 0
-                   ) -> tuple[dict[str, float], torch.Tensor, torch.Tensor]:
+def evaluate_model(
+    model: torch.nn.Module,
+    dataset: ReIDDataset,
+    size: Sequence[int],
+    metric: str = "cosine",
+    flip: bool = True,
+    batch_size: int = 128,
+    device: torch.device | str = "cpu",
+    workers: int = 0,
+) -> tuple[dict[str, float], torch.Tensor, torch.Tensor]:
     """Rank-1/5/10, mAP and mINP on the query/gallery split, plus the features."""
     from genreid.eval.distance import compute_distance
     from genreid.eval.metrics import evaluate_rank
@@ -52,21 +64,36 @@ def evaluate_model(model: torch.nn.Module, dataset: ReIDDataset, size: Sequence[
     gf = extract_features(model, dataset.gallery, size, batch_size, flip, device, workers)
     dist = compute_distance(qf, gf, metric=metric, device="cpu")
     cmc, mAP, per_query = evaluate_rank(
-        dist, [r.pid for r in dataset.query], [r.pid for r in dataset.gallery],
-        [r.camid for r in dataset.query], [r.camid for r in dataset.gallery],
-        max_rank=min(50, len(dataset.gallery)), return_per_query=True)
+        dist,
+        [r.pid for r in dataset.query],
+        [r.pid for r in dataset.gallery],
+        [r.camid for r in dataset.query],
+        [r.camid for r in dataset.gallery],
+        max_rank=min(50, len(dataset.gallery)),
+        return_per_query=True,
+    )
     cmc = np.asarray(cmc)
     metrics = {f"rank{k}": float(cmc[min(k, len(cmc)) - 1]) for k in (1, 5, 10)}
     metrics.update(mAP=float(mAP), mINP=float(per_query["mINP"]))
     return metrics, qf, gf
 
 
-def save_dataset_features(path: str | Path, dataset: ReIDDataset, qf: torch.Tensor,
-                          gf: torch.Tensor, **extra: Any) -> Path:
+def save_dataset_features(
+    path: str | Path, dataset: ReIDDataset, qf: torch.Tensor, gf: torch.Tensor, **extra: Any
+) -> Path:
     """Write query/gallery features with identities, cameras and paths (``save_features``)."""
     from genreid.eval.features import save_features
 
     q, g = dataset.query, dataset.gallery
-    return save_features(path, qf.numpy(), gf.numpy(), [r.pid for r in q], [r.pid for r in g],
-                         [r.camid for r in q], [r.camid for r in g],
-                         [r.path for r in q], [r.path for r in g], **extra)
+    return save_features(
+        path,
+        qf.numpy(),
+        gf.numpy(),
+        [r.pid for r in q],
+        [r.pid for r in g],
+        [r.camid for r in q],
+        [r.camid for r in g],
+        [r.path for r in q],
+        [r.path for r in g],
+        **extra,
+    )

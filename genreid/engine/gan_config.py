@@ -105,13 +105,20 @@ def check(cfg: GanConfig) -> None:
             f"data.size: expected [height, width] such as [128, 64], got {cfg.data.size}"
         )
     if not cfg.data.root:
-        raise ConfigError("data.root is empty; pass the dataset folder, e.g. data.root=/data/Market")
+        raise ConfigError(
+            "data.root is empty; pass the dataset folder, e.g. data.root=/data/Market"
+        )
     positive = {
-        "train.epochs": cfg.train.epochs, "train.batch_size": cfg.train.batch_size,
-        "train.d_steps": cfg.train.d_steps, "train.g_steps": cfg.train.g_steps,
-        "train.critic_steps": cfg.train.critic_steps, "train.log_every": cfg.train.log_every,
-        "train.collapse_patience": cfg.train.collapse_patience, "model.width": cfg.model.width,
-        "model.z_dim": cfg.model.z_dim, "model.depth": cfg.model.depth,
+        "train.epochs": cfg.train.epochs,
+        "train.batch_size": cfg.train.batch_size,
+        "train.d_steps": cfg.train.d_steps,
+        "train.g_steps": cfg.train.g_steps,
+        "train.critic_steps": cfg.train.critic_steps,
+        "train.log_every": cfg.train.log_every,
+        "train.collapse_patience": cfg.train.collapse_patience,
+        "model.width": cfg.model.width,
+        "model.z_dim": cfg.model.z_dim,
+        "model.depth": cfg.model.depth,
     }
     for key, value in positive.items():
         if value is None or value < 1:

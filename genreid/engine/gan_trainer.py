@@ -11,6 +11,7 @@ import csv
 import dataclasses
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +50,9 @@ def pick_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"train.device={name} but no CUDA device is available; use train.device=cpu")
+        raise ConfigError(
+            f"train.device={name} but no CUDA device is available; use train.device=cpu"
+        )
     return torch.device(name)
 
 
@@ -108,7 +111,7 @@ def read_cluster_manifest(
                 )
             rec = None
             p = Path(rel).expanduser()
-            for cand in ([p] if p.is_absolute() else [path.parent / p, root / p]):
+            for cand in [p] if p.is_absolute() else [path.parent / p, root / p]:
                 rec = by_path.get(str(cand.resolve()))
                 if rec is not None:
                     break
@@ -134,23 +137,89 @@ def cluster_seed(seed: int, cluster: int) -> int:
     return seed * 1009 + cluster + 1
 
 
+class GanSteps:
+    """Generator, discriminator, their Adam optimisers and one update of each (no data, no I/O).
+
+    ``check(what, loss)`` sees every loss before its backward pass and may raise to stop.
+    """
+
+    def __init__(
+        self,
+        cfg: GanConfig,
+        device: torch.device,
+        check: Callable[[str, torch.Tensor], float] | None = None,
+    ) -> None:
+        self.cfg, self.device = cfg, device
+        self.G, self.D = build_gan(cfg)
+        self.G.to(device)
+        self.D.to(device)
+        betas = tuple(cfg.train.betas)
+        self.optG = torch.optim.Adam(self.G.parameters(), lr=cfg.train.lr, betas=betas)
+        self.optD = torch.optim.Adam(self.D.parameters(), lr=cfg.train.lr, betas=betas)
+        self.check = check or (lambda what, loss: float(loss.detach()))
+
+    def d_step(self, real: torch.Tensor) -> dict[str, float]:
+        """One discriminator (critic) update on a real batch and as many fresh fakes."""
+        z = self.G.sample_z(real.shape[0]).to(self.device)
+        with torch.no_grad():
+            fake = self.G(z)
+        if self.cfg.model.arch == "dcgan":
+            lr_, lf = self.D(real), self.D(fake)
+            loss = F.binary_cross_entropy_with_logits(
+                lr_, torch.ones_like(lr_)
+            ) + F.binary_cross_entropy_with_logits(lf, torch.zeros_like(lf))
+            stats = {"d/real": torch.sigmoid(lr_).mean(), "d/fake": torch.sigmoid(lf).mean()}
+        else:
+            sr, sf = self.D(real), self.D(fake)
+            gp = gradient_penalty(self.D, real, fake)
+            gap = sr.mean() - sf.mean()
+            loss = -gap + self.cfg.train.gp_weight * gp
+            stats = {"d/real": sr.mean(), "d/fake": sf.mean(), "wgan/gap": gap, "wgan/gp": gp}
+        out = {"loss/d": self.check("discriminator loss", loss)}
+        out.update({k: float(v.detach()) for k, v in stats.items()})
+        self.optD.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optD.step()
+        return out
+
+    def g_step(self, batch_size: int) -> float:
+        """One generator update (non-saturating loss for DCGAN, -E D(fake) for WGAN-GP)."""
+        self.D.requires_grad_(False)
+        try:
+            z = self.G.sample_z(batch_size).to(self.device)
+            out = self.D(self.G(z))
+            if self.cfg.model.arch == "dcgan":
+                loss = F.binary_cross_entropy_with_logits(out, torch.ones_like(out))
+            else:
+                loss = -out.mean()
+            value = self.check("generator loss", loss)
+            self.optG.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optG.step()
+        finally:
+            self.D.requires_grad_(True)
+        return value
+
+
 class GanTrainer:
     """Trains one generator/discriminator pair on a list of real images inside a RunDir."""
 
     def __init__(
-        self, cfg: GanConfig, records: list[ImageRecord], run: RunDir, seed: int,
-        cluster: int | None = None, label: str = "",
+        self,
+        cfg: GanConfig,
+        records: list[ImageRecord],
+        run: RunDir,
+        seed: int,
+        cluster: int | None = None,
+        label: str = "",
     ) -> None:
         self.cfg, self.run, self.seed, self.cluster = cfg, run, seed, cluster
         self.label = label
         self.device = pick_device(cfg.train.device)
         seed_everything(seed)
-        self.G, self.D = build_gan(cfg)
-        self.G.to(self.device)
-        self.D.to(self.device)
-        betas = tuple(cfg.train.betas)
-        self.optG = torch.optim.Adam(self.G.parameters(), lr=cfg.train.lr, betas=betas)
-        self.optD = torch.optim.Adam(self.D.parameters(), lr=cfg.train.lr, betas=betas)
+        self.steps = GanSteps(cfg, self.device, check=self._check)
+        self.G, self.D = self.steps.G, self.steps.D
+        self.optG, self.optD = self.steps.optG, self.steps.optD
         gz = torch.Generator().manual_seed(seed + 7)
         self.fixed_z = self.G.sample_z(cfg.train.grid_size, gz)
         self.records = records
@@ -159,8 +228,12 @@ class GanTrainer:
         self.sampler = EpochSampler(len(records), seed)
         self.loader_gen = torch.Generator().manual_seed(seed)
         self.loader = DataLoader(
-            self.dataset, batch_size=self.batch_size, sampler=self.sampler, drop_last=True,
-            num_workers=cfg.data.num_workers, generator=self.loader_gen,
+            self.dataset,
+            batch_size=self.batch_size,
+            sampler=self.sampler,
+            drop_last=True,
+            num_workers=cfg.data.num_workers,
+            generator=self.loader_gen,
             pin_memory=self.device.type == "cuda",
         )
         self.n_d = d_steps_per_iter(cfg)
@@ -205,7 +278,7 @@ class GanTrainer:
         self.saved_at = (self.epoch, self.iteration)
 
     def load(self) -> None:
-        ckpt = load_checkpoint(self.run.last_checkpoint, map_location=self.device)
+        ckpt = load_checkpoint(self.run.last_checkpoint, map_location="cpu")  # RNG states: CPU
         if ckpt.get("arch") != self.cfg.model.arch:
             raise RunFolderError(
                 f"{self.run.last_checkpoint} holds a {ckpt.get('arch')} model but the config "
@@ -231,85 +304,71 @@ class GanTrainer:
     def _check(self, what: str, value: torch.Tensor) -> float:
         v = float(value.detach())
         if not math.isfinite(v):
-            self._stop(f"the {what} is {v}", _ADVICE_NAN)
+            self._stop(f"the {what} became {'NaN' if math.isnan(v) else v}", _ADVICE_NAN)
         return v
 
     def d_step(self, real: torch.Tensor) -> None:
-        b = real.shape[0]
-        z = self.G.sample_z(b).to(self.device)
-        with torch.no_grad():
-            fake = self.G(z)
-        if self.cfg.model.arch == "dcgan":
-            lr_, lf = self.D(real), self.D(fake)
-            loss = (F.binary_cross_entropy_with_logits(lr_, torch.ones_like(lr_))
-                    + F.binary_cross_entropy_with_logits(lf, torch.zeros_like(lf)))
-            stats = {"d/real": torch.sigmoid(lr_).mean(), "d/fake": torch.sigmoid(lf).mean()}
-        else:
-            sr, sf = self.D(real), self.D(fake)
-            gp = gradient_penalty(self.D, real, fake)
-            gap = sr.mean() - sf.mean()
-            loss = -gap + self.cfg.train.gp_weight * gp
-            stats = {"d/real": sr.mean(), "d/fake": sf.mean(), "wgan/gap": gap, "wgan/gp": gp}
-        self.last["loss/d"] = self._check("discriminator loss", loss)
-        for k, v in stats.items():
-            self.last[k] = float(v.detach())
-        self.optD.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optD.step()
+        self.last.update(self.steps.d_step(real))
 
     def g_step(self) -> None:
-        self.D.requires_grad_(False)
-        try:
-            z = self.G.sample_z(self.batch_size).to(self.device)
-            out = self.D(self.G(z))
-            if self.cfg.model.arch == "dcgan":
-                loss = F.binary_cross_entropy_with_logits(out, torch.ones_like(out))
-            else:
-                loss = -out.mean()
-            self.last["loss/g"] = self._check("generator loss", loss)
-            self.optG.zero_grad(set_to_none=True)
-            loss.backward()
-            self.optG.step()
-        finally:
-            self.D.requires_grad_(True)
+        self.last["loss/g"] = self.steps.g_step(self.batch_size)
 
     def _guard(self) -> None:
         t = self.cfg.train
         if self.cfg.model.arch == "dcgan":
-            bad = (self.last["loss/d"] < t.collapse_loss and self.last["d/real"] > 0.99
-                   and self.last["d/fake"] < 0.01)
-            what = (f"the discriminator collapsed: D loss < {t.collapse_loss:g} with "
-                    f"D(real) > 0.99 and D(fake) < 0.01 for {t.collapse_patience} consecutive "
-                    "iterations, so the generator gets no gradient")
+            bad = (
+                self.last["loss/d"] < t.collapse_loss
+                and self.last["d/real"] > 0.99
+                and self.last["d/fake"] < 0.01
+            )
+            what = (
+                f"the discriminator collapsed: D loss < {t.collapse_loss:g} with "
+                f"D(real) > 0.99 and D(fake) < 0.01 for {t.collapse_patience} consecutive "
+                "iterations, so the generator gets no gradient"
+            )
             advice = _ADVICE_COLLAPSE
         else:
             bad = abs(self.last["wgan/gap"]) > t.max_critic_gap
-            what = (f"the critic gap |E D(real) - E D(fake)| exceeded {t.max_critic_gap:g} for "
-                    f"{t.collapse_patience} consecutive iterations (now "
-                    f"{self.last['wgan/gap']:.4g})")
+            what = (
+                f"the critic gap |E D(real) - E D(fake)| exceeded {t.max_critic_gap:g} for "
+                f"{t.collapse_patience} consecutive iterations (now "
+                f"{self.last['wgan/gap']:.4g})"
+            )
             advice = _ADVICE_GAP
         self.bad_streak = self.bad_streak + 1 if bad else 0
         if self.bad_streak >= t.collapse_patience:
             self._stop(what, advice)
 
     def _stop(self, what: str, advice: str) -> None:
-        where = f"epoch {self.epoch + 1}, iteration {self.iteration}"
+        where = f"epoch {self.epoch + 1}, after iteration {self.iteration}"
         if self.saved_at is not None:
-            ckpt = (f"The last good checkpoint {self.run.last_checkpoint} (after "
-                    f"{self.saved_at[0]} epochs, iteration {self.saved_at[1]}) is kept; continue "
-                    "from it with --resume after changing the config.")
+            ckpt = (
+                f"The last good checkpoint {self.run.last_checkpoint} (epochs done: "
+                f"{self.saved_at[0]}, iteration {self.saved_at[1]}) is kept; continue from "
+                "it with --resume after changing the config."
+            )
         else:
             ckpt = "No checkpoint had been saved yet."
         message = f"{self.label}training stopped at {where}: {what}. {ckpt} Try: {advice}"
-        self.run.log_metrics({"iter": self.iteration, "epoch": self.epoch + 1,
-                              "event": "stopped", "reason": what})
-        self.run.write_results({
-            "status": "stopped", "reason": what, "advice": advice,
-            "epoch": self.epoch, "iteration": self.iteration,
-            "last_good_checkpoint": None if self.saved_at is None else {
-                "path": str(self.run.last_checkpoint), "epochs": self.saved_at[0],
-                "iteration": self.saved_at[1]},
-        })
+        self.run.log_metrics(
+            {"iter": self.iteration, "epoch": self.epoch + 1, "event": "stopped", "reason": what}
+        )
+        self.run.write_results(
+            {
+                "status": "stopped",
+                "reason": what,
+                "advice": advice,
+                "epoch": self.epoch,
+                "iteration": self.iteration,
+                "last_good_checkpoint": None
+                if self.saved_at is None
+                else {
+                    "path": str(self.run.last_checkpoint),
+                    "epochs": self.saved_at[0],
+                    "iteration": self.saved_at[1],
+                },
+            }
+        )
         raise TrainingStopped(message)
 
     # --- loop -------------------------------------------------------------------------------
@@ -328,10 +387,14 @@ class GanTrainer:
         self.epoch += 1
         self.batch_in_epoch = 0
         n = max(self.acc.get("n", 0.0), 1.0)
-        record = {"iter": self.iteration, "epoch": self.epoch, "epoch_end": True,
-                  "epoch/d_loss": self.acc.get("loss/d", 0.0) / n,
-                  "epoch/g_loss": self.acc.get("loss/g", 0.0) / n,
-                  "epoch/images_per_s": images / seconds if seconds > 0 else 0.0}
+        record = {
+            "iter": self.iteration,
+            "epoch": self.epoch,
+            "epoch_end": True,
+            "epoch/d_loss": self.acc.get("loss/d", 0.0) / n,
+            "epoch/g_loss": self.acc.get("loss/g", 0.0) / n,
+            "epoch/images_per_s": images / seconds if seconds > 0 else 0.0,
+        }
         self.acc = {}
         self.run.log_metrics(record, step=self.iteration)
         self.sample_grid(self.run.figures / f"epoch_{self.epoch:03d}.png")
@@ -361,9 +424,13 @@ class GanTrainer:
             )
         nb = len(self.records) // self.batch_size
         bar = tqdm(
-            total=t.epochs * nb, initial=min(self.epoch * nb + self.batch_in_epoch, t.epochs * nb),
-            desc=f"{self.label}{self.cfg.model.arch}", unit="batch", disable=not t.progress,
-            dynamic_ncols=True, leave=False,
+            total=t.epochs * nb,
+            initial=min(self.epoch * nb + self.batch_in_epoch, t.epochs * nb),
+            desc=f"{self.label}{self.cfg.model.arch}",
+            unit="batch",
+            disable=not t.progress,
+            dynamic_ncols=True,
+            leave=False,
         )
         stop = t.max_iters is not None and self.iteration >= t.max_iters
         try:
@@ -385,11 +452,17 @@ class GanTrainer:
                         self._accumulate()
                         self._guard()
                         self._log_iteration()
-                        bar.set_postfix(d=f"{self.last['loss/d']:.3f}",
-                                        g=f"{self.last['loss/g']:.3f}", refresh=False)
+                        bar.set_postfix(
+                            d=f"{self.last['loss/d']:.3f}",
+                            g=f"{self.last['loss/g']:.3f}",
+                            refresh=False,
+                        )
                         stop = t.max_iters is not None and self.iteration >= t.max_iters
-                        if (not stop and t.checkpoint_every
-                                and self.iteration % t.checkpoint_every == 0):
+                        if (
+                            not stop
+                            and t.checkpoint_every
+                            and self.iteration % t.checkpoint_every == 0
+                        ):
                             self.save()
                     if stop:
                         break
@@ -449,7 +522,8 @@ def check_resume_config(saved: GanConfig, new: GanConfig) -> list[str]:
     """Keys outside ``train.*`` that differ (those make a checkpoint unusable); [] if none."""
     a, b = _flat(to_dict(saved)), _flat(to_dict(new))
     return sorted(
-        k for k in set(a) | set(b)
+        k
+        for k in set(a) | set(b)
         if a.get(k) != b.get(k) and k.split(".")[0] not in _RESUMABLE_SECTIONS
     )
 
@@ -524,7 +598,9 @@ def train_gan(cfg: GanConfig, out: str | Path, resume: bool = False) -> dict[str
             finally:
                 sub.close()
             results["clusters"][str(c)] = {
-                "images": len(recs), "run": sub.path.name, "status": res["status"],
+                "images": len(recs),
+                "run": sub.path.name,
+                "status": res["status"],
                 "iteration": res["iteration"],
             }
             if res["status"] != "done":

@@ -111,7 +111,9 @@ def load_generator(run: str | Path, device: str | torch.device = "cpu") -> Train
     g, _ = build_gan(cfg)
     g.load_state_dict(ckpt["G"])
     cluster = ckpt.get("cluster")
-    return TrainedGenerator(g.to(device).eval(), cfg, run, None if cluster is None else int(cluster))
+    return TrainedGenerator(
+        g.to(device).eval(), cfg, run, None if cluster is None else int(cluster)
+    )
 
 
 def generators_of(run: str | Path, device: str | torch.device = "cpu") -> list[TrainedGenerator]:
@@ -146,7 +148,7 @@ def generate(
     device = next(g.parameters()).device
     out = []
     for start in range(0, len(indices), batch_size):
-        chunk = indices[start:start + batch_size]
+        chunk = indices[start : start + batch_size]
         z = noise_for(g, [per_image_seed(seed, i) for i in chunk]).to(device)
         out.append(g(z).float().cpu())
     return torch.cat(out) if out else torch.empty(0)
@@ -182,16 +184,18 @@ def sample_to_folder(
         indices = list(range(index, index + count))
         index += count
         for start in range(0, count, batch_size):
-            chunk = indices[start:start + batch_size]
+            chunk = indices[start : start + batch_size]
             images = generate(gen, chunk, seed, batch_size)
             for i, img in zip(chunk, images, strict=True):
                 name = f"{i:06d}.jpg" if gen.cluster is None else f"c{gen.cluster}_{i:06d}.jpg"
                 to_pil(img, size).save(out / name, quality=JPEG_QUALITY)
-                rows.append({
-                    "path": name,
-                    "cluster": gen.cluster,
-                    "seed": per_image_seed(seed, i),
-                })
+                rows.append(
+                    {
+                        "path": name,
+                        "cluster": gen.cluster,
+                        "seed": per_image_seed(seed, i),
+                    }
+                )
     manifest = write_manifest(out, rows)
     if grid is not None:
         comparison_grid(gens, grid, seed=seed, size=size)
@@ -224,8 +228,11 @@ def _real_images(paths: list[str], count: int, seed: int, size: tuple[int, int])
 
 
 def comparison_grid(
-    gens: list[TrainedGenerator], path: str | Path, seed: int = 0,
-    size: tuple[int, int] | None = None, cols: int = 8,
+    gens: list[TrainedGenerator],
+    path: str | Path,
+    seed: int = 0,
+    size: tuple[int, int] | None = None,
+    cols: int = 8,
 ) -> Path:
     """Rows of real training images, each followed by rows of samples (one pair per cluster)."""
     rows = []

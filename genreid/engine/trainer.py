@@ -59,13 +59,22 @@ def model_spec(cfg: ReIDTrainConfig, num_outputs: int) -> ModelSpec:
 def label_options(cfg: ReIDTrainConfig) -> LabelOptions:
     """Strategy options from the ``labels.*`` keys."""
     lab = cfg.labels
-    return LabelOptions(lab.gen_start_epoch, lab.gen_weight, lab.real_smoothing, lab.epsilon,
-                        lab.center_lambda, lab.center_alpha, lab.temperature,
-                        lab.smprl_targets, lab.clusters)
+    return LabelOptions(
+        lab.gen_start_epoch,
+        lab.gen_weight,
+        lab.real_smoothing,
+        lab.epsilon,
+        lab.center_lambda,
+        lab.center_alpha,
+        lab.temperature,
+        lab.smprl_targets,
+        lab.clusters,
+    )
 
 
-def load_training_data(cfg: ReIDTrainConfig, uses_generated: bool
-                       ) -> tuple[ReIDDataset, list[ImageRecord], dict[int, int]]:
+def load_training_data(
+    cfg: ReIDTrainConfig, uses_generated: bool
+) -> tuple[ReIDDataset, list[ImageRecord], dict[int, int]]:
     """The dataset, the training records (real first, then generated) and the label map."""
     from genreid.data.datasets import load_dataset
 
@@ -81,7 +90,8 @@ def load_training_data(cfg: ReIDTrainConfig, uses_generated: bool
         if not cfg.data.generated:
             raise TrainingError(
                 f"labels.strategy={cfg.labels.strategy} trains with generated images; set "
-                "data.generated to a folder with manifest.csv (or use strategy baseline)")
+                "data.generated to a folder with manifest.csv (or use strategy baseline)"
+            )
         from genreid.data.generated import read_generated
 
         gen = read_generated(cfg.data.generated)
@@ -122,8 +132,10 @@ class Trainer:
         if self.resume and not ckpt_path.is_file():
             raise TrainingError(f"--resume: {ckpt_path} does not exist; start without --resume")
         if not self.resume and ckpt_path.is_file():
-            raise TrainingError(f"{self.out} already holds a run ({ckpt_path}); pass --resume to "
-                                "continue it or choose another --out")
+            raise TrainingError(
+                f"{self.out} already holds a run ({ckpt_path}); pass --resume to "
+                "continue it or choose another --out"
+            )
         cls = strategy_class(cfg.labels.strategy)
         self.ds, self.records, self.label_map = load_training_data(cfg, cls.uses_generated)
         self.run = RunDir(self.out, is_main=self.dist.is_main)
@@ -136,29 +148,44 @@ class Trainer:
         if cfg.labels.strategy == "smprl" and cfg.labels.smprl_from and not opts.smprl_targets:
             opts = replace(opts, smprl_targets=str(self._smprl_targets(cfg.labels.smprl_from)))
         self.strategy: LabelStrategy = build_strategy(
-            cfg.labels.strategy, K, opts, feat_dim=self.model.feat_dim, epochs=cfg.train.epochs)
+            cfg.labels.strategy, K, opts, feat_dim=self.model.feat_dim, epochs=cfg.train.epochs
+        )
         self.strategy.prepare(self.records, self.label_map, self.ds.root)
         self.strategy.to(self.device)
         self.size = (cfg.data.height, cfg.data.width)
         d = cfg.data
-        spec = AugmentSpec(self.size, tuple(d.resize), d.pad, d.flip, d.erasing_p,
-                           tuple(d.erasing_area), d.erasing_min_aspect)
+        spec = AugmentSpec(
+            self.size,
+            tuple(d.resize),
+            d.pad,
+            d.flip,
+            d.erasing_p,
+            tuple(d.erasing_area),
+            d.erasing_min_aspect,
+        )
         self.train_set = ReIDImageDataset(self.records, train_transform(spec), self.label_map)
         self.sampler = MixedBatchSampler(
-            self.train_set.labels, [r.generated for r in self.records], cfg.train.batch_size,
-            seed=cfg.seed, mode=d.sampler, gen_share=d.gen_batch_share,
-            num_instances=d.pk_instances, rank=self.dist.rank, world_size=self.dist.world_size)
-        self.loader = DataLoader(self.train_set, batch_sampler=self.sampler, num_workers=d.workers,
-                                 pin_memory=self.device.type == "cuda")
+            self.train_set.labels,
+            [r.generated for r in self.records],
+            cfg.train.batch_size,
+            seed=cfg.seed,
+            mode=d.sampler,
+            gen_share=d.gen_batch_share,
+            num_instances=d.pk_instances,
+            rank=self.dist.rank,
+            world_size=self.dist.world_size,
+        )
+        self.loader = DataLoader(
+            self.train_set,
+            batch_sampler=self.sampler,
+            num_workers=d.workers,
+            pin_memory=self.device.type == "cuda",
+        )
         self.sampler.set_epoch(0, self.strategy.generated_active(0))
-        iters = len(self.sampler)
-        if cfg.train.max_iters:
-            iters = min(iters, cfg.train.max_iters)
-        if iters == 0:
+        if self.epoch_iters() == 0:
             raise TrainingError("no training batch: fewer images than processes")
-        self.iters_per_epoch = iters
         self.optimizer = build_optimizer(self.model, cfg.optim)
-        self.schedule = LRSchedule(self.optimizer, cfg.optim, iters, cfg.train.epochs)
+        self.schedule = LRSchedule(self.optimizer, cfg.optim, cfg.train.epochs)
         self.amp = amp_dtype(cfg.train.amp, self.device)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp == torch.float16)
         self.start_epoch = 0
@@ -170,6 +197,11 @@ class Trainer:
         if self.dist.enabled:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.net = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
+
+    def epoch_iters(self) -> int:
+        """Iterations of the sampler's current epoch (capped by ``train.max_iters``)."""
+        n = len(self.sampler)
+        return min(n, self.cfg.train.max_iters) if self.cfg.train.max_iters else n
 
     def _smprl_targets(self, run_dir: str) -> Path:
         """Fixed sMpRL targets from a trained baseline run, computed once into this run."""
@@ -210,8 +242,10 @@ class Trainer:
     def _load(self, path: Path) -> None:
         ckpt = load_checkpoint(path, map_location=self.device)
         if int(ckpt["num_outputs"]) != self.strategy.num_outputs:
-            raise TrainingError(f"{path} has {ckpt['num_outputs']} classes, this config "
-                                f"{self.strategy.num_outputs}: resume with the run's config")
+            raise TrainingError(
+                f"{path} has {ckpt['num_outputs']} classes, this config "
+                f"{self.strategy.num_outputs}: resume with the run's config"
+            )
         self.model.load_state_dict(ckpt["model"])
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.schedule.load_state_dict(ckpt["scheduler"])
@@ -235,15 +269,16 @@ class Trainer:
             return contextlib.nullcontext()
         return torch.autocast("cuda", dtype=self.amp)
 
-    def _step(self, batch: tuple, epoch: int, it: int) -> float:
+    def _step(self, batch: tuple, epoch: int, it: int, n_iters: int) -> float:
         x, labels, _cam, generated, clusters, index = batch
         dev = self.device
         x = x.to(dev, non_blocking=True)
         labels, generated = labels.to(dev), generated.to(dev)
         with self._autocast():
             logits, feats = self.net(x)
-        lb = LabelBatch(logits.float(), feats.float(), labels, generated, clusters.to(dev),
-                        epoch, index.to(dev))
+        lb = LabelBatch(
+            logits.float(), feats.float(), labels, generated, clusters.to(dev), epoch, index.to(dev)
+        )
         tg = self.strategy(lb)
         loss = soft_cross_entropy(lb.logits, tg.q, tg.weight)
         if tg.aux_loss is not None:
@@ -255,19 +290,23 @@ class Trainer:
         self.scaler.scale(loss).backward()
         self.scaler.step(self.optimizer)
         self.scaler.update()
-        self.schedule.step()
+        self.schedule.step(epoch + (it + 1) / n_iters)
         self.strategy.after_step(lb)
         return value
 
     def _diverged(self, epoch: int, it: int, value: float) -> None:
         ckpt = self.run.last_checkpoint
-        kept = (f"the last good checkpoint {ckpt} (after epoch {self.start_epoch_done}) is kept"
-                if ckpt.is_file() else "no checkpoint had been written yet")
+        kept = (
+            f"the last good checkpoint {ckpt} (after epoch {self.start_epoch_done}) is kept"
+            if ckpt.is_file()
+            else "no checkpoint had been written yet"
+        )
         lr = ", ".join(f"{v:.3g}" for v in self.schedule.lr())
         raise NonFiniteLossError(
             f"the training loss became {value} at epoch {epoch + 1}, iteration {it + 1} "
             f"(lr {lr}); {kept}. Try a lower optim.lr (e.g. half), check the generated images "
-            "(`genreid data check`, or train without data.generated), or train.amp=off.")
+            "(`genreid data check`, or train without data.generated), or train.amp=off."
+        )
 
     def _evaluate(self) -> dict[str, float]:
         if not self.ds.query or not self.ds.gallery:
@@ -275,8 +314,9 @@ class Trainer:
         metrics: dict[str, float] = {}
         if self.dist.is_main:
             e = self.cfg.eval
-            metrics, _, _ = evaluate_model(self.model, self.ds, self.size, e.metric, e.flip,
-                                           e.batch_size, self.device)
+            metrics, _, _ = evaluate_model(
+                self.model, self.ds, self.size, e.metric, e.flip, e.batch_size, self.device
+            )
         ddp.barrier()
         return metrics
 
@@ -307,13 +347,19 @@ class Trainer:
             self.sampler.set_epoch(epoch, self.strategy.generated_active(epoch))
             t0 = time.time()
             total, n_img, iters = 0.0, 0, 0
-            bar = tqdm(self.loader, total=min(len(self.sampler), self.iters_per_epoch),
-                       desc=f"epoch {epoch + 1}/{E}", dynamic_ncols=True, leave=False,
-                       disable=not (cfg.train.progress and self.dist.is_main))
+            n_iters = self.epoch_iters()
+            bar = tqdm(
+                self.loader,
+                total=n_iters,
+                desc=f"epoch {epoch + 1}/{E}",
+                dynamic_ncols=True,
+                leave=False,
+                disable=not (cfg.train.progress and self.dist.is_main),
+            )
             for it, batch in enumerate(bar):
-                if it >= self.iters_per_epoch:
+                if it >= n_iters:
                     break
-                value = self._step(batch, epoch, it)
+                value = self._step(batch, epoch, it, n_iters)
                 total += value
                 n_img += batch[0].shape[0]
                 iters += 1
@@ -322,10 +368,14 @@ class Trainer:
             ddp.broadcast_buffers(self.model)
             secs = time.time() - t0
             record: dict[str, Any] = {
-                "epoch": epoch + 1, "loss": total / max(iters, 1),
-                "lr": self.schedule.lr()[0], "lr_head": self.schedule.lr()[-1],
-                "iterations": iters, "images": n_img * self.dist.world_size,
-                "seconds": secs, "images_per_s": n_img * self.dist.world_size / max(secs, 1e-9),
+                "epoch": epoch + 1,
+                "loss": total / max(iters, 1),
+                "lr": self.schedule.lr()[0],
+                "lr_head": self.schedule.lr()[-1],
+                "iterations": iters,
+                "images": n_img * self.dist.world_size,
+                "seconds": secs,
+                "images_per_s": n_img * self.dist.world_size / max(secs, 1e-9),
                 "generated_used": self.strategy.generated_active(epoch),
             }
             every = cfg.train.eval_every
@@ -357,7 +407,8 @@ class Trainer:
         return results
 
 
-def train(cfg: ReIDTrainConfig, out: str | Path, resume: bool = False,
-          stop_after: int | None = None) -> dict[str, Any]:
+def train(
+    cfg: ReIDTrainConfig, out: str | Path, resume: bool = False, stop_after: int | None = None
+) -> dict[str, Any]:
     """Run (or resume) one training run into ``out``; returns the results dict."""
     return Trainer(cfg, out, resume).run_training(stop_after)

@@ -64,7 +64,10 @@ def _sqrt_factor(s: np.ndarray, method: str) -> np.ndarray:
 
 
 def frechet_distance(
-    mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray,
+    mu1: np.ndarray,
+    sigma1: np.ndarray,
+    mu2: np.ndarray,
+    sigma2: np.ndarray,
     method: str = "auto",
 ) -> float:
     """||mu1-mu2||^2 + tr S1 + tr S2 - 2 tr((S1^1/2 S2 S1^1/2)^1/2), symmetric and in float64.
@@ -122,8 +125,13 @@ def _gaussian_window(size: int, sigma: float, dtype: torch.dtype) -> torch.Tenso
 
 
 def ssim(
-    x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0, win_size: int = 11,
-    sigma: float = 1.5, k1: float = 0.01, k2: float = 0.03,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    data_range: float = 1.0,
+    win_size: int = 11,
+    sigma: float = 1.5,
+    k1: float = 0.01,
+    k2: float = 0.03,
 ) -> torch.Tensor:
     """Mean SSIM of each image pair (B x C x H x W -> B), Wang et al. 2004.
 
@@ -232,7 +240,10 @@ def load_images(paths: Sequence[str], size: tuple[int, int]) -> torch.Tensor:
 
 
 def ssim_diversity(
-    images: ImageSet, num_pairs: int = 1000, seed: int = 0, size: tuple[int, int] = (128, 64),
+    images: ImageSet,
+    num_pairs: int = 1000,
+    seed: int = 0,
+    size: tuple[int, int] = (128, 64),
     batch_size: int = 64,
 ) -> dict[str, Any]:
     """Mean SSIM over same-identity pairs (identities known) or random pairs (generated)."""
@@ -240,15 +251,18 @@ def ssim_diversity(
     pairs = sample_pairs(len(images.paths), num_pairs, seed, images.pids if by_id else None)
     values = []
     for start in range(0, len(pairs), batch_size):
-        chunk = pairs[start:start + batch_size]
+        chunk = pairs[start : start + batch_size]
         a = load_images([images.paths[i] for i in chunk[:, 0]], size)
         b = load_images([images.paths[j] for j in chunk[:, 1]], size)
         values.append(ssim(a, b, data_range=1.0))
     v = torch.cat(values).numpy()
     return {
-        "mean": float(v.mean()), "std": float(v.std()), "pairs": int(len(v)),
+        "mean": float(v.mean()),
+        "std": float(v.std()),
+        "pairs": int(len(v)),
         "pairing": "same identity" if by_id else "random pairs (no identities)",
-        "size": list(size), "seed": seed,
+        "size": list(size),
+        "seed": seed,
     }
 
 
@@ -310,13 +324,19 @@ def _fid_blocks() -> tuple[type, type, type, type]:
             b1 = self.branch1x1(x)
             b7 = self.branch7x7_3(self.branch7x7_2(self.branch7x7_1(x)))
             bd = self.branch7x7dbl_1(x)
-            for layer in (self.branch7x7dbl_2, self.branch7x7dbl_3, self.branch7x7dbl_4,
-                          self.branch7x7dbl_5):
+            for layer in (
+                self.branch7x7dbl_2,
+                self.branch7x7dbl_3,
+                self.branch7x7dbl_4,
+                self.branch7x7dbl_5,
+            ):
                 bd = layer(bd)
             bp = self.branch_pool(F.avg_pool2d(x, 3, 1, 1, count_include_pad=False))
             return torch.cat([b1, b7, bd, bp], 1)
 
-    def _e(self: Any, x: torch.Tensor, pool: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+    def _e(
+        self: Any, x: torch.Tensor, pool: Callable[[torch.Tensor], torch.Tensor]
+    ) -> torch.Tensor:
         b1 = self.branch1x1(x)
         b3 = self.branch3x3_1(x)
         b3 = torch.cat([self.branch3x3_2a(b3), self.branch3x3_2b(b3)], 1)
@@ -370,8 +390,19 @@ class InceptionPool(nn.Module):
         n = self.net
         x = F.max_pool2d(n.Conv2d_2b_3x3(n.Conv2d_2a_3x3(n.Conv2d_1a_3x3(x))), 3, 2)
         x = F.max_pool2d(n.Conv2d_4a_3x3(n.Conv2d_3b_1x1(x)), 3, 2)
-        for name in ("Mixed_5b", "Mixed_5c", "Mixed_5d", "Mixed_6a", "Mixed_6b", "Mixed_6c",
-                     "Mixed_6d", "Mixed_6e", "Mixed_7a", "Mixed_7b", "Mixed_7c"):
+        for name in (
+            "Mixed_5b",
+            "Mixed_5c",
+            "Mixed_5d",
+            "Mixed_6a",
+            "Mixed_6b",
+            "Mixed_6c",
+            "Mixed_6d",
+            "Mixed_6e",
+            "Mixed_7a",
+            "Mixed_7b",
+            "Mixed_7c",
+        ):
             x = getattr(n, name)(x)
         return F.adaptive_avg_pool2d(x, 1).flatten(1)
 
@@ -392,8 +423,13 @@ def inception_extractor(
             f"{str(exc).splitlines()[0]}"
         ) from None
     model = InceptionPool(net).to(device).eval()
-    return FeatureExtractor("inception-v3-fid", model, (299, 299), comparable=True,
-                            notes=[f"FID Inception weights: {path}"])
+    return FeatureExtractor(
+        "inception-v3-fid",
+        model,
+        (299, 299),
+        comparable=True,
+        notes=[f"FID Inception weights: {path}"],
+    )
 
 
 LoaderFn = Callable[[str, torch.device], FeatureExtractor | Callable[[torch.Tensor], torch.Tensor]]
@@ -404,40 +440,50 @@ def register_feature_extractor(name: str, fn: LoaderFn) -> None:
     """Make ``--feature-extractor NAME:ARG`` call ``fn(ARG, device)``.
 
     ``fn`` returns a :class:`FeatureExtractor` or a callable mapping B x 3 x 256 x 128 images in
-    [0, 1] to B x D features. Registering ``reid`` replaces the built-in TorchScript loader
-    (the re-ID training engine will register a loader for its run folders).
+    [0, 1] to B x D features. Registering ``reid`` replaces the built-in file loader (``.pt2``
+    or TorchScript); the re-ID training engine is meant to register one for its run folders.
     """
     _EXTRACTORS[name] = fn
 
 
-def _torchscript(arg: str, device: torch.device) -> FeatureExtractor:
+def _exported_model(arg: str, device: torch.device) -> FeatureExtractor:
+    """A TorchScript file (torch.jit.save) or a torch.export program (``.pt2``)."""
+    import warnings
+
     p = Path(arg).expanduser()
     if p.is_dir():
-        for cand in (p / "feature_extractor.pt", p / "checkpoints" / "feature_extractor.pt"):
-            if cand.is_file():
-                p = cand
-                break
-        else:
+        found = [p / n for n in ("feature_extractor.pt2", "feature_extractor.pt")]
+        found = [c for c in found if c.is_file()]
+        if not found:
             raise GenMetricsError(
-                f"{arg} is a folder without feature_extractor.pt. Re-ID runs are not wired in "
-                "yet: export the network with torch.jit.save (input B x 3 x 256 x 128 in [0, 1], "
-                "output B x D) and pass reid:FILE, or register a loader with "
-                "genreid.eval.gen_metrics.register_feature_extractor('reid', fn)."
+                f"{arg} is a folder without feature_extractor.pt(2). Re-ID runs are not wired in "
+                "yet: save the network with torch.export.save (.pt2) or torch.jit.save (input "
+                "B x 3 x 256 x 128 in [0, 1], output B x D) and pass reid:FILE, or register a "
+                "loader with genreid.eval.gen_metrics.register_feature_extractor('reid', fn)."
             )
+        p = found[0]
     if not p.is_file():
-        raise GenMetricsError(f"feature extractor {arg} does not exist (expected a TorchScript file)")
-    try:
-        model = torch.jit.load(str(p), map_location=device).eval()
-    except (RuntimeError, ValueError) as exc:
         raise GenMetricsError(
-            f"{p} is not a TorchScript file ({str(exc).splitlines()[0]}); save one with "
-            "torch.jit.save(torch.jit.script(model), path)"
+            f"feature extractor {arg} does not exist (expected a .pt2 or TorchScript file)"
+        )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # TorchScript is deprecated in torch
+            if p.suffix == ".pt2":
+                model = torch.export.load(str(p)).module().to(device)
+            else:
+                model = torch.jit.load(str(p), map_location=device).eval()
+    except Exception as exc:  # a foreign or truncated file
+        raise GenMetricsError(
+            f"{p} cannot be loaded as a feature extractor ({type(exc).__name__}: "
+            f"{(str(exc).strip().splitlines() or [''])[0]}); save one with torch.export.save "
+            "(.pt2) or torch.jit.save"
         ) from None
-    return FeatureExtractor(f"torchscript:{p}", model, (256, 128))
+    return FeatureExtractor(f"model:{p}", model, (256, 128))
 
 
-register_feature_extractor("reid", _torchscript)
-register_feature_extractor("torchscript", _torchscript)
+register_feature_extractor("reid", _exported_model)
+register_feature_extractor("model", _exported_model)
 
 
 def get_feature_extractor(spec: str, device: str | torch.device = "cpu") -> FeatureExtractor:
@@ -460,13 +506,15 @@ def get_feature_extractor(spec: str, device: str | torch.device = "cpu") -> Feat
 
 @torch.no_grad()
 def extract_features(
-    extractor: FeatureExtractor, paths: Sequence[str], batch_size: int = 32,
+    extractor: FeatureExtractor,
+    paths: Sequence[str],
+    batch_size: int = 32,
     device: str | torch.device = "cpu",
 ) -> np.ndarray:
     """N x D float64 features of the images at ``paths``."""
     feats = []
     for start in range(0, len(paths), batch_size):
-        x = load_images(paths[start:start + batch_size], extractor.size).to(device)
+        x = load_images(paths[start : start + batch_size], extractor.size).to(device)
         f = extractor.fn(x)
         if isinstance(f, tuple | list):
             f = f[0]
@@ -475,9 +523,15 @@ def extract_features(
 
 
 def compute_metrics(
-    real: str, fake: str, inception_weights: str | None = None,
-    feature_extractor: str | None = None, ssim_only: bool = False, ssim_pairs: int = 1000,
-    ssim_size: tuple[int, int] = (128, 64), seed: int = 0, batch_size: int = 32,
+    real: str,
+    fake: str,
+    inception_weights: str | None = None,
+    feature_extractor: str | None = None,
+    ssim_only: bool = False,
+    ssim_pairs: int = 1000,
+    ssim_size: tuple[int, int] = (128, 64),
+    seed: int = 0,
+    batch_size: int = 32,
     device: str = "cpu",
 ) -> dict[str, Any]:
     """FID (or a re-ID-space Frechet distance) and SSIM diversity of ``fake`` against ``real``."""

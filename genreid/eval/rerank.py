@@ -26,6 +26,7 @@ import torch
 from genreid.eval.distance import as_float_tensor, resolve_device
 
 CHUNK_ELEMENTS = 1 << 22  # scratch entries per chunk of the vectorised set operations
+BLOCK = 2048  # tile size of the blockwise distance matrix in re_ranking_features
 
 
 def _half(k1: int) -> int:
@@ -34,7 +35,7 @@ def _half(k1: int) -> int:
 
 
 def _widths(n: int, k1: int, k2: int) -> tuple[int, int, int]:
-    """Neighbour-list widths used by the reference's slices ``[:k1 + 1]``, ``[:k + 1]``, ``[:k2]``."""
+    """Widths of the reference's slices ``[:k1 + 1]``, ``[:round(k1 / 2) + 1]``, ``[:k2]``."""
     return min(k1 + 1, n), min(_half(k1) + 1, n), min(k2, n)
 
 
@@ -101,16 +102,21 @@ def _query_expansion(V: sp.csr_matrix, rank: np.ndarray, k2: int) -> sp.csr_matr
 
 
 def _min_overlap(Vq: sp.csr_matrix, Vg: sp.csc_matrix) -> np.ndarray:
-    """Dense ``m[i, j] = sum_k min(Vq[i, k], Vg[j, k])`` via the inverted index of ``Vg``."""
+    """Dense ``m[i, j] = sum_k min(Vq[i, k], Vg[j, k])`` via the inverted index of ``Vg``.
+
+    Every stored ``Vq[i, k]`` meets the stored entries of column k of ``Vg`` (the gallery
+    items that share k); their minima are summed per (i, j) with one ``bincount``.
+    """
     n_q, n_g = Vq.shape[0], Vg.shape[0]
-    k, a = Vq.indices, Vq.data
-    row = np.repeat(np.arange(n_q), np.diff(Vq.indptr))
-    lo = Vg.indptr[k]
+    k, a = Vq.indices, Vq.data.astype(np.float32)
+    row = np.repeat(np.arange(n_q, dtype=np.int64) * n_g, np.diff(Vq.indptr))
+    lo = Vg.indptr[k].astype(np.int64)
     length = Vg.indptr[k + 1] - lo
-    owner = np.repeat(np.arange(len(k)), length)
-    pos = np.arange(length.sum()) - np.repeat(np.cumsum(length) - length - lo, length)
-    val = np.minimum(a[owner], Vg.data[pos])
-    flat = row[owner] * n_g + Vg.indices[pos]
+    pos = np.repeat(lo - (np.cumsum(length) - length), length)
+    pos += np.arange(len(pos))
+    val = np.minimum(np.repeat(a, length), Vg.data[pos])
+    flat = np.repeat(row, length)
+    flat += Vg.indices[pos]
     return np.bincount(flat, weights=val, minlength=n_q * n_g).reshape(n_q, n_g)
 
 
@@ -121,27 +127,33 @@ def rerank_from_neighbours(
     k1: int,
     k2: int,
     lambda_value: float,
-    batch_queries: int | None = None,
+    work_elements: int = CHUNK_ELEMENTS,
 ) -> np.ndarray:
     """Re-ranked distances from neighbour lists; ``original`` (n_q x n_g) is overwritten.
 
     ``rank``: each item's nearest items (N rows); ``pair_dist(rows, cols)``: the normalised
     original distances of any pairs; ``original``: their query x gallery block, float32.
+    Queries are processed in batches of about ``work_elements`` (query, gallery, k) terms.
     """
     n = len(rank)
     n_q, n_g = original.shape
     rows, cols = expansion_sets(rank, k1)
     V = _query_expansion(_encode(rows, cols, pair_dist(rows, cols), n), rank, k2)
-    Vq, Vg = V[:n_q].tocsr(), V[n_q:].tocsc()
-    Vg.sort_indices()
-    if batch_queries is None:
-        per_query = max(1, Vq.nnz // max(1, n_q)) * max(1, Vg.nnz // max(1, n))
-        batch_queries = max(1, min(CHUNK_ELEMENTS // per_query, CHUNK_ELEMENTS // max(1, n_g)))
-    for s in range(0, n_q, batch_queries):
-        e = min(n_q, s + batch_queries)
+    Vq, Vg = V[:n_q].tocsr(), V[n_q:].tocsc().astype(np.float32)
+    # terms per query: sum over its stored k of the gallery entries in column k
+    terms = np.cumsum(np.diff(Vg.indptr)[Vq.indices])
+    ends = np.concatenate(([0], terms[Vq.indptr[1:] - 1][np.diff(Vq.indptr) > 0]))
+    per_query = np.zeros(n_q, dtype=np.int64)
+    per_query[np.diff(Vq.indptr) > 0] = np.diff(ends)
+    budget = np.cumsum(per_query) // max(1, work_elements)
+    rows_cap = max(1, work_elements // max(1, n_g))
+    s = 0
+    while s < n_q:
+        e = min(n_q, s + rows_cap, max(s + 1, int(np.searchsorted(budget, budget[s] + 1))))
         m = _min_overlap(Vq[s:e], Vg)
         jaccard = 1.0 - m / (2.0 - m)
         original[s:e] = jaccard * (1 - lambda_value) + original[s:e] * lambda_value
+        s = e
     return original
 
 
@@ -163,9 +175,7 @@ def re_ranking(
     q_q, g_g = np.asarray(q_q_dist), np.asarray(g_g_dist)
     n_q, n_g = q_g.shape
     if q_q.shape != (n_q, n_q) or g_g.shape != (n_g, n_g):
-        raise ValueError(
-            f"shapes do not fit: q_g {q_g.shape}, q_q {q_q.shape}, g_g {g_g.shape}"
-        )
+        raise ValueError(f"shapes do not fit: q_g {q_g.shape}, q_q {q_q.shape}, g_g {g_g.shape}")
     if n_q == 0 or n_g == 0:
         return np.zeros((n_q, n_g), dtype=np.float32)
     full = np.concatenate(
@@ -186,49 +196,64 @@ def re_ranking(
     ).astype(np.float32, copy=False)
 
 
-class _TopK:
-    """Running k smallest (value, index) per row, merged block by block."""
-
-    def __init__(self, n: int, k: int, dtype: torch.dtype, device: torch.device) -> None:
-        self.values = torch.full((n, k), float("inf"), dtype=dtype, device=device)
-        self.index = torch.zeros((n, k), dtype=torch.int64, device=device)
-
-    def merge(self, start: int, values: torch.Tensor, index: torch.Tensor) -> None:
-        """Merge candidates for rows ``start : start + len(values)``."""
-        stop = start + len(values)
-        v = torch.cat([self.values[start:stop], values], dim=1)
-        i = torch.cat([self.index[start:stop], index], dim=1)
-        best, pick = torch.topk(v, self.values.shape[1], dim=1, largest=False, sorted=True)
-        self.values[start:stop] = best
-        self.index[start:stop] = torch.gather(i, 1, pick)
+def _smallest(
+    values: list[torch.Tensor], index: list[torch.Tensor], k: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ``k`` smallest candidates per row (sorted) among column blocks of candidates."""
+    v, i = torch.cat(values, dim=1), torch.cat(index, dim=1)
+    best, pick = torch.topk(v, min(k, v.shape[1]), dim=1, largest=False, sorted=True)
+    return best, torch.gather(i, 1, pick)
 
 
 def _neighbours_and_maxima(
     x: torch.Tensor, sq: torch.Tensor, n_q: int, width: int, block: int
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, np.ndarray]:
-    """Top-``width`` neighbours (values, indices) and maximum of squared distances per item,
-    plus the query x gallery squared distances, over the upper triangle in row blocks."""
+    """Each item's ``width`` nearest (squared distance, index), sorted, and largest squared
+    distance, plus the query x gallery squared distances.
+
+    Only the upper triangle of the N x N matrix is computed, in ``block`` x ``block`` tiles,
+    each by one product of augmented features ``[x, |x|^2, 1] . [-2y, 1, |y|^2]``: a tile
+    gives candidates to its rows, and its transpose to its columns' rows.
+    """
     n = len(x)
-    top = _TopK(n, width, x.dtype, x.device)
+    one = torch.ones_like(sq).unsqueeze(1)
+    left = torch.cat([x, sq.unsqueeze(1), one], dim=1)
+    right = torch.cat([x * -2.0, one, sq.unsqueeze(1)], dim=1)
+    starts = list(range(0, n, block))
+    pending: dict[int, tuple[list[torch.Tensor], list[torch.Tensor]]] = {
+        s: ([], []) for s in starts
+    }
+    values = torch.empty((n, width), dtype=x.dtype, device=x.device)
+    index = torch.empty((n, width), dtype=torch.int64, device=x.device)
     maxima = torch.zeros(n, dtype=x.dtype, device=x.device)
     qg = np.empty((n_q, n - n_q), dtype=np.float32 if x.dtype == torch.float32 else np.float64)
-    for s in range(0, n, block):
+    for s in starts:
         e = min(n, s + block)
-        d = torch.addmm(sq[s:].unsqueeze(0), x[s:e], x[s:].t(), alpha=-2.0)
-        d.add_(sq[s:e].unsqueeze(1)).clamp_(min=0.0)
-        d.diagonal().zero_()  # exact self-distances
-        maxima[s:e] = torch.maximum(maxima[s:e], d.max(dim=1).values)
-        maxima[s:] = torch.maximum(maxima[s:], d.max(dim=0).values)
-        v, i = torch.topk(d, min(width, n - s), dim=1, largest=False, sorted=True)
-        top.merge(s, v, i + s)
-        if e < n:  # the block's transpose: candidates for the later rows
-            rest = d[:, e - s :].t().contiguous()
-            v, i = torch.topk(rest, min(width, e - s), dim=1, largest=False, sorted=True)
-            top.merge(e, v, i + s)
-        if s < n_q:
-            stop = min(e, n_q)
-            qg[s:stop] = d[: stop - s, n_q - s :].cpu().numpy()
-    return top.values, top.index, maxima, qg
+        row_max = maxima[s:e]
+        cand_v, cand_i = pending.pop(s)
+        for t in range(s, n, block):
+            u = min(n, t + block)
+            d = torch.mm(left[s:e], right[t:u].t())
+            if t == s:
+                d.diagonal().zero_()  # exact self-distances
+            row_max = torch.maximum(row_max, d.max(dim=1).values)
+            v, i = torch.topk(d, min(width, u - t), dim=1, largest=False, sorted=False)
+            cand_v.append(v)
+            cand_i.append(i + t)
+            if t > s:  # the transpose: candidates for rows t:u
+                dt = d.t().contiguous()
+                maxima[t:u] = torch.maximum(maxima[t:u], dt.max(dim=1).values)
+                v, i = torch.topk(dt, min(width, e - s), dim=1, largest=False, sorted=False)
+                pending[t][0].append(v)
+                pending[t][1].append(i + s)
+            if s < n_q and u > n_q:
+                rows, first = min(e, n_q) - s, max(t, n_q)
+                qg[s : s + rows, first - n_q : u - n_q] = d[:rows, first - t :].cpu().numpy()
+        maxima[s:e] = row_max
+        best, pick = _smallest(cand_v, cand_i, width)
+        values[s:e], index[s:e] = best.clamp_(min=0.0), pick
+    np.maximum(qg, 0.0, out=qg)
+    return values, index, maxima, qg
 
 
 def _pair_sq_distances(
@@ -277,8 +302,8 @@ def re_ranking_features(
     Equals ``re_ranking(euclid(qf, gf), euclid(qf, qf), euclid(gf, gf), ...)`` with plain
     Euclidean distances (up to float rounding and the order of exactly tied neighbours),
     without any dense N x N matrix. Runs in the features' dtype (float32, or float64 when
-    given float64) on ``device`` (default: CUDA when available); ``block_size`` rows of the
-    distance matrix are computed at a time (default: as many as fit in about 256 MB).
+    given float64) on ``device`` (default: CUDA when available); the distance matrix is
+    computed in ``block_size`` x ``block_size`` tiles (default 2048).
     """
     dev = resolve_device(device)
     q, g = as_float_tensor(qf, dev), as_float_tensor(gf, dev)
@@ -292,7 +317,7 @@ def re_ranking_features(
     n = len(x)
     sq = (x * x).sum(1)
     width = max(_widths(n, k1, k2))
-    block = block_size or max(1, min(n, (256 << 20) // (n * x.element_size())))
+    block = block_size or BLOCK
     values, index, maxima, qg = _neighbours_and_maxima(x, sq, n_q, width, block)
     rank = index.cpu().numpy()
     mx = maxima.cpu().numpy()
@@ -302,6 +327,7 @@ def re_ranking_features(
         d2 = _pair_sq_distances(x, sq, known_v, rank, rows, cols).astype(mx.dtype)
         return (d2 / mx[rows]).astype(np.float32)
 
-    original = (qg / mx[:n_q, None].astype(qg.dtype)).astype(np.float32, copy=False)
+    qg /= mx[:n_q, None].astype(qg.dtype)
+    original = qg.astype(np.float32, copy=False)
     del qg
     return rerank_from_neighbours(rank, pair_dist, original, k1, k2, lambda_value)

@@ -91,15 +91,21 @@ class LabelStrategy(nn.Module):
     delayed_by_default: ClassVar[bool] = False  # gen_start_epoch 'default' means 'auto'
     extra_class: ClassVar[bool] = False
 
-    def __init__(self, num_classes: int, options: LabelOptions | None = None,
-                 feat_dim: int = 0, epochs: int = 50) -> None:
+    def __init__(
+        self,
+        num_classes: int,
+        options: LabelOptions | None = None,
+        feat_dim: int = 0,
+        epochs: int = 50,
+    ) -> None:
         super().__init__()
         self.options = options or LabelOptions()
         self.num_classes = num_classes
         self.num_outputs = num_classes + 1 if self.extra_class else num_classes
         self.feat_dim = feat_dim
         self.gen_start_epoch = resolve_gen_start(
-            self.options.gen_start_epoch, self.delayed_by_default, epochs)
+            self.options.gen_start_epoch, self.delayed_by_default, epochs
+        )
         gw = self.options.gen_weight
         self.gen_weight = self.default_gen_weight if gw is None else gw
         self.center = None
@@ -157,8 +163,9 @@ class LabelStrategy(nn.Module):
         if self.center is not None:
             self.center.update(batch.features.detach(), batch.labels, ~batch.generated.bool())
 
-    def prepare(self, train_records: list, label_map: dict[int, int],
-                data_root: str | None = None) -> None:
+    def prepare(
+        self, train_records: list, label_map: dict[int, int], data_root: str | None = None
+    ) -> None:
         """Hook to read per-dataset files (SLSR clusters, sMpRL targets) once data is known."""
 
 
@@ -188,7 +195,12 @@ def strategy_class(name: str) -> type[LabelStrategy]:
     return getattr(importlib.import_module(module), cls)
 
 
-def build_strategy(name: str, num_classes: int, options: LabelOptions | None = None,
-                   feat_dim: int = 0, epochs: int = 50) -> LabelStrategy:
+def build_strategy(
+    name: str,
+    num_classes: int,
+    options: LabelOptions | None = None,
+    feat_dim: int = 0,
+    epochs: int = 50,
+) -> LabelStrategy:
     """Instantiate a strategy by name."""
     return strategy_class(name)(num_classes, options, feat_dim=feat_dim, epochs=epochs)

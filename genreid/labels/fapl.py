@@ -30,8 +30,9 @@ class CenterLoss(nn.Module):
         self.register_buffer("centers", torch.zeros(num_classes, feat_dim))
         self.register_buffer("updated", torch.zeros(num_classes, dtype=torch.bool))
 
-    def loss(self, features: torch.Tensor, labels: torch.Tensor, real: torch.Tensor
-             ) -> torch.Tensor:
+    def loss(
+        self, features: torch.Tensor, labels: torch.Tensor, real: torch.Tensor
+    ) -> torch.Tensor:
         """½ Σ over labeled images of ‖x_i − c_{y_i}‖² (a sum over the batch, as in §3)."""
         if not real.any():
             return features.sum() * 0.0
@@ -47,7 +48,8 @@ class CenterLoss(nn.Module):
         y = labels[real]
         sums = torch.zeros(K, D, device=self.centers.device).index_add_(0, y, x)
         counts = torch.zeros(K, device=self.centers.device).index_add_(
-            0, y, torch.ones_like(y, dtype=torch.float32))
+            0, y, torch.ones_like(y, dtype=torch.float32)
+        )
         if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
             dist.all_reduce(sums)
             dist.all_reduce(counts)

@@ -14,5 +14,4 @@ class LSRO(LabelStrategy):
 
     def generated_targets(self, batch: LabelBatch, mask: torch.Tensor) -> torch.Tensor:
         n = int(mask.sum())
-        return torch.full((n, self.num_outputs), 1.0 / self.num_outputs,
-                          device=batch.logits.device)
+        return torch.full((n, self.num_outputs), 1.0 / self.num_outputs, device=batch.logits.device)

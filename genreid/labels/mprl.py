@@ -52,8 +52,9 @@ class SMpRL(LabelStrategy):
         self.register_buffer("rows", torch.zeros(0, dtype=torch.long), persistent=False)
         self.register_buffer("fixed", torch.zeros(0, self.num_outputs), persistent=False)
 
-    def prepare(self, train_records: list, label_map: dict[int, int],
-                data_root: str | None = None) -> None:
+    def prepare(
+        self, train_records: list, label_map: dict[int, int], data_root: str | None = None
+    ) -> None:
         path = self.options.smprl_targets
         if not path:
             raise ValueError(
@@ -93,8 +94,9 @@ class SMpRL(LabelStrategy):
 
 
 @torch.no_grad()
-def compute_smprl_targets(model: torch.nn.Module, loader, device: str | torch.device = "cpu"
-                          ) -> torch.Tensor:
+def compute_smprl_targets(
+    model: torch.nn.Module, loader, device: str | torch.device = "cpu"
+) -> torch.Tensor:
     """Rank targets of every image from a trained baseline (eval mode, no augmentation).
 
     ``loader`` yields batches whose first element is the image tensor, in dataset order.
@@ -115,8 +117,11 @@ def write_smprl_targets(path: str | Path, paths: Sequence[str], q: torch.Tensor)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, paths=np.asarray([str(Path(p).resolve()) for p in paths], dtype=np.str_),
-             q=q.cpu().numpy().astype(np.float32))
+    np.savez(
+        tmp,
+        paths=np.asarray([str(Path(p).resolve()) for p in paths], dtype=np.str_),
+        q=q.cpu().numpy().astype(np.float32),
+    )
     tmp.replace(path)
     return path
 

@@ -42,10 +42,14 @@ def read_cluster_manifest(
             try:
                 cluster = int(row["cluster"])
             except ValueError:
-                raise ValueError(f"{p}:{reader.line_num}: cluster {row['cluster']!r} is not an "
-                                 "integer") from None
-            bases = [Path()] if rel.is_absolute() else [p.parent] + (
-                [Path(data_root)] if data_root else [])
+                raise ValueError(
+                    f"{p}:{reader.line_num}: cluster {row['cluster']!r} is not an integer"
+                ) from None
+            bases = (
+                [Path()]
+                if rel.is_absolute()
+                else [p.parent] + ([Path(data_root)] if data_root else [])
+            )
             label = None
             for base in bases:
                 label = by_path.get(str((base / rel).resolve()))
@@ -84,21 +88,28 @@ class SLSR(LabelStrategy):
                 q[c, sorted(ids)] = 1.0 / len(ids)
         self.cluster_q = q.to(self.cluster_q.device)
 
-    def prepare(self, train_records: list, label_map: dict[int, int],
-                data_root: str | None = None) -> None:
+    def prepare(
+        self, train_records: list, label_map: dict[int, int], data_root: str | None = None
+    ) -> None:
         if not self.options.clusters:
-            raise ValueError("slsr needs labels.clusters: a path,cluster CSV of the real "
-                             "training images (the clustering step writes it)")
-        self.set_clusters(read_cluster_manifest(self.options.clusters, train_records,
-                                                label_map, data_root))
+            raise ValueError(
+                "slsr needs labels.clusters: a path,cluster CSV of the real "
+                "training images (the clustering step writes it)"
+            )
+        self.set_clusters(
+            read_cluster_manifest(self.options.clusters, train_records, label_map, data_root)
+        )
         gen_clusters = {r.cluster for r in train_records if r.generated}
         if None in gen_clusters:
             raise ValueError("slsr: some generated images have no cluster in their manifest.csv")
-        unknown = sorted(c for c in gen_clusters if c >= len(self.cluster_q)
-                         or self.cluster_q[c].sum() == 0)
+        unknown = sorted(
+            c for c in gen_clusters if c >= len(self.cluster_q) or self.cluster_q[c].sum() == 0
+        )
         if unknown:
-            raise ValueError(f"slsr: generated images use cluster(s) {unknown} that the cluster "
-                             f"manifest {self.options.clusters} does not have")
+            raise ValueError(
+                f"slsr: generated images use cluster(s) {unknown} that the cluster "
+                f"manifest {self.options.clusters} does not have"
+            )
 
     def generated_targets(self, batch: LabelBatch, mask: torch.Tensor) -> torch.Tensor:
         c = batch.clusters[mask].to(self.cluster_q.device)

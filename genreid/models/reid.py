@@ -115,7 +115,8 @@ def _read_state_file(path: str) -> dict[str, torch.Tensor]:
     except Exception as exc:
         raise PretrainedError(
             f"model.pretrained: cannot load {p} ({type(exc).__name__}: {exc}); expected a "
-            "torch state dict saved with torch.save") from None
+            "torch state dict saved with torch.save"
+        ) from None
     if isinstance(obj, dict) and isinstance(obj.get("model"), dict):
         obj = obj["model"]  # a genreid checkpoint
     if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
@@ -142,8 +143,10 @@ def load_backbone_state(model: ReIDModel, state: dict[str, torch.Tensor], source
         problems.append(f"{len(unexpected)} unexpected key(s), e.g. {', '.join(unexpected[:3])}")
     if bad:
         k = bad[0]
-        problems.append(f"{len(bad)} shape mismatch(es), e.g. {k}: file "
-                        f"{tuple(state[k].shape)} vs model {tuple(own[k].shape)}")
+        problems.append(
+            f"{len(bad)} shape mismatch(es), e.g. {k}: file "
+            f"{tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
+        )
     if problems:
         raise PretrainedError(
             f"model.pretrained: {source} does not fit backbone {model.spec.backbone} "

@@ -14,10 +14,12 @@ from PIL import ImageDraw
 
 from genreid.data.synthetic.identity import Identity
 
-# Part labels; FAR is added for limbs on the far side of the body (drawn darker).
+# Part labels; FAR is added for limbs on the far side of the body (drawn darker), ARM for
+# arms (a little darker, so that a sleeve stands out against a torso of the same colour).
 BG, SKIN, HAIR, UPPER, UPPER2, LOWER, SHOES, BAG, STRAP, HAT, DARK = range(11)
-FAR = 16
-NUM_LABELS = 32
+FAR, ARM = 16, 32
+SHADE = {0: 1.0, FAR: 0.72, ARM: 0.86, FAR + ARM: 0.64}
+NUM_LABELS = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,13 +40,16 @@ class Painter:
         self.at = at
 
     def p(self, u: float, v: float) -> tuple[float, float]:
+        """Body units to canvas pixels."""
         at = self.at
         return (at.cx + at.mirror * u * at.s, at.y0 + v * at.s)
 
     def poly(self, pts: list[tuple[float, float]], label: int) -> None:
+        """Filled polygon."""
         self.d.polygon([self.p(u, v) for u, v in pts], fill=label)
 
     def ellipse(self, cu: float, cv: float, ru: float, rv: float, label: int) -> None:
+        """Filled axis-aligned ellipse (centre, radii)."""
         x, y = self.p(cu, cv)
         rx, ry = ru * self.at.s, rv * self.at.s
         self.d.ellipse((x - rx, y - ry, x + rx, y + ry), fill=label)
@@ -107,18 +112,37 @@ def _arm(pt: Painter, ident: Identity, sh, el, wr, w: float, far: int) -> None:
 
 
 def _handbag(pt: Painter, ident: Identity, wr, far: int) -> None:
+    """A bag with two handles hanging from the wrist ``wr``."""
     u, v = wr
     pt.limb((u - 0.02, v + 0.05), (u, v + 0.01), 0.008, 0.008, STRAP + far, cap=False)
     pt.limb((u + 0.02, v + 0.05), (u, v + 0.01), 0.008, 0.008, STRAP + far, cap=False)
-    pt.poly([(u - 0.05, v + 0.05), (u + 0.05, v + 0.05), (u + 0.056, v + 0.13), (u - 0.056, v + 0.13)],
-            BAG + far)
+    pt.poly(
+        [(u - 0.05, v + 0.05), (u + 0.05, v + 0.05), (u + 0.056, v + 0.13), (u - 0.056, v + 0.13)],
+        BAG + far,
+    )
+
+
+def _hair_panel(pt: Painter, ident: Identity) -> None:
+    """Medium or long hair hanging behind the head (over the back when seen from behind)."""
+    if ident.hair_length != "short":
+        low = 0.165 if ident.hair_length == "medium" else 0.27
+        pt.poly(
+            [
+                (-0.05, 0.05),
+                (0.05, 0.05),
+                (0.062, low - 0.03),
+                (0.045, low),
+                (-0.045, low),
+                (-0.062, low - 0.03),
+            ],
+            HAIR,
+        )
 
 
 def _head_front(pt: Painter, ident: Identity, back: bool) -> None:
     """Head, hair and hat seen from the front or the back."""
-    if ident.hair_length != "short":
-        low = 0.16 if ident.hair_length == "medium" else 0.26
-        pt.poly([(-0.054, 0.05), (0.054, 0.05), (0.058, low), (-0.058, low)], HAIR)
+    if back:
+        _hair_panel(pt, ident)
     pt.poly([(-0.021, 0.11), (0.021, 0.11), (0.023, 0.17), (-0.023, 0.17)], SKIN)
     if back:
         pt.ellipse(0, 0.07, 0.049, 0.062, HAIR)
@@ -158,6 +182,8 @@ def draw_front_back(pt: Painter, ident: Identity, back: bool, phase: float) -> N
     w = ident.width
     sh, wa, hp = 0.105 * w, 0.085 * w, 0.09 * w
     sw = math.sin(phase)
+    if not back:
+        _hair_panel(pt, ident)  # behind the body: shows beside the neck only
     # legs: slight stride shows as one foot lifted and the legs a little apart
     for side in (-1, 1):
         lift = 0.03 * max(0.0, side * sw)
@@ -165,12 +191,20 @@ def draw_front_back(pt: Painter, ident: Identity, back: bool, phase: float) -> N
         ankle = (side * 0.052 * w, 0.948 - lift)
         knee = (side * 0.05 * w, 0.74 - lift / 2)
         _leg(pt, ident, hip, knee, ankle, w, 0, side=False)
-    pt.poly([(-hp, 0.46), (hp, 0.46), (hp + 0.004, 0.57), (-hp - 0.004, 0.57)],
-            LOWER if ident.lower_kind != "skirt" else SKIN)
+    pt.poly(
+        [(-hp, 0.46), (hp, 0.46), (hp + 0.004, 0.57), (-hp - 0.004, 0.57)],
+        LOWER if ident.lower_kind != "skirt" else SKIN,
+    )
     if ident.lower_kind == "skirt":
         pt.poly([(-wa, 0.46), (wa, 0.46), (hp + 0.04, 0.7), (-hp - 0.04, 0.7)], LOWER)
-    torso = [(-sh + 0.03, 0.155), (sh - 0.03, 0.155), (sh, 0.19), (wa + 0.005, 0.5),
-             (-wa - 0.005, 0.5), (-sh, 0.19)]
+    torso = [
+        (-sh + 0.03, 0.155),
+        (sh - 0.03, 0.155),
+        (sh, 0.19),
+        (wa + 0.005, 0.5),
+        (-wa - 0.005, 0.5),
+        (-sh, 0.19),
+    ]
     pt.poly(torso, UPPER)
     if not back:
         pt.ellipse(0, 0.158, 0.026, 0.013, SKIN)  # neckline
@@ -186,15 +220,22 @@ def draw_front_back(pt: Painter, ident: Identity, back: bool, phase: float) -> N
                 pt.limb((side * 0.06 * w, 0.16), (side * 0.065 * w, 0.34), 0.022, 0.02, STRAP)
     elif ident.bag == "shoulder":
         pt.limb((bs * 0.07 * w, 0.16), (-bs * 0.09 * w, 0.45), 0.014, 0.014, STRAP, cap=False)
-        pt.poly([(-bs * 0.04, 0.42), (-bs * 0.15 * w, 0.42), (-bs * 0.155 * w, 0.53),
-                 (-bs * 0.035, 0.53)], BAG)
+        pt.poly(
+            [
+                (-bs * 0.04, 0.42),
+                (-bs * 0.15 * w, 0.42),
+                (-bs * 0.155 * w, 0.53),
+                (-bs * 0.035, 0.53),
+            ],
+            BAG,
+        )
     # arms swing a little: shorter when reaching forward or back
     for side in (-1, 1):
         k = abs(math.sin(phase)) * 0.025
         shoulder = (side * (sh - 0.02), 0.19)
         elbow = (side * (sh + 0.008), 0.335 - k)
         wrist = (side * (sh + 0.018), 0.47 - 2 * k)
-        _arm(pt, ident, shoulder, elbow, wrist, w, 0)
+        _arm(pt, ident, shoulder, elbow, wrist, w, ARM)
         if ident.bag == "handbag" and side == bs:
             _handbag(pt, ident, wrist, 0)
     _head_front(pt, ident, back)
@@ -218,37 +259,54 @@ def draw_side(pt: Painter, ident: Identity, phase: float, near_side: int) -> Non
         wr = (el[0] + 0.135 * math.sin(b + 0.3), el[1] + 0.135 * math.cos(b + 0.3))
         arms[name] = (sh, el, wr)
     bag_near = ident.bag_side == near_side
-    _arm(pt, ident, *arms["far"], w, FAR)
+    _arm(pt, ident, *arms["far"], w, FAR + ARM)
     if ident.bag == "handbag" and not bag_near:
         _handbag(pt, ident, arms["far"][2], FAR)
     _leg(pt, ident, *legs["far"], w, FAR, side=True)
     if ident.bag == "shoulder" and bag_near:  # cross-body: bag hangs on the far hip
         pt.poly([(-0.085, 0.42), (0.0, 0.42), (0.0, 0.53), (-0.088, 0.53)], BAG + FAR)
     _leg(pt, ident, *legs["near"], w, 0, side=True)
-    pt.poly([(-dc, 0.46), (dc, 0.46), (dc + 0.006, 0.58), (-dc - 0.004, 0.58)],
-            LOWER if ident.lower_kind != "skirt" else SKIN)
+    pt.poly(
+        [(-dc, 0.46), (dc, 0.46), (dc + 0.006, 0.58), (-dc - 0.004, 0.58)],
+        LOWER if ident.lower_kind != "skirt" else SKIN,
+    )
     if ident.lower_kind == "skirt":
         pt.poly([(-dc, 0.46), (dc, 0.46), (dc + 0.05, 0.7), (-dc - 0.04, 0.7)], LOWER)
-    torso = [(-dc + 0.012, 0.155), (dc - 0.01, 0.155), (dc + 0.01, 0.24), (dc + 0.004, 0.36),
-             (dc - 0.004, 0.5), (-dc + 0.002, 0.5), (-dc - 0.006, 0.3), (-dc, 0.2)]
+    torso = [
+        (-dc + 0.012, 0.155),
+        (dc - 0.01, 0.155),
+        (dc + 0.01, 0.24),
+        (dc + 0.004, 0.36),
+        (dc - 0.004, 0.5),
+        (-dc + 0.002, 0.5),
+        (-dc - 0.006, 0.3),
+        (-dc, 0.2),
+    ]
     pt.poly(torso, UPPER)
     if ident.bag == "backpack":
-        pt.poly([(-dc - 0.075, 0.2), (-dc + 0.01, 0.19), (-dc + 0.01, 0.44), (-dc - 0.08, 0.45)],
-                BAG)
+        pt.poly(
+            [(-dc - 0.075, 0.2), (-dc + 0.01, 0.19), (-dc + 0.01, 0.44), (-dc - 0.08, 0.45)], BAG
+        )
         pt.limb((-0.01, 0.165), (dc - 0.01, 0.3), 0.016, 0.014, STRAP, cap=False)
     elif ident.bag == "shoulder":
         pt.limb((0.0, 0.16), (-dc * 0.6, 0.46), 0.013, 0.013, STRAP, cap=False)
         if not bag_near:
             pt.poly([(-0.05, 0.42), (0.04, 0.42), (0.042, 0.53), (-0.052, 0.53)], BAG)
-    _arm(pt, ident, *arms["near"], w, 0)
+    _arm(pt, ident, *arms["near"], w, ARM)
     if ident.bag == "handbag" and bag_near:
         _handbag(pt, ident, arms["near"][2], 0)
     _head_side(pt, ident)
 
 
 def draw_person(
-    draw: ImageDraw.ImageDraw, ident: Identity, view: str, facing: int, phase: float,
-    cx: float, y0: float, s: float,
+    draw: ImageDraw.ImageDraw,
+    ident: Identity,
+    view: str,
+    facing: int,
+    phase: float,
+    cx: float,
+    y0: float,
+    s: float,
 ) -> Placement:
     """Draw ``ident`` as labels; ``view`` is front/back/side, ``facing`` +1 right, -1 left."""
     if view == "side":

@@ -72,7 +72,7 @@ def _tiles(d: ImageDraw.ImageDraw, y0: int, w: int, h: int, step: int, line: RGB
     """Paving joints: horizontal lines getting denser towards the horizon, verticals."""
     y = h - 1
     gap = float(step)
-    while y > y0:
+    while y > y0 and gap >= 3:
         d.line((0, int(y), w, int(y)), fill=line, width=1)
         y -= gap
         gap *= 0.85

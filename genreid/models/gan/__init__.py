@@ -10,7 +10,11 @@ from genreid.models.gan.dcgan import DCGANDiscriminator, DCGANGenerator
 from genreid.models.gan.wgangp import WGANGPCritic, WGANGPGenerator
 
 __all__ = [
-    "DCGANDiscriminator", "DCGANGenerator", "WGANGPCritic", "WGANGPGenerator", "build_gan",
+    "DCGANDiscriminator",
+    "DCGANGenerator",
+    "WGANGPCritic",
+    "WGANGPGenerator",
+    "build_gan",
 ]
 
 

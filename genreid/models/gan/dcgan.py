@@ -34,8 +34,12 @@ class DCGANGenerator(nn.Module):
     """z ~ U[-1,1] -> Linear -> (8d)xh0xw0 -> ``depth`` stride-2 5x5 deconvolutions -> tanh."""
 
     def __init__(
-        self, size: tuple[int, int] = (128, 128), z_dim: int = 100, width: int = 64,
-        depth: int = 4, kernel: int = 5,
+        self,
+        size: tuple[int, int] = (128, 128),
+        z_dim: int = 100,
+        width: int = 64,
+        depth: int = 4,
+        kernel: int = 5,
     ) -> None:
         super().__init__()
         self.size, self.z_dim = tuple(size), z_dim
@@ -68,7 +72,11 @@ class DCGANDiscriminator(nn.Module):
     """``depth`` stride-2 5x5 convolutions (BN after all but the first), LeakyReLU 0.2, Linear."""
 
     def __init__(
-        self, size: tuple[int, int] = (128, 128), width: int = 64, depth: int = 4, kernel: int = 5,
+        self,
+        size: tuple[int, int] = (128, 128),
+        width: int = 64,
+        depth: int = 4,
+        kernel: int = 5,
     ) -> None:
         super().__init__()
         h0, w0 = start_size(tuple(size), depth)

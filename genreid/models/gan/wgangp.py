@@ -53,7 +53,11 @@ class WGANGPGenerator(nn.Module):
     """z ~ N(0, I) -> Linear -> (8d)xh0xw0 -> ``depth`` up-blocks -> BN-ReLU-conv3x3 -> tanh."""
 
     def __init__(
-        self, size: tuple[int, int] = (128, 128), z_dim: int = 128, width: int = 64, depth: int = 5,
+        self,
+        size: tuple[int, int] = (128, 128),
+        z_dim: int = 128,
+        width: int = 64,
+        depth: int = 5,
     ) -> None:
         super().__init__()
         self.size, self.z_dim = tuple(size), z_dim
@@ -61,7 +65,9 @@ class WGANGPGenerator(nn.Module):
         chans = [width * m for m in channel_mults(depth)]
         self.top = chans[0]
         self.fc = nn.Linear(z_dim, self.top * self.h0 * self.w0)
-        self.blocks = nn.Sequential(*(UpBlock(a, b) for a, b in zip(chans, chans[1:], strict=False)))
+        self.blocks = nn.Sequential(
+            *(UpBlock(a, b) for a, b in zip(chans, chans[1:], strict=False))
+        )
         self.bn = nn.BatchNorm2d(chans[-1])
         self.out = nn.Conv2d(chans[-1], 3, 3, 1, 1)
 

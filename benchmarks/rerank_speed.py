@@ -1,0 +1,175 @@
+"""Speed, peak memory and agreement of k-reciprocal re-ranking implementations.
+
+1. Market-1501 size (3,368 query + 15,913 gallery, 2,048-d features with identity
+   structure): ``re_ranking_features`` including its distances, in a subprocess of its own so
+   that its peak RSS is isolated (targets on 2 CPU cores: <= 15 s, <= 2.5 GB).
+2. A smaller problem (about 3,000 items, float64 features): ``re_ranking_features`` against
+   ``re_ranking`` on the Euclidean distance matrices, the dense version written from the
+   paper and the authors'-code loop; each in its own subprocess (time, peak RSS), then the
+   largest absolute differences (target <= 1e-5) and the time / memory ratios.
+
+    python benchmarks/rerank_speed.py            # full run
+    python benchmarks/rerank_speed.py --small    # quick run
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from eval_speed import make_market_problem  # noqa: E402
+
+from genreid.eval.rerank import re_ranking, re_ranking_features  # noqa: E402
+from genreid.eval.rerank_reference import re_ranking_dense, re_ranking_loop  # noqa: E402
+
+BIG = {"n_query": 3368, "n_gallery": 15913, "n_ids": 751, "dim": 2048}
+COMPARE = {"n_query": 500, "n_gallery": 2500, "n_ids": 120, "dim": 2048}
+SMALL_BIG = {"n_query": 600, "n_gallery": 2800, "n_ids": 150, "dim": 512}
+SMALL_COMPARE = {"n_query": 100, "n_gallery": 500, "n_ids": 30, "dim": 256}
+METHODS = ("features", "features_fp32", "distances", "dense_paper", "authors_loop")
+
+
+def _rss_mb() -> float:
+    """Current resident set size of this process, in MB."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def _peak_mb() -> float:
+    """Peak resident set size of this process so far, in MB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _euclid64(a: np.ndarray, b: np.ndarray, same: bool) -> np.ndarray:
+    """Plain float64 Euclidean distances (zero diagonal when ``a`` is ``b``)."""
+    d = (a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2.0 * a @ b.T
+    d = np.sqrt(np.maximum(d, 0.0))
+    if same:
+        np.fill_diagonal(d, 0.0)
+    return d
+
+
+def worker(method: str, size: dict, out: str | None) -> dict:
+    """Run one implementation on the generated problem; time and peak RSS of the call."""
+    p = make_market_problem(**size)
+    qf, gf = p["qf"], p["gf"]
+    if method != "features_fp32":
+        qf, gf = qf.astype(np.float64), gf.astype(np.float64)
+    base_rss = _rss_mb()
+    t0 = time.perf_counter()
+    if method.startswith("features"):
+        result = re_ranking_features(qf, gf, device="cpu")
+    else:
+        dists = (_euclid64(qf, gf, False), _euclid64(qf, qf, True), _euclid64(gf, gf, True))
+        fn = {"distances": re_ranking, "dense_paper": re_ranking_dense}.get(method, re_ranking_loop)
+        result = fn(*dists)
+    seconds = time.perf_counter() - t0
+    if out:
+        np.save(out, result)
+    return {
+        "method": method,
+        "seconds": seconds,
+        "peak_rss_mb": _peak_mb(),
+        "call_rss_mb": _peak_mb() - base_rss,
+        "base_rss_mb": base_rss,
+    }
+
+
+def run_worker(method: str, size: dict, threads: int, out: str | None = None) -> dict:
+    """Run :func:`worker` in a fresh Python process; return its JSON report."""
+    cmd = [sys.executable, __file__, "--worker", method, "--size", json.dumps(size)]
+    cmd += ["--threads", str(threads)] + (["--out", out] if out else [])
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode:
+        raise SystemExit(f"worker {method} failed:\n{proc.stderr}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    """Run both parts and print a table and a JSON line."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--small", action="store_true", help="small problems, quick run")
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    parser.add_argument("--skip-loop", action="store_true", help="skip the authors' loop")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--size", help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    if args.worker:
+        print(json.dumps(worker(args.worker, json.loads(args.size), args.out)))
+        return
+
+    big_size, cmp_size = (SMALL_BIG, SMALL_COMPARE) if args.small else (BIG, COMPARE)
+    big = run_worker("features_fp32", big_size, args.threads)
+    methods = [m for m in METHODS if not (args.skip_loop and m == "authors_loop")]
+    reports, outputs = {}, {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for m in methods:
+            path = str(Path(tmp) / f"{m}.npy")
+            reports[m] = run_worker(m, cmp_size, args.threads, path)
+            outputs[m] = np.load(path)
+    ref = outputs["authors_loop" if "authors_loop" in outputs else "distances"]
+    diffs = {m: float(np.abs(o - ref).max()) for m, o in outputs.items()}
+    diffs["features_vs_dense_paper"] = float(
+        np.abs(outputs["features"] - outputs["dense_paper"]).max()
+    )
+    fast = reports["features"]
+    n_big = big_size["n_query"] + big_size["n_gallery"]
+    n_cmp = cmp_size["n_query"] + cmp_size["n_gallery"]
+    print(f"re_ranking_features, N = {n_big} ({big_size['dim']}-d float32, {args.threads} threads)")
+    print(f"  time {big['seconds']:.2f} s (incl. distances), peak RSS {big['peak_rss_mb']:.0f} MB")
+    print(f"\ncomparison, N = {n_cmp} ({cmp_size['dim']}-d), max |diff| vs the authors' code")
+    print(f"{'method':<16}{'seconds':>10}{'call RSS MB':>13}{'peak MB':>10}{'max|diff|':>12}")
+    for m in methods:
+        r = reports[m]
+        print(
+            f"{m:<16}{r['seconds']:>10.2f}{r['call_rss_mb']:>13.0f}{r['peak_rss_mb']:>10.0f}"
+            f"{diffs[m]:>12.2e}"
+        )
+    ratios = {
+        f"{m}_time_ratio": reports[m]["seconds"] / fast["seconds"]
+        for m in methods
+        if m != "features"
+    }
+    ratios.update(
+        {
+            f"{m}_memory_ratio": reports[m]["call_rss_mb"] / max(fast["call_rss_mb"], 1.0)
+            for m in methods
+            if m != "features"
+        }
+    )
+    print(
+        "ratios to re_ranking_features (float64): "
+        + ", ".join(f"{k} {v:.1f}" for k, v in ratios.items())
+    )
+    exact = max(diffs[m] for m in methods if m != "features_fp32")
+    result = {
+        "benchmark": "rerank_speed",
+        "threads": args.threads,
+        "big": {**big_size, "seconds": round(big["seconds"], 3)},
+        "big_peak_rss_mb": round(big["peak_rss_mb"], 1),
+        "big_ok": big["seconds"] <= 15 and big["peak_rss_mb"] <= 2560,
+        "compare": {**cmp_size, **{m: round(reports[m]["seconds"], 3) for m in methods}},
+        "max_abs_diff": exact,
+        "max_abs_diff_fp32_features": diffs["features_fp32"],
+        "features_vs_dense_paper": diffs["features_vs_dense_paper"],
+        "diff_ok": exact <= 1e-5,
+        **{k: round(v, 2) for k, v in ratios.items()},
+    }
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,240 @@
+"""GAN training runs: run folder, exact resume, guards, per-cluster runs, sampling, manifests."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from genreid.config import load_config
+from genreid.data.errors import DatasetError
+from genreid.data.generated import read_generated
+from genreid.data.image_dataset import GanTransform, ImageDataset
+from genreid.engine.checkpoint import load_checkpoint
+from genreid.engine.gan_config import GanConfig
+from genreid.engine.gan_trainer import GanTrainer, RunFolderError, TrainingStopped, train_gan
+from genreid.engine.sampling import SamplingError, per_image_seed, sample_to_folder
+from tests.fixtures import make_market_tree
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny models run faster (and never oversubscribe a busy machine) on one thread."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def market(tmp_path_factory):
+    """12 training images (3 identities x 2 cameras x 2), plus query and gallery."""
+    return make_market_tree(tmp_path_factory.mktemp("market"), size=(16, 32))
+
+
+def cfg_for(root, arch="dcgan", *extra: str) -> GanConfig:
+    base = [
+        f"data.root={root}",
+        f"model.arch={arch}",
+        "data.size=[32,16]",
+        "model.width=4",
+        "model.depth=2",
+        "train.batch_size=4",
+        "train.progress=false",
+        "train.log_every=1",
+        "train.critic_steps=2",
+        "train.grid_size=4",
+        "train.device=cpu",  # resume is bitwise exact on the CPU (GPU kernels may not be)
+    ]
+    return load_config(GanConfig, None, [*base, *extra])
+
+
+def test_run_folder(tmp_path, market):
+    run = tmp_path / "run"
+    res = train_gan(cfg_for(market, "dcgan", "train.epochs=2"), run)
+    assert res["status"] == "done" and res["epochs"] == 2 and res["iteration"] == 6
+    for name in (
+        "config.yaml",
+        "env.json",
+        "metrics.jsonl",
+        "results.json",
+        "train_images.txt",
+        "checkpoints/last.pt",
+        "figures/epoch_001.png",
+        "figures/epoch_002.png",
+    ):
+        assert (run / name).is_file(), name
+    assert list((run / "tb").glob("events.out.tfevents.*"))
+    assert json.loads((run / "env.json").read_text())["stage"] == "gan"
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["iter"] for r in records if not r.get("epoch_end")] == [1, 2, 3, 4, 5, 6]
+    assert {"loss/d", "loss/g", "d/real", "d/fake"} <= set(records[0])
+    used = (run / "train_images.txt").read_text().splitlines()
+    assert len(used) == 12 and all("bounding_box_train" in p for p in used)
+    # a second fresh run into the same folder is refused
+    with pytest.raises(RunFolderError, match="--resume"):
+        train_gan(cfg_for(market, "dcgan", "train.epochs=2"), run)
+
+
+def _tensors(obj, prefix=""):
+    """Every tensor of a nested checkpoint, by path."""
+    if isinstance(obj, torch.Tensor):
+        yield prefix, obj
+    elif isinstance(obj, dict):
+        for k, v in obj.items():
+            yield from _tensors(v, f"{prefix}/{k}")
+    elif isinstance(obj, list | tuple):
+        for i, v in enumerate(obj):
+            yield from _tensors(v, f"{prefix}/{i}")
+
+
+@pytest.mark.parametrize("arch", ["dcgan", "wgangp"])
+def test_resume_is_bitwise_exact(tmp_path, market, arch):
+    stop = "train.max_iters=4" if arch == "dcgan" else "train.max_iters=2"  # mid-epoch 2
+    full, part = tmp_path / "full", tmp_path / "part"
+    train_gan(cfg_for(market, arch, "train.epochs=3"), full)
+    first = train_gan(cfg_for(market, arch, "train.epochs=3", stop), part)
+    assert first["status"] == "partial" and first["epochs"] == 1
+    ck = load_checkpoint(part / "checkpoints/last.pt")
+    assert ck["batch_in_epoch"] == 1  # stopped mid-epoch
+    train_gan(cfg_for(market, arch, "train.epochs=3"), part, resume=True)
+    a = dict(_tensors(load_checkpoint(full / "checkpoints/last.pt")))
+    b = dict(_tensors(load_checkpoint(part / "checkpoints/last.pt")))
+    assert a.keys() == b.keys()
+    for key in a:
+        if not key.startswith("/rng") and key != "/loader_rng":
+            assert torch.equal(a[key], b[key]), key
+
+    def losses(run):
+        rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+        return [{k: v for k, v in r.items() if "images_per_s" not in k} for r in rows]
+
+    assert losses(full) == losses(part)
+
+
+def test_nan_guard_keeps_last_good_checkpoint(tmp_path, market):
+    run = tmp_path / "run"
+    train_gan(cfg_for(market, "dcgan", "train.epochs=1"), run)
+    good = (run / "checkpoints/last.pt").read_bytes()
+    with pytest.raises(TrainingStopped) as info:
+        train_gan(cfg_for(market, "dcgan", "train.epochs=3", "train.lr=1e30"), run, resume=True)
+    msg = str(info.value)
+    assert "NaN" in msg and "lower learning rate" in msg and "last good checkpoint" in msg
+    assert (run / "checkpoints/last.pt").read_bytes() == good
+    res = json.loads((run / "results.json").read_text())
+    assert res["status"] == "stopped" and res["last_good_checkpoint"]["epochs"] == 1
+
+
+def test_nan_loss_before_any_checkpoint(tmp_path, market, monkeypatch):
+    original = GanTrainer.d_step
+
+    def nan_step(self, real):
+        original(self, real * float("nan"))
+
+    monkeypatch.setattr(GanTrainer, "d_step", nan_step)
+    with pytest.raises(TrainingStopped, match="discriminator loss became NaN.*No checkpoint"):
+        train_gan(cfg_for(market, "dcgan", "train.epochs=1"), tmp_path / "run")
+    assert not (tmp_path / "run/checkpoints/last.pt").exists()
+
+
+def test_collapse_guards(tmp_path, market, monkeypatch):
+    def collapsed(self, real):
+        self.last.update({"loss/d": 1e-6, "d/real": 0.9999, "d/fake": 1e-4})
+
+    monkeypatch.setattr(GanTrainer, "d_step", collapsed)
+    with pytest.raises(TrainingStopped, match="discriminator collapsed.*g_steps"):
+        train_gan(
+            cfg_for(market, "dcgan", "train.epochs=2", "train.collapse_patience=2"), tmp_path / "a"
+        )
+    monkeypatch.undo()
+    with pytest.raises(TrainingStopped, match="critic gap"):
+        train_gan(
+            cfg_for(
+                market,
+                "wgangp",
+                "train.epochs=2",
+                "train.collapse_patience=1",
+                "train.max_critic_gap=1e-12",
+            ),
+            tmp_path / "b",
+        )
+
+
+def test_sampling_is_deterministic_and_reads_back(tmp_path, market):
+    run = tmp_path / "run"
+    train_gan(cfg_for(market, "wgangp", "train.epochs=1"), run)
+    a = sample_to_folder(run, 5, tmp_path / "a", seed=3, batch_size=2).parent
+    b = sample_to_folder(run, 5, tmp_path / "b", seed=3, batch_size=2).parent
+    c = sample_to_folder(run, 5, tmp_path / "c", seed=4, size=(40, 20)).parent
+    names = sorted(p.name for p in a.glob("*.jpg"))
+    assert names == [f"{i:06d}.jpg" for i in range(5)]
+    for n in names:
+        assert (a / n).read_bytes() == (b / n).read_bytes()
+    assert (a / names[0]).read_bytes() != (c / names[0]).read_bytes()
+    assert (a / "manifest.csv").read_text() == (b / "manifest.csv").read_text()
+    assert f"000002.jpg,,{per_image_seed(3, 2)}" in (a / "manifest.csv").read_text()
+    recs = read_generated(c)
+    assert len(recs) == 5 and all(r.generated and r.pid == -1 and r.cluster is None for r in recs)
+    batch = next(
+        iter(torch.utils.data.DataLoader(ImageDataset(recs, GanTransform([40, 20])), batch_size=5))
+    )
+    assert batch["image"].shape == (5, 3, 40, 20)
+    assert batch["generated"].all() and (batch["label"] == -1).all()
+    with pytest.raises(SamplingError, match="already holds"):
+        sample_to_folder(run, 5, a)
+
+
+def test_per_cluster_training_and_sampling(tmp_path, market):
+    train = sorted((market / "bounding_box_train").glob("0*.jpg"))
+    train = [p for p in train if not p.name.startswith("0000")]
+    lines = ["path,cluster"]
+    for i, p in enumerate(train):
+        ref = f"bounding_box_train/{p.name}" if i % 2 else p.name  # relative to root, or bare
+        lines.append(f"{ref},{i % 2 * 5}")  # clusters 0 and 5
+    clusters = tmp_path / "clusters.csv"
+    clusters.write_text("\n".join(lines) + "\n")
+    run = tmp_path / "run"
+    res = train_gan(cfg_for(market, "dcgan", "train.epochs=1", f"data.clusters={clusters}"), run)
+    assert res["status"] == "done" and sorted(res["clusters"]) == ["0", "5"]
+    for c in (0, 5):
+        assert (run / f"cluster_{c}/checkpoints/last.pt").is_file()
+        assert (run / f"cluster_{c}/figures/epoch_001.png").is_file()
+        assert len((run / f"cluster_{c}/train_images.txt").read_text().splitlines()) == 6
+    assert (run / "config.yaml").is_file() and (run / "results.json").is_file()
+    out = tmp_path / "gen"
+    sample_to_folder(run, 5, out, grid=tmp_path / "grid.png")
+    recs = read_generated(out)
+    assert [r.cluster for r in recs] == [0, 0, 0, 5, 5]
+    assert (tmp_path / "grid.png").is_file()
+    # resuming a finished per-cluster run is a no-op that keeps it done
+    assert (
+        train_gan(
+            cfg_for(market, "dcgan", "train.epochs=1", f"data.clusters={clusters}"),
+            run,
+            resume=True,
+        )["status"]
+        == "done"
+    )
+
+
+def test_cluster_manifest_errors(tmp_path, market):
+    query = next((market / "query").glob("*.jpg"))
+    bad = tmp_path / "bad.csv"
+    bad.write_text(f"path,cluster\nquery/{query.name},0\n")
+    with pytest.raises(DatasetError, match="training images only"):
+        train_gan(cfg_for(market, "dcgan", f"data.clusters={bad}"), tmp_path / "r1")
+    bad.write_text("path,group\nx.jpg,0\n")
+    with pytest.raises(DatasetError, match="path,cluster"):
+        train_gan(cfg_for(market, "dcgan", f"data.clusters={bad}"), tmp_path / "r2")
+    with pytest.raises(DatasetError, match="CSV file"):
+        train_gan(cfg_for(market, "dcgan", f"data.clusters={tmp_path / 'no.csv'}"), tmp_path / "r3")
+
+
+def test_resume_refusals(tmp_path, market):
+    with pytest.raises(RunFolderError, match="nothing to resume"):
+        train_gan(cfg_for(market), tmp_path / "none", resume=True)
+    run = tmp_path / "run"
+    train_gan(cfg_for(market, "dcgan", "train.epochs=1"), run)
+    with pytest.raises(RunFolderError, match="model.width"):
+        train_gan(cfg_for(market, "dcgan", "train.epochs=2", "model.width=8"), run, resume=True)

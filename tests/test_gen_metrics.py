@@ -1,0 +1,184 @@
+"""Generation metrics: Frechet distance vs scipy, SSIM vs scikit-image, extractors, pairing."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from skimage.metrics import structural_similarity
+
+from genreid.eval import gen_metrics as gm
+from tests.fixtures import make_market_tree, write_jpeg
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def _stats(rng, n, d, scale=1.0, shift=0.0):
+    x = rng.normal(size=(n, d)) @ (np.eye(d) + scale * rng.normal(size=(d, d)) / np.sqrt(d))
+    return gm.feature_stats(x + shift)
+
+
+@pytest.mark.parametrize("method", ["auto", "eigh"])
+@pytest.mark.parametrize("d", [8, 64, 128])
+def test_frechet_matches_scipy_sqrtm(method, d):
+    rng = np.random.default_rng(d)
+    a, b = _stats(rng, 4 * d, d), _stats(rng, 4 * d, d, scale=0.5, shift=0.3)
+    ours = gm.frechet_distance(*a, *b, method=method)
+    ref = gm.frechet_distance_sqrtm(*a, *b)
+    assert abs(ours - ref) < 1e-6, (ours, ref)
+    assert abs(gm.frechet_distance(*a, *a, method=method)) < 1e-6
+
+
+def test_frechet_with_singular_covariances():
+    rng = np.random.default_rng(0)
+    a, b = _stats(rng, 10, 32), _stats(rng, 12, 32, shift=1.0)  # fewer samples than dims
+    auto, eigh = gm.frechet_distance(*a, *b), gm.frechet_distance(*a, *b, method="eigh")
+    assert np.isfinite(auto) and abs(auto - eigh) < 1e-6 and auto > 0
+    with pytest.raises(gm.GenMetricsError, match="do not match"):
+        gm.frechet_distance(a[0], a[1], b[0][:5], b[1][:5, :5])
+    with pytest.raises(gm.GenMetricsError, match="at least 2"):
+        gm.feature_stats(np.zeros((1, 4)))
+
+
+@pytest.mark.parametrize("data_range", [1.0, 255.0])
+def test_ssim_matches_skimage(data_range):
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(4, 3, 40, 24, generator=g, dtype=torch.float64)
+    y = 0.6 * x + 0.4 * torch.rand(4, 3, 40, 24, generator=g, dtype=torch.float64)
+    y[1] = torch.rand(3, 40, 24, generator=g, dtype=torch.float64)  # unrelated pair
+    x, y = x * data_range, y * data_range
+    ours = gm.ssim(x, y, data_range=data_range)
+    for i in range(4):
+        ref = structural_similarity(
+            x[i].permute(1, 2, 0).numpy(),
+            y[i].permute(1, 2, 0).numpy(),
+            gaussian_weights=True,
+            sigma=1.5,
+            use_sample_covariance=False,
+            data_range=data_range,
+            channel_axis=-1,
+        )
+        assert abs(float(ours[i]) - ref) < 1e-10
+    assert torch.allclose(gm.ssim(x, x, data_range=data_range), torch.ones(4, dtype=torch.float64))
+
+
+def test_sample_pairs():
+    pairs = gm.sample_pairs(5, 200, seed=1)
+    assert (pairs[:, 0] != pairs[:, 1]).all() and pairs.max() < 5
+    assert (gm.sample_pairs(5, 200, seed=1) == pairs).all()
+    groups = [0, 0, 1, 1, 1, 2]
+    same = gm.sample_pairs(6, 100, seed=2, groups=groups)
+    assert all(groups[i] == groups[j] and i != j for i, j in same)
+    assert 5 not in same  # identity 2 has a single image
+
+
+def test_inception_features_from_a_local_state_dict(tmp_path):
+    weights = tmp_path / gm.FID_WEIGHTS_NAME
+    torch.save(gm.fid_inception_v3().state_dict(), weights)  # random init, same layout
+    ext = gm.inception_extractor(weights)
+    assert ext.comparable and ext.size == (299, 299)
+    with torch.no_grad():
+        f = ext.fn(torch.rand(2, 3, 64, 32))
+    assert f.shape == (2, 2048) and torch.isfinite(f).all()
+    bad = tmp_path / "bad.pth"
+    torch.save({"conv.weight": torch.zeros(1)}, bad)
+    with pytest.raises(gm.GenMetricsError, match="not the FID Inception state dict"):
+        gm.inception_extractor(bad)
+
+
+def test_missing_inception_weights_are_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.delenv("GENREID_INCEPTION_WEIGHTS", raising=False)
+    with pytest.raises(gm.GenMetricsError, match="never downloads"):
+        gm.find_inception_weights()
+    with pytest.raises(gm.GenMetricsError, match="not found at"):
+        gm.find_inception_weights(tmp_path / "nope.pth")
+    hub = tmp_path / "torch/hub/checkpoints" / gm.FID_WEIGHTS_NAME
+    hub.parent.mkdir(parents=True)
+    hub.write_bytes(b"x")
+    assert gm.find_inception_weights() == hub  # where pytorch-fid users already have it
+
+
+class _Tiny(torch.nn.Module):
+    """Colour mean and spread: a 6-d stand-in for a re-ID network."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([x.mean(dim=(2, 3)), x.std(dim=(2, 3))], dim=1)
+
+
+def _folder(path, n, offset=0):
+    for i in range(n):
+        write_jpeg(path / f"{i:03d}.jpg", i + offset, size=(16, 32))
+    return path
+
+
+def test_reid_extractor_and_metrics(tmp_path):
+    model = tmp_path / "reid.pt2"
+    batch = torch.export.Dim("batch")
+    program = torch.export.export(
+        _Tiny(), (torch.rand(2, 3, 256, 128),), dynamic_shapes={"x": {0: batch}}
+    )
+    torch.export.save(program, str(model))
+    real, fake = _folder(tmp_path / "real", 6), _folder(tmp_path / "fake", 5, offset=50)
+    out = gm.compute_metrics(
+        str(real), str(fake), feature_extractor=f"reid:{model}", ssim_pairs=10, ssim_size=(32, 16)
+    )
+    assert "fid" not in out and out["frechet_distance"] > 0
+    assert out["comparable_with_published_fid"] is False and out["feature_dim"] == 6
+    assert any("NOT comparable" in n for n in out["notes"])
+    assert (
+        out["ssim"]["fake"]["pairing"].startswith("random") and out["ssim"]["fake"]["pairs"] == 10
+    )
+    with pytest.raises(gm.GenMetricsError, match="torch.export.save"):
+        gm.get_feature_extractor(f"reid:{tmp_path}")
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a model")
+    with pytest.raises(gm.GenMetricsError, match="cannot be loaded"):
+        gm.get_feature_extractor(f"reid:{junk}")
+    with pytest.raises(gm.GenMetricsError, match="NAME:ARG"):
+        gm.get_feature_extractor("magic:thing")
+
+
+def test_torchscript_extractor(tmp_path):
+    import warnings
+
+    path = tmp_path / "reid.pt"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        torch.jit.save(torch.jit.script(_Tiny()), str(path))
+    ext = gm.get_feature_extractor(f"reid:{path}")
+    assert ext.fn(torch.rand(3, 3, 256, 128)).shape == (3, 6) and not ext.comparable
+
+
+def test_registered_extractor_hook(tmp_path, monkeypatch):
+    monkeypatch.setattr(gm, "_EXTRACTORS", dict(gm._EXTRACTORS))
+    seen = []
+
+    def loader(arg, device):
+        seen.append(arg)
+        return lambda x: x.mean(dim=(2, 3))
+
+    gm.register_feature_extractor("reid", loader)
+    real, fake = _folder(tmp_path / "r", 4), _folder(tmp_path / "f", 4, offset=9)
+    out = gm.compute_metrics(
+        str(real), str(fake), feature_extractor="reid:runs/ide", ssim_pairs=4, ssim_size=(32, 16)
+    )
+    assert seen == ["runs/ide"] and out["feature_space"] == "reid:runs/ide"
+    assert out["comparable_with_published_fid"] is False
+
+
+def test_real_dataset_pairs_by_identity(tmp_path):
+    root = make_market_tree(tmp_path / "m", size=(16, 32))
+    s = gm.image_set(f"market1501:{root}")
+    assert len(s.paths) == 12 and s.pids is not None
+    res = gm.ssim_diversity(s, num_pairs=6, size=(32, 16))
+    assert res["pairing"] == "same identity"
+    assert res["mean"] == pytest.approx(1.0)  # the fixture's identities are flat colours
+    with pytest.raises(gm.GenMetricsError, match="folder of images"):
+        gm.image_set(str(tmp_path / "missing"))
