@@ -7,7 +7,8 @@ Sampling is the generator in eval mode, then also JPEG encoding. Sizes: ``tiny``
 d=16, the tiny configs) and ``paper`` (128x128, d=64). The Frechet distance is timed with the
 eigh-based formula genreid uses and with scipy's ``sqrtm`` (pytorch-fid's formula).
 
-    python benchmarks/gan_speed.py                  # CPU: small batches, ~1-2 minutes on 2 cores
+    python benchmarks/gan_speed.py                  # CPU: small batches, ~1 minute on 2 cores
+    python benchmarks/gan_speed.py --threads 1      # CPU on a busy machine (no oversubscription)
     python benchmarks/gan_speed.py --device cuda    # GPU: batch 64, more steps, FID dim 2048
 
 Prints a table, then the same figures as JSON on the last line.
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 import platform
 import sys
 import time
@@ -105,6 +107,9 @@ def bench_frechet(dim: int, seed: int = 0) -> dict:
     mix = np.eye(dim) + 0.5 * rng.standard_normal((dim, dim)) / np.sqrt(dim)
     b = feature_stats(rng.standard_normal((n, dim)) @ mix + 0.1)
     out = {"dim": dim}
+    small = feature_stats(rng.standard_normal((8, 4)))
+    frechet_distance(*small, *small)  # imports and first-call set-up outside the timings
+    frechet_distance_sqrtm(*small, *small)
     for name, fn in (
         ("auto", lambda: frechet_distance(*a, *b)),
         ("eigh", lambda: frechet_distance(*a, *b, method="eigh")),
@@ -125,7 +130,10 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=None, help="timed steps per measurement")
     ap.add_argument("--fid-dim", type=int, default=None, help="feature dimension (2048 = FID)")
     ap.add_argument("--presets", default="tiny,paper")
+    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     name = args.device
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
@@ -149,6 +157,7 @@ def main() -> None:
         "size",
         "width",
         "batch",
+        "steps",
         "params_M",
         "iteration",
         "d_step_s",
@@ -169,6 +178,7 @@ def main() -> None:
     env = {
         "device": torch.cuda.get_device_name(device) if gpu else platform.processor() or "cpu",
         "threads": torch.get_num_threads(),
+        "load_avg_1m": round(os.getloadavg()[0], 2),  # other work on the machine skews CPU rates
         "torch": torch.__version__,
     }
     print(json.dumps({"env": env, "gan": rows, "frechet": fr}))

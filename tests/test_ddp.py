@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
 import torch
 import torch.multiprocessing as mp
 
-from tests.test_train_engine import make_data, tiny_cfg
+from tests.test_train_engine import CONFIGS, make_data, tiny_cfg
 
 
 def _free_port() -> int:
@@ -58,3 +62,38 @@ def test_two_process_ddp_identical_weights(tmp_path):
     assert (out / "results.json").is_file()
     metrics = [line for line in (out / "metrics.jsonl").read_text().splitlines() if line]
     assert len(metrics) == 2  # written once, by rank 0
+
+
+@pytest.mark.slow
+def test_torchrun_cli(tmp_path):
+    """The documented launch: torchrun --nproc_per_node 2 -m genreid.cli train ..."""
+    root, gen = make_data(tmp_path)
+    run = tmp_path / "run"
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "genreid.cli",
+        "train",
+        "--config",
+        str(CONFIGS / "tiny.yaml"),
+        f"data.root={root}",
+        f"data.generated={gen}",
+        "labels.strategy=lsro",
+        "data.height=32",
+        "data.width=16",
+        "model.width=8",
+        "train.epochs=1",
+        "train.batch_size=4",
+        "train.progress=false",
+        "--out",
+        str(run),
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
+    assert res.returncode == 0, res.stderr[-3000:]
+    results = json.loads((run / "results.json").read_text())
+    assert results["world_size"] == 2 and "rank1" in results["final"]

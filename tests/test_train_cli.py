@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import torch
 from typer.testing import CliRunner
 
 from genreid.cli import app
@@ -85,3 +86,25 @@ def test_bad_input_errors(tmp_path):
         res = runner.invoke(app, [*base, *extra, "--out", str(tmp_path / "r")])
         assert res.exit_code == 1, res.output
         assert msg in res.stderr and "Traceback" not in res.output + res.stderr
+
+
+def test_nan_loss_is_a_clean_error(tmp_path, monkeypatch):
+    import genreid.engine.trainer as trainer_mod
+
+    root, _ = make_data(tmp_path, n_gen=0)
+    monkeypatch.setattr(trainer_mod, "soft_cross_entropy", lambda *a: torch.tensor(float("nan")))
+    res = runner.invoke(
+        app,
+        [
+            "train",
+            "--config",
+            str(CONFIGS / "tiny.yaml"),
+            *TINY,
+            f"data.root={root}",
+            "--out",
+            str(tmp_path / "r"),
+        ],
+    )
+    assert res.exit_code == 1
+    assert res.stderr.startswith("error: the training loss became nan")
+    assert "Traceback" not in res.output + res.stderr

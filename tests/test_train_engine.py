@@ -228,3 +228,12 @@ def test_end_to_end_beats_untrained(tmp_path):
     after = res["final"]
     assert after["rank1"] >= before["rank1"] + 0.15, (before, after)
     assert after["mAP"] >= before["mAP"] + 0.1, (before, after)
+
+
+def test_generated_join_at_gen_start_epoch(tmp_path):
+    root, gen = make_data(tmp_path)
+    cfg = tiny_cfg(root, gen, "labels.strategy=pseudo_label", "labels.gen_start_epoch=1")
+    train(cfg, tmp_path / "run")
+    rows = [json.loads(x) for x in (tmp_path / "run/metrics.jsonl").read_text().splitlines()]
+    assert [r["generated_used"] for r in rows] == [False, True]
+    assert [r["images"] for r in rows] == [16, 24]  # 16 real, then 16 real + 8 generated

@@ -516,15 +516,18 @@ _ADVICE_GAP = (
 
 # --- runs -----------------------------------------------------------------------------------
 _RESUMABLE_SECTIONS = ("train",)
+_RESUMABLE_KEYS = ("data.num_workers",)
 
 
 def check_resume_config(saved: GanConfig, new: GanConfig) -> list[str]:
-    """Keys outside ``train.*`` that differ (those make a checkpoint unusable); [] if none."""
+    """Keys that differ and make the checkpoint unusable (all but train.*, data.num_workers)."""
     a, b = _flat(to_dict(saved)), _flat(to_dict(new))
     return sorted(
         k
         for k in set(a) | set(b)
-        if a.get(k) != b.get(k) and k.split(".")[0] not in _RESUMABLE_SECTIONS
+        if a.get(k) != b.get(k)
+        and k.split(".")[0] not in _RESUMABLE_SECTIONS
+        and k not in _RESUMABLE_KEYS
     )
 
 
@@ -566,7 +569,8 @@ def train_gan(cfg: GanConfig, out: str | Path, resume: bool = False) -> dict[str
         if differ:
             raise RunFolderError(
                 f"cannot resume {out} with a different {', '.join(differ)} (the checkpoint was "
-                "trained with the run's config.yaml); only train.* keys may change on resume."
+                "trained with the run's config.yaml); only train.* and data.num_workers may change "
+                "on resume."
             )
     records = training_records(cfg)
     top = RunDir(out)

@@ -141,11 +141,9 @@ def rerank_from_neighbours(
     V = _query_expansion(_encode(rows, cols, pair_dist(rows, cols), n), rank, k2)
     Vq, Vg = V[:n_q].tocsr(), V[n_q:].tocsc().astype(np.float32)
     # terms per query: sum over its stored k of the gallery entries in column k
-    terms = np.cumsum(np.diff(Vg.indptr)[Vq.indices])
-    ends = np.concatenate(([0], terms[Vq.indptr[1:] - 1][np.diff(Vq.indptr) > 0]))
-    per_query = np.zeros(n_q, dtype=np.int64)
-    per_query[np.diff(Vq.indptr) > 0] = np.diff(ends)
-    budget = np.cumsum(per_query) // max(1, work_elements)
+    owner = np.repeat(np.arange(n_q), np.diff(Vq.indptr))
+    per_query = np.bincount(owner, weights=np.diff(Vg.indptr)[Vq.indices], minlength=n_q)
+    budget = np.cumsum(per_query).astype(np.int64) // max(1, work_elements)
     rows_cap = max(1, work_elements // max(1, n_g))
     s = 0
     while s < n_q:
@@ -182,9 +180,10 @@ def re_ranking(
         [np.concatenate([q_q, q_g], axis=1), np.concatenate([q_g.T, g_g], axis=1)], axis=0
     )
     full = np.power(full, 2).astype(np.float32)
-    dist = np.transpose(full / np.max(full, axis=0))
+    n = full.shape[0]
+    # the reference's transpose(full / column max), laid out row-major for the row sorts
+    dist = np.divide(full.T, np.max(full, axis=0)[:, None], out=np.empty((n, n), np.float32))
     del full
-    n = dist.shape[0]
     width = max(_widths(n, k1, k2))
     rank = np.empty((n, width), dtype=np.int64)
     step = max(1, CHUNK_ELEMENTS // n)

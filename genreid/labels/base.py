@@ -15,8 +15,8 @@ images before ``gen_start_epoch``) do not count at all.
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -35,7 +35,6 @@ class LabelOptions:
     temperature: float = 1.0
     smprl_targets: str | None = None
     clusters: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
