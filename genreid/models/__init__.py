@@ -1,5 +1,16 @@
-"""Re-ID networks and backbones."""
+"""Re-ID networks, backbones and GANs (imported on first use to keep start-up fast)."""
 
-from genreid.models.reid import ARCHS, ModelSpec, PretrainedError, ReIDModel, build_model
+from __future__ import annotations
 
-__all__ = ["ARCHS", "ModelSpec", "PretrainedError", "ReIDModel", "build_model"]
+import importlib
+from typing import Any
+
+_EXPORTS = ("ARCHS", "ModelSpec", "PretrainedError", "ReIDModel", "build_model")
+
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module("genreid.models.reid"), name)
+    raise AttributeError(f"module 'genreid.models' has no attribute {name!r}")

@@ -30,9 +30,7 @@ def get_parser(name: str) -> Callable[..., ReIDDataset]:
     aliases = {"market": "market1501", "duke": "dukemtmcreid", "cub": "cub200", "prid": "prid2011"}
     key = aliases.get(key, key)
     if key not in _PARSERS:
-        raise ValueError(
-            f"unknown dataset {name!r}; expected one of {', '.join(DATASET_NAMES)}"
-        )
+        raise ValueError(f"unknown dataset {name!r}; expected one of {', '.join(DATASET_NAMES)}")
     module, func = _PARSERS[key].split(":")
     return getattr(importlib.import_module(module), func)
 
