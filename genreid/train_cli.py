@@ -89,23 +89,14 @@ def _extract(
 ) -> tuple[Path, int, int]:
     import torch
 
-    from genreid.config import load_config
     from genreid.data.datasets import load_dataset
-    from genreid.engine.checkpoint import load_checkpoint
-    from genreid.engine.distributed import resolve_device
-    from genreid.engine.extract import extract_features, save_dataset_features
-    from genreid.engine.reid_config import ReIDTrainConfig
-    from genreid.engine.trainer import model_spec
-    from genreid.models.reid import build_model
+    from genreid.engine.extract import (
+        extract_features,
+        load_trained_model,
+        save_dataset_features,
+    )
 
-    if not (run / "config.yaml").is_file():
-        raise FileNotFoundError(f"{run} is not a training run (no config.yaml)")
-    cfg = load_config(ReIDTrainConfig, run / "config.yaml", overrides)
-    ckpt = load_checkpoint(run / "checkpoints" / checkpoint)
-    model = build_model(model_spec(cfg, int(ckpt["num_outputs"])))
-    model.load_state_dict(ckpt["model"])
-    device = resolve_device(cfg.train.device)
-    model.to(device)
+    model, cfg, device = load_trained_model(run, checkpoint, overrides)
     same = dataset.replace("-", "").replace("_", "").lower() == cfg.data.dataset.lower()
     ds = load_dataset(dataset, root, **(cfg.data.options if same else {}))
     if not ds.query or not ds.gallery:

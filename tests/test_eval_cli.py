@@ -159,3 +159,15 @@ def test_unreadable_file_exits_1(tmp_path: Path) -> None:
     bad.write_text("hello")
     res = run("--features", str(bad), "--out", str(tmp_path / "o"))
     assert res.exit_code == 1 and "cannot read features file" in res.stderr
+
+
+def test_evaluate_trapezoid_ap(tmp_path: Path) -> None:
+    # Query 5's only true match is at rank 2: standard AP 1/2; the MATLAB trapezoid gives
+    # (recall step 1) * (old precision 0/1 + precision 1/2) / 2 = 1/4. mAP = (4 + 1/4) / 5.
+    feats = make_features(tmp_path, missing_image=False)
+    out = tmp_path / "out"
+    res = run("--features", str(feats), "--out", str(out), "--ap", "trapezoid")
+    assert res.exit_code == 0, res.output
+    data = json.loads((out / "results.json").read_text())
+    assert data["results"]["plain"]["mAP"] == pytest.approx(0.85)
+    assert data["results"]["plain"]["rank1"] == pytest.approx(0.8)

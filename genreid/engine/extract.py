@@ -97,3 +97,26 @@ def save_dataset_features(
         [r.path for r in g],
         **extra,
     )
+
+
+def load_trained_model(
+    run: str | Path, checkpoint: str = "last.pt", overrides: Sequence[str] = ()
+) -> tuple[torch.nn.Module, Any, torch.device]:
+    """(model in eval mode on its device, resolved config, device) of a ``genreid train`` run."""
+    from genreid.config import load_config
+    from genreid.engine.checkpoint import load_checkpoint
+    from genreid.engine.distributed import resolve_device
+    from genreid.engine.reid_config import ReIDTrainConfig
+    from genreid.engine.trainer import model_spec
+    from genreid.models.reid import build_model
+
+    run = Path(run)
+    if not (run / "config.yaml").is_file():
+        raise FileNotFoundError(f"{run} is not a training run (no config.yaml)")
+    cfg = load_config(ReIDTrainConfig, run / "config.yaml", list(overrides))
+    ckpt = load_checkpoint(run / "checkpoints" / checkpoint)
+    model = build_model(model_spec(cfg, int(ckpt["num_outputs"])))
+    model.load_state_dict(ckpt["model"])
+    device = resolve_device(cfg.train.device)
+    model.to(device).eval()
+    return model, cfg, device

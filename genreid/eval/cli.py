@@ -29,6 +29,13 @@ class Protocol(StrEnum):
     cuhk03_classic = "cuhk03_classic"
 
 
+class APKind(StrEnum):
+    """Which average precision: the standard one or the MATLAB script's trapezoid."""
+
+    standard = "standard"
+    trapezoid = "trapezoid"
+
+
 def _is_input_error(exc: BaseException) -> bool:
     """A ValueError raised by genreid itself (bad input), not a bug elsewhere."""
     return isinstance(exc, ValueError) and type(exc).__module__.startswith("genreid")
@@ -141,6 +148,14 @@ def evaluate_command(
     repeats: Annotated[
         int, typer.Option("--repeats", min=1, help="Gallery samplings of cuhk03_classic.")
     ] = 10,
+    ap: Annotated[
+        APKind,
+        typer.Option(
+            "--ap",
+            help="standard: mean precision at each true match (torchreid, fast-reid); "
+            "trapezoid: the interpolated AP of the Market-1501 MATLAB script.",
+        ),
+    ] = APKind.standard,
 ) -> None:
     """Evaluate query/gallery features: CMC, mAP, mINP, optional re-ranking and figures."""
     err = Console(stderr=True)
@@ -154,6 +169,7 @@ def evaluate_command(
         "lambda_value": lambda_value,
         "seed": seed,
         "repeats": repeats,
+        "ap": ap.value,
     }
     try:
         fs = load_features(features)

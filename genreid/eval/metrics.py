@@ -218,8 +218,9 @@ def evaluate_rank(
       Market-1501 MATLAB ``compute_AP.m``, sum over true matches of
       ``(old_precision + precision) / 2 / n_true``, where ``old_precision`` is the precision
       just before the match (``j / r`` for the ``j``-th match, 0-based, at 0-based rank ``r``,
-      1 at rank 0): it averages the precision at and just before each match, so it is never
-      below the standard AP and exceeds it when true matches are preceded by misses.
+      1 at rank 0): it averages the precision at and just before each match; as the
+      precision just before is never higher, it is never above the standard AP, and lower
+      whenever a true match follows a miss (a lone match at rank 2: 1/4 instead of 1/2).
     - INP = (number of true matches) / (1-based rank of the last true match), per query;
       mINP is its mean (Ye et al., "Deep learning for person re-identification", fast-reid).
     - ``protocol="cuhk03_classic"``: the CMC draws one gallery image per identity (among that

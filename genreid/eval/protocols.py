@@ -170,8 +170,12 @@ def evaluate_arrays(
     lambda_value: float = 0.3,
     seed: int = 0,
     repeats: int = 10,
+    ap: str = "standard",
 ) -> Evaluation:
-    """Distances, CMC, mAP and mINP of query vs gallery features (and re-ranked if asked)."""
+    """Distances, CMC, mAP and mINP of query vs gallery features (and re-ranked if asked).
+
+    ``ap="trapezoid"`` scores AP as the original Market-1501 MATLAB script does.
+    """
     from genreid.eval.distance import compute_distance
     from genreid.eval.metrics import evaluate_rank
 
@@ -184,7 +188,7 @@ def evaluate_arrays(
             "can be matched; check that q_pids and g_pids number identities the same way."
         )
     dists = {"plain": np.asarray(compute_distance(qf, gf, metric=metric), dtype=np.float32)}
-    params: dict[str, Any] = {"max_rank": max_rank}
+    params: dict[str, Any] = {"max_rank": max_rank, "ap": ap}
     if protocol == "cuhk03_classic":
         params.update(seed=seed, repeats=repeats)
     if rerank:
@@ -203,6 +207,7 @@ def evaluate_arrays(
             return_per_query=True,
             seed=seed,
             repeats=repeats,
+            ap=ap,
         )
         ev.num_valid_query = int(np.asarray(per_query["valid"]).sum())
         ev.results[name] = summarize(cmc, mAP, per_query["mINP"])
