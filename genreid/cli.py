@@ -61,11 +61,24 @@ def quickstart(
     ids: int = typer.Option(120, "--ids", help="Synthetic identities."),
     cams: int = typer.Option(6, "--cams", help="Synthetic cameras."),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
+    epochs: int = typer.Option(8, "--epochs", help="Re-ID training epochs (tiny recipe)."),
+    gan_epochs: int = typer.Option(5, "--gan-epochs", help="DCGAN training epochs."),
+    data_only: bool = typer.Option(False, "--data-only", help="Only render and describe data."),
 ) -> None:
-    """The main job on built-in data: render synthetic pedestrians, parse and describe them."""
+    """The main job on built-in data: synthetic pedestrians, a DCGAN, baseline vs LSRO re-ID."""
+    from genreid.engine.gan_trainer import TrainingStopped
+    from genreid.engine.trainer import TrainingError
     from genreid.quickstart import run_quickstart
 
-    run_quickstart(out, ids=ids, cams=cams, seed=seed)
+    try:
+        run_quickstart(
+            out, ids=ids, cams=cams, seed=seed, epochs=epochs, gan_epochs=gan_epochs,
+            data_only=data_only,
+        )  # fmt: skip
+    except (ValueError, FileNotFoundError, TrainingError, TrainingStopped) as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        typer.echo("Run the same command again to continue where it stopped.", err=True)
+        raise typer.Exit(code=1) from None
 
 
 def main() -> None:

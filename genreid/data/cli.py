@@ -55,7 +55,7 @@ def _load(dataset: str, root: str, options: list[str] | None):
         fail(f"bad --option for {dataset}: {exc}")
 
 
-def _print_stats(stats: dict) -> None:
+def print_stats(stats: dict) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -104,7 +104,7 @@ def info(
     if as_json:
         typer.echo(json.dumps(stats, indent=2))
     else:
-        _print_stats(stats)
+        print_stats(stats)
     if plot is not None:
         from genreid.viz.dataset import plot_images_per_identity
 

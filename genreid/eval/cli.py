@@ -101,6 +101,24 @@ def _run(
     return result
 
 
+def run_evaluation(
+    features: str | Path, out: str | Path, ranklist: int = 0, **options: Any
+) -> dict[str, Any]:
+    """What ``genreid evaluate`` does, as a function: results.json, cmc.png, ranklist.png."""
+    defaults = {
+        "metric": "cosine", "protocol": "market", "rerank": False, "max_rank": 50, "k1": 20,
+        "k2": 6, "lambda_value": 0.3, "seed": 0, "repeats": 10, "ap": "standard",
+    }  # fmt: skip
+    unknown = set(options) - set(defaults)
+    if unknown:
+        raise TypeError(f"run_evaluation: unknown option(s) {sorted(unknown)}")
+    features, out = Path(features), Path(out)
+    return _run(
+        load_features(features), features, out, {**defaults, **options}, ranklist,
+        Console(stderr=True),
+    )  # fmt: skip
+
+
 def evaluate_command(
     features: Annotated[
         Path,
