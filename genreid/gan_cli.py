@@ -126,8 +126,9 @@ def metrics(
     feature_extractor: str = typer.Option(
         None,
         "--feature-extractor",
-        help="reid:MODEL (.pt2 from torch.export.save, or TorchScript): the distance in a "
-        "re-ID feature space (not comparable with published FIDs).",
+        help="reid:RUN (a `genreid train` run folder) or reid:MODEL (.pt2 from "
+        "torch.export.save, or TorchScript): the distance in a re-ID feature space (not "
+        "comparable with published FIDs).",
     ),
     ssim_only: bool = typer.Option(False, "--ssim-only", help="Skip the Frechet distance."),
     ssim_pairs: int = typer.Option(1000, "--ssim-pairs", help="Image pairs for SSIM."),

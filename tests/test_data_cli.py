@@ -82,3 +82,28 @@ def test_unknown_dataset_lists_names(tmp_path):
     assert res.exit_code == 1  # alias resolves, layout is wrong
     res = runner.invoke(app, ["data", "info", "-d", "imagenet", "-r", str(tmp_path)])
     assert res.exit_code == 1 and "expected one of market1501" in res.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--size", "32x8"], "too small"),
+        (["--seed", "-1"], "greater than or equal to 0"),
+        (["--out-is-file"], "error:"),
+    ],
+)
+def test_synth_bad_input_is_a_clean_error(tmp_path, args, message):
+    out = tmp_path / "out"
+    if args == ["--out-is-file"]:
+        out.write_text("a file")
+        args = []
+    res = runner.invoke(app, ["data", "synth", "--out", str(out), "--ids", "4", *args])
+    assert res.exit_code != 0
+    assert message in res.output
+    assert "Traceback" not in res.output
+
+
+def test_synth_refuses_to_overwrite_foreign_market_tree(tmp_path):
+    (tmp_path / "bounding_box_train").mkdir()
+    res = runner.invoke(app, ["data", "synth", "--out", str(tmp_path), "--ids", "4"])
+    assert res.exit_code == 1 and "error:" in res.output and "Traceback" not in res.output

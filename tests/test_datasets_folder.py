@@ -87,3 +87,12 @@ def test_folder_empty_split(tmp_path):
     (root / "query").mkdir()
     with pytest.raises(DatasetLayoutError, match="no images in"):
         load_dataset("folder", root)
+
+
+def test_folder_junk_and_distractor_folders_never_train(tmp_path):
+    root = make_folder_tree(tmp_path)
+    write_jpeg(root / "train" / "0" / "d_c1_000.jpg", 1)
+    write_jpeg(root / "train" / "-1" / "j_c1_000.jpg", 2)
+    ds = load_dataset("folder", root)
+    assert {r.pid for r in ds.train} == {7, 8, 9}
+    assert len(ds.train) == 7

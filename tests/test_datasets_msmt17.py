@@ -7,7 +7,9 @@ import shutil
 import pytest
 
 from genreid.data.datasets import load_dataset
+from genreid.data.datasets.msmt17 import parse_msmt17
 from genreid.data.errors import DatasetLayoutError
+from genreid.data.records import dataset_stats
 from tests.fixtures import make_msmt17_tree
 
 
@@ -65,3 +67,13 @@ def test_msmt17_bad_line(tmp_path):
         fh.write("garbage\n")
     with pytest.raises(DatasetLayoutError, match=r"list_train.txt:13"):
         load_dataset("msmt17", root)
+
+
+def test_msmt17_identities_unique_across_splits(tmp_path):
+    # Lists number train ids 0-3 and test ids 0-2 separately; genreid shifts them apart.
+    ds = parse_msmt17(make_msmt17_tree(tmp_path))
+    assert sorted({r.pid for r in ds.train}) == [1, 2, 3, 4]
+    assert sorted({r.pid for r in ds.query}) == [5, 6, 7]
+    assert {r.pid for r in ds.gallery} == {r.pid for r in ds.query}
+    stats = dataset_stats(ds)
+    assert stats["identities"] == 7 and "distractor_images" not in stats

@@ -138,3 +138,33 @@ def test_parsers_never_write_into_the_dataset(tmp_path):
     load_dataset("viper", viper)
     load_dataset("prid2011", prid)
     assert sorted(p for p in tmp_path.rglob("*")) == before
+
+
+def test_explicit_splits_file_is_used_as_is(tmp_path):
+    root = make_viper(tmp_path / "viper", n=8)
+    own = tmp_path / "my_splits.json"
+    pids = list(range(1, 9))
+    splits = [{"train": pids[:4], "test": pids[4:]}, {"train": pids[4:], "test": pids[:4]}]
+    own.write_text(json.dumps({"seed": 7, "splits": splits}))
+    before = own.read_text()
+    ds = load_dataset("viper", root, split=1, splits_file=own)
+    assert ds.num_splits == 2 and sorted({r.pid for r in ds.query}) == [1, 2, 3, 4]
+    assert own.read_text() == before  # never rewritten
+    with pytest.raises(DatasetError, match="expected 0..1"):
+        load_dataset("viper", root, split=2, splits_file=own)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("not json", r"cannot read splits file .*my_splits.json"),
+        ('{"splits": [{"train": [1]}]}', r"'train' and 'test' identity lists"),
+        ('{"splits": [{"train": [1, 2], "test": [3]}]}', r"does not partition the 8 identities"),
+    ],
+)
+def test_bad_splits_file_is_named(tmp_path, content, message):
+    root = make_viper(tmp_path / "viper", n=8)
+    own = tmp_path / "my_splits.json"
+    own.write_text(content)
+    with pytest.raises(DatasetError, match=message):
+        load_dataset("viper", root, splits_file=own)

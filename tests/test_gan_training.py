@@ -66,6 +66,12 @@ def test_run_folder(tmp_path, market):
     ):
         assert (run / name).is_file(), name
     assert list((run / "tb").glob("events.out.tfevents.*"))
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    tb = EventAccumulator(str(run / "tb"), size_guidance={"images": 0}).Reload()
+    assert "samples" in tb.Tags()["images"]
+    shots = tb.Images("samples")
+    assert [s.step for s in shots] == [3, 6] and shots[0].width > 0 and shots[0].height > 0
     assert json.loads((run / "env.json").read_text())["stage"] == "gan"
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["iter"] for r in records if not r.get("epoch_end")] == [1, 2, 3, 4, 5, 6]

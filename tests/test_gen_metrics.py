@@ -173,6 +173,44 @@ def test_registered_extractor_hook(tmp_path, monkeypatch):
     assert out["comparable_with_published_fid"] is False
 
 
+def test_reid_run_folder_extractor(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from genreid.cli import app
+    from genreid.data.datasets import load_dataset
+    from genreid.engine.extract import extract_features, load_trained_model
+    from genreid.engine.trainer import train
+    from tests.test_train_engine import make_data, tiny_cfg
+
+    root, _ = make_data(tmp_path, n_gen=0)
+    run = tmp_path / "run"
+    train(tiny_cfg(root, None, "train.epochs=1", "train.max_iters=1"), run)
+    real = _folder(tmp_path / "real", 6)
+    fake = _folder(tmp_path / "fake", 5, offset=50)
+    res = CliRunner().invoke(
+        app,
+        ["gan", "metrics", "--real", str(real), "--fake", str(fake)]
+        + ["--feature-extractor", f"reid:{run}", "--ssim-pairs", "4", "--ssim-size", "32x16"],
+    )
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output)
+    assert np.isfinite(out["frechet_distance"]) and "fid" not in out
+    assert out["comparable_with_published_fid"] is False
+    assert any("NOT comparable" in n for n in out["notes"])
+    # the same features as the run's own evaluation (test_transform, eval.flip, L2-normalised)
+    recs = load_dataset("market1501", root).query
+    ext = gm.get_feature_extractor(f"reid:{run}")
+    ours = gm.extract_features(ext, [r.path for r in recs])
+    model, cfg, _ = load_trained_model(run)
+    ref = extract_features(model, recs, (cfg.data.height, cfg.data.width), flip=cfg.eval.flip)
+    np.testing.assert_allclose(ours, ref.double().numpy(), atol=1e-5)
+    (run / "checkpoints" / "last.pt").unlink()
+    with pytest.raises(gm.GenMetricsError, match="without checkpoints/last.pt"):
+        gm.get_feature_extractor(f"reid:{run}")
+
+
 def test_real_dataset_pairs_by_identity(tmp_path):
     root = make_market_tree(tmp_path / "m", size=(16, 32))
     s = gm.image_set(f"market1501:{root}")

@@ -67,6 +67,14 @@ def test_all_in_one_targets_class_k():
     assert t.q[1].tolist() == [0, 0, 0, 1] and t.q[0].tolist() == [0, 1, 0, 0]
 
 
+def test_all_in_one_smooths_real_images_over_identities_only():
+    s = build_strategy("all_in_one", 4, LabelOptions(real_smoothing=0.2))
+    t = s(batch(torch.randn(2, 5), [1, -1], [False, True]))
+    # eps/K = 0.2/4 = 0.05 on each identity, 1 - 0.2 + 0.05 = 0.85 on the true one, 0 on class K
+    assert t.q[0].tolist() == pytest.approx([0.05, 0.85, 0.05, 0.05, 0.0])
+    assert t.q[1].tolist() == [0, 0, 0, 0, 1]
+
+
 def test_pseudo_label_start_epoch_and_weight():
     s = build_strategy("pseudo_label", 3, epochs=10)
     assert s.gen_start_epoch == 4  # auto: round(0.4 * 10)
@@ -164,6 +172,21 @@ def test_fapl_targets_by_hand():
         assert s.center.cosine(f)[:, 2].tolist() == [0.0, 0.0]  # never-updated center
 
 
+def test_fapl_generated_weight_zero_before_any_center_update():
+    f = torch.tensor([[1.0, 0.5], [3.0, -1.0], [0.2, 0.4]])
+    for name in ("fapl_onehot", "fapl_dist"):
+        s = build_strategy(name, 3, feat_dim=2)
+        b = batch(torch.zeros(3, 3), [1, -1, -1], [False, True, True], features=f)
+        t = s(b)
+        assert t.weight.tolist() == [1.0, 0.0, 0.0]  # all centers 0: nothing to label with
+        # the loss is then the real image's alone: -log(1/3), n = 1
+        loss = soft_cross_entropy(b.logits, t.q, t.weight)
+        assert loss.item() == pytest.approx(math.log(3))
+        s.after_step(b)  # the real image moves center 1
+        assert s.center.updated.tolist() == [False, True, False]
+        assert s(b).weight.tolist() == [1.0, 1.0, 1.0]
+
+
 def test_fapl_onehot_argmax():
     s = build_strategy("fapl_onehot", 2, feat_dim=2)
     s.center.centers[:] = torch.tensor([[1.0, 0.2], [0.0, 1.0]])
@@ -173,11 +196,25 @@ def test_fapl_onehot_argmax():
     assert s.state_dict()["center.centers"].shape == (2, 2)
 
 
-@pytest.mark.parametrize("name", [n for n in STRATEGIES if n not in ("smprl", "slsr")])
-def test_loss_decreases_on_fixed_batch(name):
+@pytest.mark.parametrize("name", STRATEGIES)
+def test_loss_decreases_on_fixed_batch(name, tmp_path):
     torch.manual_seed(0)
     K, D = 4, 8
-    s = build_strategy(name, K, feat_dim=D, epochs=1)
+    opts = LabelOptions()
+    if name == "smprl":  # fixed rank targets of the two generated images (indices 6, 7)
+        recs = [ImageRecord(str(tmp_path / f"r{i}.jpg"), i % 4, 1, Role.TRAIN) for i in range(6)]
+        recs += [
+            ImageRecord(str(tmp_path / f"g{i}.jpg"), -1, -1, Role.TRAIN, generated=True)
+            for i in range(2)
+        ]
+        fixed = torch.tensor([[4.0, 3, 2, 1], [1, 2, 3, 4]]) / 10
+        path = write_smprl_targets(tmp_path / "t.npz", [r.path for r in recs[6:]], fixed)
+        opts = LabelOptions(smprl_targets=str(path))
+    s = build_strategy(name, K, opts, feat_dim=D, epochs=1)
+    if name == "smprl":
+        s.prepare(recs, {pid: pid for pid in range(4)})
+    if name == "slsr":  # cluster 0 holds identities 0 and 1, cluster 1 identities 2 and 3
+        s.set_clusters({0: {0, 1}, 1: {2, 3}})
     net = torch.nn.Sequential(torch.nn.Linear(6, D), torch.nn.ReLU())
     fc = torch.nn.Linear(D, s.num_outputs)
     opt = torch.optim.SGD([*net.parameters(), *fc.parameters()], lr=0.1)
@@ -188,7 +225,8 @@ def test_loss_decreases_on_fixed_batch(name):
     for _ in range(15):
         f = net(x)
         logits = fc(f)
-        b = LabelBatch(logits, f, labels, gen, torch.zeros(8, dtype=torch.long), epoch=0)
+        clusters = torch.tensor([-1] * 6 + [0, 1])
+        b = LabelBatch(logits, f, labels, gen, clusters, epoch=0, index=torch.arange(8))
         t = s(b)
         loss = soft_cross_entropy(logits, t.q, t.weight)
         if t.aux_loss is not None:

@@ -100,6 +100,58 @@ def test_nan_loss_stops_and_keeps_checkpoint(tmp_path, monkeypatch):
     assert ckpt["epoch"] == 1
 
 
+def test_non_finite_weights_are_not_saved(tmp_path, monkeypatch):
+    root, _ = make_data(tmp_path, n_gen=0)
+    cfg = tiny_cfg(root, None, "train.epochs=3")
+    import genreid.engine.trainer as trainer_mod
+
+    last = tmp_path / "run/checkpoints/last.pt"
+    seen = {"n": 0, "bytes": b""}
+    real_broadcast = trainer_mod.ddp.broadcast_buffers
+
+    def poison(model):  # runs at every epoch end, just before the checkpoint
+        real_broadcast(model)
+        seen["n"] += 1
+        if seen["n"] == 2:
+            seen["bytes"] = last.read_bytes()
+            with torch.no_grad():
+                next(model.parameters()).view(-1)[0] = float("nan")
+
+    monkeypatch.setattr(trainer_mod.ddp, "broadcast_buffers", poison)
+    with pytest.raises(NonFiniteLossError, match="after epoch 2") as err:
+        train(cfg, tmp_path / "run")
+    msg = str(err.value)
+    assert "NaN or inf" in msg and "after epoch 1) is kept" in msg
+    assert "optim.lr" in msg and "train.amp=off" in msg and "generated images" in msg
+    assert last.read_bytes() == seen["bytes"]  # epoch 1's checkpoint, untouched
+    ckpt = torch.load(last, weights_only=True)
+    assert ckpt["epoch"] == 1 and all(v.isfinite().all() for v in ckpt["model"].values())
+
+
+def test_center_loss_keeps_its_scale_under_ddp():
+    """W ranks with aux_loss_scale(W), gradients averaged == one process on the whole batch."""
+    from genreid.engine.trainer import aux_loss_scale
+    from genreid.labels.fapl import CenterLoss
+
+    assert aux_loss_scale(1) == 1.0 and aux_loss_scale(4) == 4.0
+    torch.manual_seed(0)
+    net = torch.nn.Linear(5, 3)
+    centers = CenterLoss(2, 3)
+    centers.centers.copy_(torch.randn(2, 3))
+    x, y = torch.randn(8, 5), torch.tensor([0, 1, 0, 1, 1, 0, 0, 1])
+    real = torch.ones(8, dtype=torch.bool)
+
+    def grad(idx, scale):
+        net.zero_grad()
+        (scale * centers.loss(net(x[idx]), y[idx], real[idx])).backward()
+        return net.weight.grad.clone()
+
+    full = grad(slice(None), aux_loss_scale(1))
+    for world in (2, 4):
+        parts = [grad(slice(r, None, world), aux_loss_scale(world)) for r in range(world)]
+        torch.testing.assert_close(torch.stack(parts).mean(0), full)  # DDP's average
+
+
 def test_strategy_needs_generated(tmp_path):
     root, _ = make_data(tmp_path, n_gen=0)
     with pytest.raises(TrainingError, match="data.generated"):
@@ -136,6 +188,38 @@ def test_sampler_mixing_share_and_ranks():
     assert len(parts[0]) == len(parts[1]) == 2
     union = sorted(i for p in parts for b in p for i, _ in b)
     assert union == list(range(16))
+
+
+def test_paper_recipes_test_features():
+    """METHODS §1: ide tests on pool5 without flip, bottleneck on feature + flipped feature."""
+    ide = load_config(ReIDTrainConfig, CONFIGS / "ide_paper.yaml")
+    bottleneck = load_config(ReIDTrainConfig, CONFIGS / "bottleneck_paper.yaml")
+    assert ide.eval.flip is False and bottleneck.eval.flip is True
+
+
+def test_sample_seed_touches_only_a_forked_cpu_rng(tmp_path, monkeypatch):
+    import numpy as np
+    from PIL import Image
+
+    from genreid.data.records import ImageRecord, Role
+    from genreid.data.reid_dataset import ReIDImageDataset
+    from genreid.data.transforms import AugmentSpec, train_transform
+
+    pixels = np.random.default_rng(0).integers(0, 256, (32, 16, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(tmp_path / "x.png")
+    spec = AugmentSpec((32, 16), pad=4, erasing_p=0.5)
+    ds = ReIDImageDataset(
+        [ImageRecord(str(tmp_path / "x.png"), 1, 1, Role.TRAIN)], train_transform(spec), {1: 0}
+    )
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    cuda_seeds = []
+    monkeypatch.setattr(torch.cuda, "manual_seed_all", cuda_seeds.append)
+    a, b = ds[(0, 7)][0], ds[(0, 7)][0]
+    others = [ds[(0, s)][0] for s in range(8, 12)]
+    assert torch.equal(a, b) and not all(torch.equal(a, o) for o in others)
+    assert torch.equal(torch.get_rng_state(), before)  # the caller's CPU RNG is restored
+    assert cuda_seeds == []  # CUDA generators are never reseeded
 
 
 def test_schedules_and_param_groups():

@@ -39,8 +39,8 @@ def parse_size(text: str) -> tuple[int, int]:
         h, w = (int(v) for v in text.lower().split("x"))
     except ValueError:
         raise typer.BadParameter(f"expected HxW such as 128x64, got {text!r}") from None
-    if h < 16 or w < 8:
-        raise typer.BadParameter(f"size {text} is too small; use at least 16x8")
+    if h < 16 or w < 16:
+        raise typer.BadParameter(f"size {text} is too small; use at least 16x16")
     return h, w
 
 
@@ -155,7 +155,7 @@ def synth(
     out: Path = typer.Option(..., "--out", help="Folder to write the dataset into."),
     ids: int = typer.Option(200, "--ids", min=4, help="Number of identities (half train)."),
     cams: int = typer.Option(6, "--cams", min=2, max=9, help="Number of cameras."),
-    seed: int = typer.Option(0, "--seed", help="Random seed; same arguments, same bytes."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Random seed; same arguments, same bytes."),
     size: str = typer.Option("128x64", "--size", help="Image size HxW."),
     preview: Path | None = typer.Option(None, "--preview", help="Write a contact sheet PNG."),
     workers: int = typer.Option(0, "--workers", help="Processes (0: all cores)."),
@@ -163,10 +163,16 @@ def synth(
     """Render the procedural synthetic pedestrian dataset in the Market-1501 layout."""
     from genreid.data.synthetic import render_dataset, write_preview
 
-    stats = render_dataset(
-        out, ids=ids, cams=cams, seed=seed, size=parse_size(size), workers=workers
-    )
+    try:
+        stats = render_dataset(
+            out, ids=ids, cams=cams, seed=seed, size=parse_size(size), workers=workers
+        )
+        if preview is not None:
+            write_preview(out, preview)
+    except (ValueError, FileExistsError, NotADirectoryError) as exc:
+        fail(str(exc))
+    except OSError as exc:
+        fail(f"cannot write {exc.filename or out}: {exc.strerror or exc}")
     typer.echo(json.dumps(stats, indent=2))
     if preview is not None:
-        write_preview(out, preview)
         typer.echo(f"wrote {preview}")

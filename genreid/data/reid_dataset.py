@@ -1,8 +1,9 @@
 """Training/test dataset over ImageRecords whose augmentation is seeded per sample.
 
-The training sampler yields ``(index, seed)`` pairs; the transform of that item runs under
-``torch.manual_seed(seed)`` in a forked RNG, so an image's augmentation depends only on the
-run seed, the epoch and its position, not on workers, ranks or what ran before (exact resume).
+The training sampler yields ``(index, seed)`` pairs; the transform of that item runs with the
+CPU generator seeded by ``seed`` inside a forked (then restored) CPU RNG, so an image's
+augmentation depends only on the run seed, the epoch and its position, not on workers, ranks or
+what ran before (exact resume). CUDA generators are never touched.
 Items are ``(image, label, camid, generated, cluster, index)``; label -1 for generated images.
 """
 
@@ -42,8 +43,8 @@ class ReIDImageDataset(Dataset):
         if seed is None:
             x = self.transform(img)
         else:
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(seed)
+            with torch.random.fork_rng(devices=[]):  # saves and restores the CPU RNG only,
+                torch.default_generator.manual_seed(seed)  # so reseed only that (not CUDA's)
                 x = self.transform(img)
         cluster = -1 if rec.cluster is None else rec.cluster
         return x, self.labels[index], rec.camid, rec.generated, cluster, index

@@ -17,12 +17,13 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from PIL import Image
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from genreid.config import ConfigError, to_dict
 from genreid.data.errors import DatasetError
-from genreid.data.image_dataset import EpochSampler, GanTransform, ImageDataset
+from genreid.data.image_dataset import EpochSampler, GanTransform, ImageDataset, to_tensor
 from genreid.data.records import ImageRecord
 from genreid.engine.checkpoint import (
     atomic_save,
@@ -33,7 +34,7 @@ from genreid.engine.checkpoint import (
 )
 from genreid.engine.gan_config import GanConfig, d_steps_per_iter, resolve
 from genreid.engine.run import RunDir
-from genreid.engine.sampling import save_grid
+from genreid.engine.sampling import grid_image
 from genreid.models.gan import build_gan
 
 
@@ -397,11 +398,18 @@ class GanTrainer:
         }
         self.acc = {}
         self.run.log_metrics(record, step=self.iteration)
-        self.sample_grid(self.run.figures / f"epoch_{self.epoch:03d}.png")
+        sheet = self.sample_sheet()
+        if self.run.is_main:
+            path = self.run.figures / f"epoch_{self.epoch:03d}.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            sheet.save(path)
+            tb = self.run.tensorboard()
+            tb.add_image("samples", to_tensor(sheet), self.iteration)  # C x H x W in [0, 1]
+            tb.flush()
         self.save()
 
     @torch.no_grad()
-    def sample_grid(self, path: Path) -> Path:
+    def sample_sheet(self) -> Image.Image:
         """Samples of the fixed noise (eval mode: no RNG or BN-statistics side effects)."""
         was_training = self.G.training
         self.G.eval()
@@ -409,7 +417,7 @@ class GanTrainer:
             images = self.G(self.fixed_z.to(self.device))
         finally:
             self.G.train(was_training)
-        return save_grid(images, path, nrow=8)
+        return grid_image(images, nrow=8)
 
     def fit(self, resume: bool = False) -> dict[str, Any]:
         """Train to ``train.epochs`` (or ``train.max_iters``); returns the results dict."""

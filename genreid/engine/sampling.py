@@ -56,6 +56,14 @@ def to_pil(image: torch.Tensor, size: tuple[int, int] | None = None) -> Image.Im
 
 def save_grid(images: torch.Tensor, path: str | Path, nrow: int = 8) -> Path:
     """A PNG sheet of images in [-1, 1], ``nrow`` per row, 2-pixel white gaps."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    grid_image(images, nrow).save(path)
+    return path
+
+
+def grid_image(images: torch.Tensor, nrow: int = 8) -> Image.Image:
+    """The sheet :func:`save_grid` writes, as a PIL image."""
     n, _, h, w = images.shape
     cols = max(1, min(nrow, n))
     rows = math.ceil(n / cols)
@@ -65,10 +73,7 @@ def save_grid(images: torch.Tensor, path: str | Path, nrow: int = 8) -> Path:
     for i, arr in enumerate(arrays):
         r, c = divmod(i, cols)
         sheet.paste(Image.fromarray(arr), (pad + c * (w + pad), pad + r * (h + pad)))
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    sheet.save(path)
-    return path
+    return sheet
 
 
 @dataclass

@@ -47,7 +47,7 @@ class TrainingError(RuntimeError):
 
 
 class NonFiniteLossError(TrainingError):
-    """The loss became NaN or infinite."""
+    """The loss, or the weights at checkpoint time, became NaN or infinite."""
 
 
 def model_spec(cfg: ReIDTrainConfig, num_outputs: int) -> ModelSpec:
@@ -111,6 +111,27 @@ def amp_dtype(mode: str, device: torch.device) -> torch.dtype | None:
 
 def epoch_seed(seed: int, epoch: int, rank: int) -> int:
     return (seed * 1_000_003 + epoch * 1_009 + rank) % (2**63)
+
+
+def aux_loss_scale(world_size: int) -> float:
+    """Factor on the auxiliary loss so DDP's gradient averaging keeps its batch-sum scale."""
+    # FAPL's L_C is a sum over the batch (METHODS §3), computed per rank on the local batch.
+    # DDP averages gradients over the W ranks, which would turn the global-batch sum into
+    # sum / W (an effective lambda / W); multiplying by W restores lambda. The soft
+    # cross-entropy is a mean, so DDP's average of it is already the global-batch mean.
+    return float(max(world_size, 1))
+
+
+def non_finite_tensors(state: dict[str, Any], prefix: str = "") -> list[str]:
+    """Names of the floating-point tensors in a (nested) state dict with a NaN or inf."""
+    bad = []
+    for key, value in state.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            bad += non_finite_tensors(value, name + ".")
+        elif torch.is_tensor(value) and value.is_floating_point() and not value.isfinite().all():
+            bad.append(name)
+    return bad
 
 
 class Trainer:
@@ -256,6 +277,22 @@ class Trainer:
         self.run.truncate_metrics(self.start_epoch)
 
     def _save(self, epoch: int) -> None:
+        # every rank holds the same weights, BN buffers and centers here, so all ranks stop
+        bad = non_finite_tensors({"model": self.model.state_dict()})
+        bad += non_finite_tensors({"labels": self.strategy.state_dict()})
+        if bad:
+            ckpt = self.run.last_checkpoint
+            kept = (
+                f"the last good checkpoint {ckpt} (after epoch {self.start_epoch_done}) is kept"
+                if ckpt.is_file()
+                else "no checkpoint had been written yet"
+            )
+            raise NonFiniteLossError(
+                f"after epoch {epoch} {len(bad)} weight/buffer tensor(s) are NaN or inf (e.g. "
+                f"{', '.join(bad[:3])}), so no checkpoint was written; {kept}. Try a lower "
+                "optim.lr (e.g. half), train.amp=off, or check the generated images "
+                "(`genreid data check`, or train without data.generated)."
+            )
         if not self.dist.is_main:
             return
         state = self._state(epoch)
@@ -282,7 +319,7 @@ class Trainer:
         tg = self.strategy(lb)
         loss = soft_cross_entropy(lb.logits, tg.q, tg.weight)
         if tg.aux_loss is not None:
-            loss = loss + tg.aux_loss
+            loss = loss + aux_loss_scale(self.dist.world_size) * tg.aux_loss
         value = loss.item()
         if ddp.any_rank(not math.isfinite(value), dev):
             self._diverged(epoch, it, value)

@@ -4,9 +4,9 @@
   ``pt_inception-2015-12-05-6726825d.pth``), read from a local file; nothing is downloaded.
 * The Frechet distance is computed in float64 through two symmetric eigendecompositions,
   ``tr((S1^1/2 S2 S1^1/2)^1/2)`` in place of scipy's non-symmetric ``sqrtm(S1 S2)``.
-* ``reid:MODEL`` (or any name registered with :func:`register_feature_extractor`) computes the
-  same distance in another network's feature space; such numbers are not comparable with
-  published FIDs.
+* ``reid:MODEL`` (a ``genreid train`` run folder, a ``.pt2``/TorchScript file, or any name
+  registered with :func:`register_feature_extractor`) computes the same distance in another
+  network's feature space; such numbers are not comparable with published FIDs.
 * SSIM follows Wang et al. 2004 (gaussian window 11, sigma 1.5) and is vectorised in torch;
   diversity is the mean SSIM over pairs of the same identity, or random pairs when there are no
   identities (DG-Net Table 2).
@@ -225,14 +225,21 @@ def image_set(spec: str) -> ImageSet:
     return ImageSet(paths, str(p))
 
 
-def load_images(paths: Sequence[str], size: tuple[int, int]) -> torch.Tensor:
-    """Images as B x 3 x H x W in [0, 1], each resized bilinearly to ``size``."""
+def load_images(
+    paths: Sequence[str], size: tuple[int, int], pil_bicubic: bool = False
+) -> torch.Tensor:
+    """Images as B x 3 x H x W in [0, 1] resized to ``size`` (bilinear, or PIL bicubic)."""
+    from PIL import Image
+
     from genreid.data.image_dataset import to_tensor
     from genreid.data.io import read_image
 
     out = []
     for p in paths:
-        x = to_tensor(read_image(p))[None]
+        img = read_image(p)
+        if pil_bicubic:  # exactly what genreid's test_transform does before ToTensor
+            img = img.resize((size[1], size[0]), Image.Resampling.BICUBIC)
+        x = to_tensor(img)[None]
         if tuple(x.shape[-2:]) != tuple(size):
             x = F.interpolate(x, size=size, mode="bilinear", align_corners=False)
         out.append(x)
@@ -276,6 +283,7 @@ class FeatureExtractor:
     size: tuple[int, int]
     comparable: bool = False  # True only for the FID Inception network
     notes: list[str] = field(default_factory=list)
+    pil_bicubic: bool = False  # resize like genreid's test_transform instead of bilinear
 
 
 def find_inception_weights(path: str | Path | None = None) -> Path:
@@ -440,8 +448,8 @@ def register_feature_extractor(name: str, fn: LoaderFn) -> None:
     """Make ``--feature-extractor NAME:ARG`` call ``fn(ARG, device)``.
 
     ``fn`` returns a :class:`FeatureExtractor` or a callable mapping B x 3 x 256 x 128 images in
-    [0, 1] to B x D features. Registering ``reid`` replaces the built-in file loader (``.pt2``
-    or TorchScript); the re-ID training engine is meant to register one for its run folders.
+    [0, 1] to B x D features. Registering ``reid`` replaces the built-in loader (``genreid
+    train`` run folders, ``.pt2`` or TorchScript files).
     """
     _EXTRACTORS[name] = fn
 
@@ -456,10 +464,12 @@ def _exported_model(arg: str, device: torch.device) -> FeatureExtractor:
         found = [c for c in found if c.is_file()]
         if not found:
             raise GenMetricsError(
-                f"{arg} is a folder without feature_extractor.pt(2). Re-ID runs are not wired in "
-                "yet: save the network with torch.export.save (.pt2) or torch.jit.save (input "
-                "B x 3 x 256 x 128 in [0, 1], output B x D) and pass reid:FILE, or register a "
-                "loader with genreid.eval.gen_metrics.register_feature_extractor('reid', fn)."
+                f"{arg} is neither a `genreid train` run folder (config.yaml and "
+                "checkpoints/last.pt) nor a folder with feature_extractor.pt(2): pass a run "
+                "folder, or save the network with torch.export.save (.pt2) or torch.jit.save "
+                "(input B x 3 x 256 x 128 in [0, 1], output B x D) and pass reid:FILE, or "
+                "register a loader with "
+                "genreid.eval.gen_metrics.register_feature_extractor('reid', fn)."
             )
         p = found[0]
     if not p.is_file():
@@ -482,7 +492,48 @@ def _exported_model(arg: str, device: torch.device) -> FeatureExtractor:
     return FeatureExtractor(f"model:{p}", model, (256, 128))
 
 
-register_feature_extractor("reid", _exported_model)
+def _reid_run(arg: str, device: torch.device) -> FeatureExtractor:
+    """A ``genreid train`` run folder's test feature; other paths go to ``_exported_model``."""
+    from genreid.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+    from genreid.engine.extract import load_trained_model
+
+    run = Path(arg).expanduser()
+    exported = [run / n for n in ("feature_extractor.pt2", "feature_extractor.pt")]
+    if not (run / "config.yaml").is_file() or any(p.is_file() for p in exported):
+        return _exported_model(arg, device)
+    if not (run / "checkpoints" / "last.pt").is_file():
+        raise GenMetricsError(
+            f"{run} is a training run without checkpoints/last.pt (no epoch finished yet); "
+            "train it for at least one epoch, or resume it with `genreid train --resume`"
+        )
+    try:
+        model, cfg, _ = load_trained_model(run, overrides=[f"train.device={device}"])
+    except (RuntimeError, KeyError, ValueError) as exc:
+        raise GenMetricsError(
+            f"{run} cannot be loaded as a re-ID run ({type(exc).__name__}: "
+            f"{(str(exc).strip().splitlines() or [''])[0]})"
+        ) from None
+    # Inputs arrive in [0, 1], resized to data.height x data.width with PIL bicubic
+    # (pil_bicubic below): with the ImageNet mean/std this is exactly test_transform. The
+    # feature is extract_features': eval-mode output (+ flipped image when eval.flip), L2-normed.
+    mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, device=device).view(1, 3, 1, 1)
+    flip = bool(cfg.eval.flip)
+
+    def features(x: torch.Tensor) -> torch.Tensor:
+        x = (x - mean) / std
+        f = model(x).float()
+        if flip:
+            f = f + model(x.flip(-1)).float()
+        return F.normalize(f, dim=1)
+
+    size = (int(cfg.data.height), int(cfg.data.width))
+    note = f"re-ID run {run} (checkpoints/last.pt, {cfg.model.arch}, {size[0]}x{size[1]}"
+    note += ", flip-averaged)" if flip else ")"
+    return FeatureExtractor(f"reid:{run}", features, size, notes=[note], pil_bicubic=True)
+
+
+register_feature_extractor("reid", _reid_run)
 register_feature_extractor("model", _exported_model)
 
 
@@ -514,7 +565,8 @@ def extract_features(
     """N x D float64 features of the images at ``paths``."""
     feats = []
     for start in range(0, len(paths), batch_size):
-        x = load_images(paths[start : start + batch_size], extractor.size).to(device)
+        batch = paths[start : start + batch_size]
+        x = load_images(batch, extractor.size, extractor.pil_bicubic).to(device)
         f = extractor.fn(x)
         if isinstance(f, tuple | list):
             f = f[0]

@@ -367,7 +367,7 @@ def evaluate_splits(
 def evaluate_cuhk03_classic(
     extract: Extractor | SplitFactory,
     root: str | Path,
-    variant: str = "labeled",
+    variant: str = "detected",
     metric: str = "cosine",
     *,
     per_split: bool = False,

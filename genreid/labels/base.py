@@ -124,12 +124,14 @@ class LabelStrategy(nn.Module):
         return self.uses_generated and epoch >= self.gen_start_epoch
 
     def real_targets(self, labels: torch.Tensor) -> torch.Tensor:
-        """One-hot over the C outputs, smoothed by ``real_smoothing``: (1-eps)onehot + eps/C."""
-        C = self.num_outputs
-        q = torch.zeros(labels.numel(), C, device=labels.device)
+        """One-hot, smoothed by ``real_smoothing`` over the K identities: (1-eps)onehot + eps/K."""
+        K = self.num_classes  # all_in_one's extra generated class gets no smoothing mass
+        q = torch.zeros(labels.numel(), self.num_outputs, device=labels.device)
         q.scatter_(1, labels.clamp(min=0).view(-1, 1), 1.0)
         eps = self.real_epsilon
-        return q * (1 - eps) + eps / C if eps > 0 else q
+        if eps > 0:
+            q[:, :K] = q[:, :K] * (1 - eps) + eps / K
+        return q
 
     @property
     def real_epsilon(self) -> float:
@@ -138,6 +140,10 @@ class LabelStrategy(nn.Module):
     def generated_targets(self, batch: LabelBatch, mask: torch.Tensor) -> torch.Tensor:
         """Targets of the generated images ``batch.*[mask]`` (n x C)."""
         raise NotImplementedError
+
+    def generated_weight(self) -> float | torch.Tensor:
+        """Instance weight of the generated images of the current batch."""
+        return self.gen_weight
 
     def forward(self, batch: LabelBatch) -> LabelTargets:
         gen = batch.generated.bool()
@@ -150,7 +156,7 @@ class LabelStrategy(nn.Module):
             weight[real] = 1.0
         if gen.any() and self.generated_active(batch.epoch):
             q[gen] = self.generated_targets(batch, gen).to(q.dtype)
-            weight[gen] = self.gen_weight
+            weight[gen] = self.generated_weight()
         aux = None
         if self.center is not None:
             aux = self.center_lambda * self.center.loss(batch.features, batch.labels, real)

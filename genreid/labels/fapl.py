@@ -4,7 +4,8 @@ Centers c_k start at 0 and move only with the labeled images of each mini-batch:
 Δc_k = Σ_{i real, y_i=k} (c_k − x_i) / (1 + n_k),  c_k ← c_k − α Δc_k  (α = 0.5; the paper's
 "+αΔc" is a sign slip). The center loss L_C = ½ Σ_{i real} ‖x_i − c_{y_i}‖² reaches only the
 labeled images. A generated image's target is one-hot at argmax_k cos(f, c_k) (Eq. 3-4) or
-softmax_k(cos(f, c_k) / T) (Eq. 7); a never-updated center has similarity 0.
+softmax_k(cos(f, c_k) / T) (Eq. 7); a never-updated center has similarity 0. Until some center
+has been updated (all still 0: no labelled information yet) generated images get weight 0.
 """
 
 from __future__ import annotations
@@ -78,6 +79,12 @@ class FAPLOneHot(LabelStrategy):
     def center_lambda(self) -> float:
         lam = self.options.center_lambda
         return 1e-4 if lam is None else float(lam)
+
+    def generated_weight(self) -> torch.Tensor:
+        """``gen_weight`` once a center has been updated, 0 before (all cosines would be 0)."""
+        # argmax of all-zero cosines would label every image class 0 (fapl_onehot) and their
+        # softmax would be plain LSRO (fapl_dist): neither carries labelled information.
+        return self.gen_weight * self.center.updated.any().float()
 
     def generated_targets(self, batch: LabelBatch, mask: torch.Tensor) -> torch.Tensor:
         cos = self.center.cosine(batch.features[mask].detach())

@@ -1,9 +1,10 @@
 """A user's own data: ``train/<id>/*.jpg``, ``query/<id>/*.jpg``, ``gallery/<id>/*.jpg``.
 
 Identity folders may have any name: numeric names keep their number (so ``-1`` is junk and
-``0`` a distractor, as in Market), other names get numbers after the largest numeric one in
-sorted order. Images lying directly in a split folder take their identity from ``pid_regex``.
-The camera comes from ``cam_regex`` searched in the file name.
+``0`` a distractor, as in Market: neither is used for training), other names get numbers
+after the largest numeric one in sorted order. Images lying directly in a split folder take
+their identity from ``pid_regex``. The camera comes from ``cam_regex`` searched in the file
+name.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 
 from genreid.data.datasets.base import is_image, list_images, require_root
 from genreid.data.errors import DatasetLayoutError, describe_found
-from genreid.data.records import ImageRecord, ReIDDataset, Role
+from genreid.data.records import DISTRACTOR_PID, JUNK_PID, ImageRecord, ReIDDataset, Role
 
 DATASET = "folder"
 LAYOUT = (
@@ -111,6 +112,8 @@ def parse_folder(
     cams = _cameras(items, cam_pattern)
     by_role: dict[Role, list[ImageRecord]] = {role: [] for _, role in SPLITS}
     for path, pid, role in items:
+        if role is Role.TRAIN and pids[pid] in (JUNK_PID, DISTRACTOR_PID):
+            continue  # junk and distractors never train, as in Market-1501
         by_role[role].append(ImageRecord(str(path), pids[pid], cams[path], role))
     notes = {"cam_regex": cam_regex, "pid_regex": pid_regex}
     return ReIDDataset(

@@ -4,11 +4,17 @@ Layout (V1): ``train/``, ``test/``, ``list_train.txt``, ``list_val.txt``, ``list
 ``list_gallery.txt``; V2 names the image folders ``mask_train_v2/`` and ``mask_test_v2/``.
 Each list line is ``0000/0000_000_01_0303morning_0015_0.jpg 0``: a path relative to the image
 folder and the identity; the third ``_`` field of the file name is the 1-based camera.
+
+The lists number training identities 0..1040 and test identities 0..3059 separately, and 0
+is a real person. genreid shifts them so that every identity has its own number across the
+dataset and none is 0 (the Market-1501 distractor code): training pid = list pid + 1, test
+pid = list pid + 1 + (largest training list pid + 1).
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 from genreid.data.datasets.base import require_root
@@ -91,6 +97,11 @@ def read_list(list_path: Path, image_dir: Path, role: Role, present: set[str]) -
     return records
 
 
+def _shift(records: list[ImageRecord], offset: int) -> list[ImageRecord]:
+    """The same records with ``offset`` added to every identity (see the module docstring)."""
+    return [replace(r, pid=r.pid + offset) for r in records]
+
+
 def parse_msmt17(root: str | Path, version: str | None = None, use_val: bool = True) -> ReIDDataset:
     """MSMT17: train = list_train (+ list_val when ``use_val``), query/gallery from their lists.
 
@@ -109,5 +120,8 @@ def parse_msmt17(root: str | Path, version: str | None = None, use_val: bool = T
         train += read_list(base / "list_val.txt", train_dir, Role.TRAIN, in_train)
     query = read_list(base / "list_query.txt", test_dir, Role.QUERY, in_test)
     gallery = read_list(base / "list_gallery.txt", test_dir, Role.GALLERY, in_test)
+    test_offset = 1 + max((r.pid for r in train), default=-1) + 1
+    train = _shift(train, 1)
+    query, gallery = _shift(query, test_offset), _shift(gallery, test_offset)
     notes = {"version": version, "train_lists": "train+val" if use_val else "train"}
     return ReIDDataset(DATASET, str(base), train, query, gallery, notes=notes)

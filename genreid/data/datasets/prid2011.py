@@ -45,7 +45,6 @@ def parse_prid2011(
     root: str | Path, split: int = 0, seed: int = 0, splits_file: str | Path | None = None
 ) -> ReIDDataset:
     """One of the 10 fixed random 100/100 splits of the persons seen by both cameras."""
-    check_split_index("prid2011", split, NUM_SPLITS)
     cam_a, cam_b = scan_prid2011(root)
     shared = sorted(n for n in cam_a if n in cam_b and n <= NUM_SHARED)
     in_shared = set(shared)
@@ -61,6 +60,7 @@ def parse_prid2011(
         seed,
         splits_file,
     )
+    check_split_index("prid2011", split, len(splits))
     chosen = splits[split]
     train = [
         ImageRecord(cams[pid], pid, cam, Role.TRAIN)
@@ -81,6 +81,6 @@ def parse_prid2011(
         gallery,
         unused=unused,
         split=split,
-        num_splits=NUM_SPLITS,
+        num_splits=len(splits),
         notes={"splits_file": str(path), "seed": str(seed)},
     )

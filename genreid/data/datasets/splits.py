@@ -35,6 +35,39 @@ def default_splits_file(dataset: str, root: Path) -> Path:
     return dataset_cache(dataset, root) / "splits.json"
 
 
+def _read_splits(path: Path, dataset: str) -> dict:
+    """A splits JSON file, or a DatasetError that names the file and what is wrong."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise DatasetError(
+            f"{dataset}: cannot read splits file {path} ({exc}); expected JSON like "
+            '{"seed": 0, "splits": [{"train": [...], "test": [...]}, ...]}.'
+        ) from None
+    splits = data.get("splits") if isinstance(data, dict) else None
+    if (
+        not isinstance(splits, list)
+        or not splits
+        or not all(isinstance(sp, dict) and {"train", "test"} <= set(sp) for sp in splits)
+    ):
+        raise DatasetError(
+            f"{dataset}: splits file {path} must hold a non-empty list 'splits' of objects "
+            "with 'train' and 'test' identity lists."
+        )
+    return data
+
+
+def _check_splits(splits: list[dict], pids: list[int], path: Path, root: Path, dataset: str):
+    expected = sorted(pids)
+    for i, sp in enumerate(splits):
+        if sorted(sp["train"] + sp["test"]) != expected:
+            raise DatasetError(
+                f"{dataset}: split {i} in {path} does not partition the {len(expected)} "
+                f"identities found under {root}. Pass a splits file made for this data, or "
+                "leave splits_file out to use genreid's fixed random splits."
+            )
+
+
 def load_or_create_splits(
     dataset: str,
     root: Path,
@@ -44,21 +77,29 @@ def load_or_create_splits(
     seed: int,
     splits_file: str | Path | None = None,
 ) -> tuple[list[dict], Path]:
-    """Read the splits file, or create it; a file that no longer fits the data is an error."""
-    path = Path(splits_file) if splits_file else default_splits_file(dataset, root)
-    expected = sorted(pids)
-    if path.is_file():
-        data = json.loads(path.read_text())
-        splits = data.get("splits", [])
-        for i, s in enumerate(splits):
-            if sorted(s["train"] + s["test"]) != expected or len(s["train"]) != num_train:
-                raise DatasetError(
-                    f"{dataset}: split {i} in {path} does not match the identities under "
-                    f"{root} ({len(expected)} identities, {num_train} for training). Delete "
-                    f"{path} to recreate the splits, or pass the right splits file."
-                )
-        if data.get("seed") == seed and len(splits) == num_splits:
+    """The splits to use and the file they live in.
+
+    A ``splits_file`` the user names is used as it is (created from ``seed`` only when it does
+    not exist yet); a splits file that does not fit the identities is an error. Without one,
+    the splits live in the user cache and are re-drawn there when the seed or the data change.
+    """
+    if splits_file is not None:
+        path = Path(splits_file).expanduser()
+        if path.is_file():
+            splits = _read_splits(path, dataset)["splits"]
+            _check_splits(splits, pids, path, root, dataset)
             return splits, path
+    else:
+        path = default_splits_file(dataset, root)
+        if path.is_file():
+            try:
+                data = _read_splits(path, dataset)
+                _check_splits(data["splits"], pids, path, root, dataset)
+            except DatasetError:
+                data = {}  # a stale or damaged cache entry is simply drawn again
+            fits = data.get("seed") == seed and len(data.get("splits", [])) == num_splits
+            if fits and all(len(sp["train"]) == num_train for sp in data["splits"]):
+                return data["splits"], path
     splits = make_splits(pids, num_train, num_splits, seed)
     payload = {"dataset": dataset, "seed": seed, "num_train": num_train, "splits": splits}
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -49,13 +49,13 @@ def parse_viper(
     root: str | Path, split: int = 0, seed: int = 0, splits_file: str | Path | None = None
 ) -> ReIDDataset:
     """One of the 10 fixed random 316/316 splits: train on both cameras, query A, gallery B."""
-    check_split_index("viper", split, NUM_SPLITS)
     images = scan_viper(root)
     base = Path(root).expanduser()
     num_train = min(NUM_TRAIN, len(images) // 2)
     splits, path = load_or_create_splits(
         "viper", base, sorted(images), num_train, NUM_SPLITS, seed, splits_file
     )
+    check_split_index("viper", split, len(splits))
     chosen = splits[split]
     train = [
         ImageRecord(images[pid][cam], pid, cam, Role.TRAIN)
@@ -71,6 +71,6 @@ def parse_viper(
         query,
         gallery,
         split=split,
-        num_splits=NUM_SPLITS,
+        num_splits=len(splits),
         notes={"splits_file": str(path), "seed": str(seed)},
     )
