@@ -190,6 +190,31 @@ def test_sampler_mixing_share_and_ranks():
     assert union == list(range(16))
 
 
+def test_pk_sampler_warns_once_with_the_effective_batch_size():
+    import warnings
+
+    labels = [i // 4 for i in range(16)] + [-1] * 4  # 4 identities x 4 images, 4 generated
+    gen = [False] * 16 + [True] * 4
+    pk = MixedBatchSampler(labels, gen, batch_size=6, seed=0, mode="pk", num_instances=4)
+    pk.set_epoch(0, include_generated=False)
+    with pytest.warns(UserWarning, match="effective batch size is 4, not train.batch_size 6"):
+        batches = pk.global_batches()
+    assert {len(b) for b in batches} == {4}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        pk.global_batches()  # said once
+        len(pk)
+    mixed = MixedBatchSampler(labels, gen, 8, mode="pk", num_instances=4, gen_share=0.25)
+    mixed.set_epoch(0)  # 2 generated + 6 real -> 1 identity x 4 + 2 = 6
+    with pytest.warns(UserWarning, match=r"4 real \+ 2 generated .* effective batch size is 6"):
+        assert {len(b) for b in mixed.global_batches()} == {6}
+    full = MixedBatchSampler(labels, gen, 8, mode="pk", num_instances=4)
+    full.set_epoch(0, include_generated=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert {len(b) for b in full.global_batches()} == {8}
+
+
 def test_paper_recipes_test_features():
     """METHODS §1: ide tests on pool5 without flip, bottleneck on feature + flipped feature."""
     ide = load_config(ReIDTrainConfig, CONFIGS / "ide_paper.yaml")

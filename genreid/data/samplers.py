@@ -11,6 +11,7 @@ Every item is an ``(index, sample_seed)`` pair for :class:`ReIDImageDataset`.
 
 from __future__ import annotations
 
+import warnings
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 
@@ -49,6 +50,7 @@ class MixedBatchSampler(Sampler[list[tuple[int, int]]]):
         self.num_instances = num_instances
         self.rank, self.world = rank, world_size
         self.epoch, self.include_generated = 0, True
+        self._warned_pk: set[int] = set()
         if not self.real:
             raise ValueError("no real training images")
         if mode == "pk" and self.global_batch < num_instances:
@@ -75,6 +77,7 @@ class MixedBatchSampler(Sampler[list[tuple[int, int]]]):
                     "data.gen_batch_share (e.g. 0.25)"
                 )
             real_batches = self._pk(g, n_real)
+            self._warn_pk_size(n_real, n_gen)
         else:
             real_batches = self._chunk(_perm(self.real, g), n_real)
         if n_gen == 0:
@@ -93,6 +96,25 @@ class MixedBatchSampler(Sampler[list[tuple[int, int]]]):
         if len(order) < size:  # a tiny set: one short batch rather than none
             return [order] if len(order) >= self.world else []
         return [order[i : i + size] for i in range(0, len(order) - size + 1, size)]
+
+    def _warn_pk_size(self, n_real: int, n_gen: int) -> None:
+        """Warn (rank 0, once per real share) when P x K real images differ from that share."""
+        K = self.num_instances
+        real = max(1, n_real // K) * K
+        if real == n_real or n_real in self._warned_pk or self.rank != 0:
+            return
+        self._warned_pk.add(n_real)
+        eff, W = real + n_gen, self.world
+        asked = f"train.batch_size {self.global_batch // W}"
+        asked += f" x {W} processes = {self.global_batch}" if W > 1 else ""
+        warnings.warn(
+            f"data.sampler=pk: the real share of each batch ({n_real} images) is not a multiple "
+            f"of data.pk_instances={K}, so a batch holds {real // K} identities x {K} = {real} "
+            f"real + {n_gen} generated images: the effective batch size is {eff}, not {asked}; "
+            f"make the real share a multiple of {K} to use the full batch",
+            UserWarning,
+            stacklevel=3,
+        )
 
     def _pk(self, g: torch.Generator, n_real: int) -> list[list[int]]:
         K = self.num_instances
