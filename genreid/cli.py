@@ -42,14 +42,14 @@ app.command("evaluate")(evaluate_command)
 
 
 # --- train / extract -------------------------------------------------------------------
-from genreid.train_cli import extract_command, train_command  # noqa: E402
+from genreid.engine.train_cli import extract_command, train_command  # noqa: E402
 
 app.command("train")(train_command)
 app.command("extract")(extract_command)
 
 
 # --- gan --------------------------------------------------------------------------------
-from genreid.gan_cli import gan_app  # noqa: E402
+from genreid.engine.gan_cli import gan_app  # noqa: E402
 
 app.add_typer(gan_app, name="gan")
 
