@@ -36,7 +36,8 @@ def train(args: argparse.Namespace, strategy: str, extra: list[str]) -> dict:
         cmd = [
             sys.executable, "-m", "genreid.cli", "train", "--config", args.config,
             f"data.root={args.root}", f"labels.strategy={strategy}", f"seed={args.seed}",
-            f"train.epochs={args.epochs}", "train.progress=false", "--out", str(out), *extra,
+            f"train.epochs={args.epochs}", "train.progress=false", "--out", str(out),
+            *args.set, *extra,
         ]  # fmt: skip
         if strategy != "baseline":
             cmd.append(f"data.generated={args.generated_for.get(strategy, args.generated)}")
@@ -90,6 +91,7 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=8)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--strategies", default=",".join(STRATEGIES))
+    ap.add_argument("--set", nargs="*", default=[], help="more key=value training overrides")
     args = ap.parse_args()
     args.generated_for = {}
     wanted = [s for s in args.strategies.split(",") if s]

@@ -1,8 +1,16 @@
-"""CMC / mAP / mINP of ``evaluate_rank`` on hand-made cases and against a brute-force loop."""
+"""CMC / mAP / mINP of ``evaluate_rank`` on hand-made cases and against a brute-force loop.
+
+``evaluate_rank`` ranks each query's true matches on one of two exact paths (sparse: the few
+items below the hardest match are binary-searched; dense: counting or sorting the row), chosen
+by a cost model; ``PATHS`` force each of them (and the torch code used for CUDA tensors,
+run here on CPU tensors) so that every one is checked against the brute force.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import warnings
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -10,7 +18,26 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from genreid.eval import evaluate_rank
+from genreid.eval import evaluate_rank, metrics
+
+# Module settings forcing one path; "torch" runs the CUDA code path on CPU tensors.
+PATHS = {
+    "auto": {"SPARSE_NS": metrics.SPARSE_NS},
+    "sparse": {"SPARSE_NS": 0},
+    "dense": {"SPARSE_NS": 1e30, "SORT_NS": np.inf},
+    "sorted": {"SPARSE_NS": 1e30, "SORT_NS": -1},
+    "torch": {"_as_distmat": lambda d: torch.from_numpy(np.array(d))},
+    "torch_dense": {"SPARSE_NS": 1e30, "_as_distmat": lambda d: torch.from_numpy(np.array(d))},
+    "torch_sparse": {"SPARSE_NS": 0, "_as_distmat": lambda d: torch.from_numpy(np.array(d))},
+}
+
+
+@contextlib.contextmanager
+def forced_path(path: str):
+    """Patch ``genreid.eval.metrics`` so that ``evaluate_rank`` takes ``path``."""
+    with mock.patch.multiple(metrics, **PATHS[path]):
+        yield
+
 
 # Gallery of the hand case: (pid, camera) per index.
 G_PIDS = np.array([1, 0, -1, 1, 2, 1, 3])
@@ -131,26 +158,45 @@ def test_torch_input_and_float64_give_same_result():
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-def test_cuda_tensor_input():
-    rng = np.random.default_rng(0)
-    dist = rng.random((40, 90)).astype(np.float32)
+@pytest.mark.parametrize("path", ["auto", "sparse", "dense"])
+@pytest.mark.parametrize("levels", [0, 5])
+def test_cuda_tensor_input(path, levels):
+    rng = np.random.default_rng(levels)
+    dist = rng.integers(0, levels, (40, 90)) if levels else rng.random((40, 90))
+    dist = dist.astype(np.float32)
+    dist[0, :5] = np.inf
     labels = (rng.integers(0, 8, 40), rng.integers(-1, 8, 90), rng.integers(0, 3, 40))
     args = (labels[0], labels[1], labels[2], rng.integers(0, 3, 90))
-    cpu = evaluate_rank(dist, *args, max_rank=10)
-    gpu = evaluate_rank(torch.from_numpy(dist).cuda(), *args, max_rank=10)
-    np.testing.assert_allclose(gpu[0], cpu[0])
-    assert gpu[1] == pytest.approx(cpu[1])
+    b_cmc, b_map, b_minp = brute_force(dist, *args, max_rank=10)
+    with forced_path(path):
+        gpu = evaluate_rank(
+            torch.from_numpy(dist).cuda(), *args, max_rank=10, return_per_query=True
+        )
+        np.testing.assert_allclose(gpu[0], b_cmc, atol=1e-12)
+        assert gpu[1] == pytest.approx(b_map, abs=1e-12)
+        assert gpu[2]["mINP"] == pytest.approx(b_minp, abs=1e-12)
+        dist[3, 7] = np.nan
+        with pytest.raises(
+            ValueError, match="1 NaN entry of 3600 \\(first at query 3, gallery 7\\)"
+        ):
+            evaluate_rank(torch.from_numpy(dist).cuda(), *args, max_rank=10)
 
 
 @st.composite
 def problems(draw):
-    """Small random problems with junk, distractors, shared cameras and tied distances."""
+    """Small random problems with junk, distractors, shared cameras and tied distances
+    (some negative, some with +-inf and signed zero entries)."""
     n_q = draw(st.integers(1, 8))
     n_g = draw(st.integers(1, 25))
     seed = draw(st.integers(0, 2**32 - 1))
     rng = np.random.default_rng(seed)
     levels = draw(st.sampled_from([3, 10, 0]))  # 0: continuous values (no ties)
     dist = rng.integers(0, levels, (n_q, n_g)) if levels else rng.random((n_q, n_g))
+    dist = dist * draw(st.sampled_from([1.0, 0.1]))  # 0.1: float64 ties not exact in float32
+    dist = dist - draw(st.sampled_from([0.0, 0.5, 5.0]))  # negative too
+    if draw(st.booleans()):  # extreme and signed values
+        special = rng.choice([np.inf, -np.inf, -0.0, 0.0], (n_q, n_g))
+        dist = np.where(rng.random((n_q, n_g)) < 0.3, special, dist)
     dtype = draw(st.sampled_from([np.float32, np.float64]))
     return (
         dist.astype(dtype),
@@ -161,15 +207,15 @@ def problems(draw):
     )
 
 
-@settings(deadline=None, max_examples=150)
-@given(problems(), st.integers(1, 30), st.booleans())
-def test_matches_brute_force(problem, max_rank, trapezoid):
+@settings(deadline=None, max_examples=300)
+@given(problems(), st.integers(1, 30), st.booleans(), st.sampled_from(sorted(PATHS)))
+def test_matches_brute_force(problem, max_rank, trapezoid, path):
     dist, q_pids, g_pids, q_cams, g_cams = problem
     has_match = any(
         ((g_pids == p) & (g_cams != c)).any() for p, c in zip(q_pids, q_cams, strict=True)
     )
     kind = "trapezoid" if trapezoid else "standard"
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), forced_path(path):
         warnings.simplefilter("ignore", UserWarning)  # max_rank beyond the gallery size
         if not has_match:
             with pytest.raises(ValueError):
@@ -184,16 +230,155 @@ def test_matches_brute_force(problem, max_rank, trapezoid):
     assert pq["mINP"] == pytest.approx(b_minp, abs=1e-12)
 
 
-def test_blocks_of_rows_do_not_change_the_result(monkeypatch):
+@pytest.mark.parametrize("path", sorted(PATHS))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_blocks_of_rows_do_not_change_the_result(monkeypatch, path, dtype):
     rng = np.random.default_rng(3)
-    dist = rng.integers(0, 20, (30, 50)).astype(np.float32)
+    dist = rng.integers(0, 20, (30, 50)).astype(dtype)
     args = (rng.integers(0, 6, 30), rng.integers(-1, 6, 50), rng.integers(0, 3, 30))
     args = (*args, rng.integers(0, 3, 50))
-    full = evaluate_rank(dist, *args, max_rank=20)
-    monkeypatch.setattr("genreid.eval.metrics.BLOCK_ELEMENTS", 60)
-    blocked = evaluate_rank(dist, *args, max_rank=20)
-    np.testing.assert_allclose(blocked[0], full[0])
-    assert blocked[1] == pytest.approx(full[1])
+    expected = brute_force(dist, *args, max_rank=20)
+    with forced_path(path):
+        full = evaluate_rank(dist, *args, max_rank=20, return_per_query=True)
+        monkeypatch.setattr(metrics, "BLOCK_ELEMENTS", 60)
+        monkeypatch.setattr(metrics, "COMPARE_ELEMENTS", 70)
+        blocked = evaluate_rank(dist, *args, max_rank=20, return_per_query=True)
+    for result in (full, blocked):
+        np.testing.assert_allclose(result[0], expected[0], atol=1e-12)
+        assert result[1] == pytest.approx(expected[1], abs=1e-12)
+        assert result[2]["mINP"] == pytest.approx(expected[2], abs=1e-12)
+
+
+def _weak_problem(seed: int, n_q: int = 60, n_g: int = 3000, levels: int = 0, easy: int = 0):
+    """Random distances (many negatives below each hardest match: the dense path), with
+    ``levels`` distinct values if > 0 (ties; multiples of 0.1, so not exact in float32) and
+    the first ``easy`` queries made easy (their true matches nearest: the sparse path), junk
+    and distractors in the gallery."""
+    rng = np.random.default_rng(seed)
+    g_pids = rng.integers(-1, n_g // 15, n_g)
+    q_pids = rng.integers(1, n_g // 15, n_q)
+    q_cams, g_cams = rng.integers(0, 6, n_q), rng.integers(0, 6, n_g)
+    dist = rng.integers(0, levels, (n_q, n_g)) * 0.1 if levels else rng.random((n_q, n_g))
+    same = q_pids[:easy, None] == g_pids[None, :]
+    dist[:easy] = np.where(same, dist[:easy] / 100, dist[:easy] + 1)
+    return dist, q_pids, g_pids, q_cams, g_cams
+
+
+@pytest.mark.parametrize("levels", [0, 7, 300])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("path", ["auto", "dense", "sorted", "torch"])
+def test_weak_features_match_brute_force(monkeypatch, levels, dtype, path):
+    dist, *labels = _weak_problem(levels, levels=levels, easy=20)
+    dist = dist.astype(dtype)
+    seen = {"dense": 0}
+    real = metrics._dense_ranks
+
+    def spy(block, rows, *args):
+        seen["dense"] += len(rows)
+        return real(block, rows, *args)
+
+    monkeypatch.setattr(metrics, "_dense_ranks", spy)
+    with forced_path(path):
+        cmc, mAP, pq = evaluate_rank(dist, *labels, max_rank=50, return_per_query=True)
+    if path == "auto":  # random rows are dense, the easy ones sparse
+        assert 30 <= seen["dense"] <= 40
+    b_cmc, b_map, b_minp = brute_force(dist, *labels, max_rank=50)
+    np.testing.assert_allclose(cmc, b_cmc, atol=1e-12)
+    assert mAP == pytest.approx(b_map, abs=1e-12)
+    assert pq["mINP"] == pytest.approx(b_minp, abs=1e-12)
+    _, b_trap, _ = brute_force(dist, *labels, max_rank=50, trapezoid=True)
+    with forced_path(path):
+        assert evaluate_rank(dist, *labels, ap="trapezoid")[1] == pytest.approx(b_trap, abs=1e-12)
+
+
+def test_queries_with_many_true_matches_are_sorted(monkeypatch):
+    # 200 true matches per query: sorting the row is cheaper than 200 comparisons an entry.
+    rng = np.random.default_rng(5)
+    g_pids = np.repeat(np.arange(1, 11), 300)
+    dist = rng.integers(0, 1000, (10, 3000)).astype(np.float32)
+    labels = (np.arange(1, 11), g_pids, np.zeros(10, int), rng.integers(0, 3, 3000))
+    sorts = []
+    real = np.sort
+    monkeypatch.setattr(
+        metrics.np, "sort", lambda a, *args, **kw: sorts.append(1) or real(a, *args, **kw)
+    )
+    cmc, mAP, pq = evaluate_rank(dist, *labels, max_rank=20, return_per_query=True)
+    monkeypatch.undo()
+    assert sorts
+    b_cmc, b_map, b_minp = brute_force(dist, *labels, max_rank=20)
+    np.testing.assert_allclose(cmc, b_cmc, atol=1e-12)
+    assert mAP == pytest.approx(b_map, abs=1e-12)
+    assert pq["mINP"] == pytest.approx(b_minp, abs=1e-12)
+
+
+@pytest.mark.parametrize("path", sorted(PATHS))
+@pytest.mark.parametrize("where", ["positive", "negative", "junk", "no_match_query"])
+def test_nan_distance_raises(path, where):
+    # A NaN true-match distance used to give AP 1.0 silently.
+    dist = DIST.copy()
+    q, g = {"positive": (0, 3), "negative": (1, 6), "junk": (1, 2), "no_match_query": (2, 0)}[where]
+    dist[q, g] = np.nan
+    dist[3, 5] = np.nan  # a second one, later in the matrix
+    with forced_path(path), pytest.raises(ValueError) as info:
+        evaluate_rank(dist, Q_PIDS, G_PIDS, Q_CAMS, G_CAMS, max_rank=5)
+    message = str(info.value)
+    assert f"2 NaN entries of 28 (first at query {q}, gallery {g})" in message
+    assert "check the query and gallery features for NaN/inf" in message
+
+
+def test_nan_from_bad_features_raises():
+    rng = np.random.default_rng(0)
+    labels = (rng.integers(0, 5, 20), rng.integers(0, 5, 60), rng.integers(0, 2, 20))
+    dist = rng.random((20, 60)).astype(np.float32)
+    dist[7] = np.nan  # e.g. cosine distance of a zero or inf feature
+    with pytest.raises(
+        ValueError, match="60 NaN entries of 1200 \\(first at query 7, gallery 0\\)"
+    ):
+        evaluate_rank(dist, *labels, rng.integers(0, 2, 60))
+
+
+@pytest.mark.parametrize("path", sorted(PATHS))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_infinite_distances_rank_last_or_first(path, dtype):
+    # +inf is the largest distance, -inf the smallest, ties between them by gallery index.
+    # Query 0 (pid 1, cam 0): kept g1 (-inf), g3 (inf, match), g4 (inf), g5 (inf, match),
+    #   g6 (0.7): ranking g1, g6, g3, g4, g5 -> matches at 0-based ranks 2 and 4:
+    #   AP (1/3 + 2/5) / 2 = 11/30, INP 2/5.
+    # Query 1 (pid 2, cam 1): kept g1 (0.05), g3 (0.3), g0 (0.9), g4 (inf, match), g5 (inf),
+    #   g6 (inf): match at rank 3, AP = INP = 1/4.
+    dist = DIST.astype(dtype)
+    dist[0, [1, 3, 4, 5]] = [-np.inf, np.inf, np.inf, np.inf]
+    dist[1, [4, 5, 6]] = np.inf
+    with forced_path(path):
+        cmc, mAP, pq = evaluate_rank(
+            dist, Q_PIDS, G_PIDS, Q_CAMS, G_CAMS, max_rank=6, return_per_query=True
+        )
+    np.testing.assert_allclose(pq["ap"], [11 / 30, 1 / 4])
+    np.testing.assert_allclose(pq["inp"], [2 / 5, 1 / 4])
+    b_cmc, b_map, b_minp = brute_force(dist, Q_PIDS, G_PIDS, Q_CAMS, G_CAMS, max_rank=6)
+    np.testing.assert_allclose(cmc, b_cmc)
+    assert mAP == pytest.approx(b_map)
+    assert pq["mINP"] == pytest.approx(b_minp)
+
+
+@pytest.mark.parametrize("path", sorted(PATHS))
+def test_infinite_distances_of_weak_features_match_brute_force(path):
+    dist, *labels = _weak_problem(11, n_g=800, levels=20, easy=10)
+    rng = np.random.default_rng(12)
+    dist[rng.random(dist.shape) < 0.2] = np.inf
+    dist[rng.random(dist.shape) < 0.05] = -np.inf
+    dist[rng.random(dist.shape) < 0.05] = 1e300  # float32: rounds to inf, ties settled exactly
+    for dtype in (np.float64, np.float32):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # 1e300 -> float32 overflow
+            d = dist.astype(dtype)
+        with warnings.catch_warnings(), forced_path(path):
+            warnings.simplefilter("error")  # no overflow warnings from the evaluation
+            cmc, mAP, pq = evaluate_rank(d, *labels, max_rank=50, return_per_query=True)
+        b_cmc, b_map, b_minp = brute_force(d, *labels, max_rank=50)
+        np.testing.assert_allclose(cmc, b_cmc, atol=1e-12)
+        assert mAP == pytest.approx(b_map, abs=1e-12)
+        assert pq["mINP"] == pytest.approx(b_minp, abs=1e-12)
 
 
 def _cuhk03_problem(seed: int, unique_gallery: bool):
