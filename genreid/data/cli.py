@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 import yaml
 
+from genreid.cli_errors import fail, parse_size
 from genreid.data.errors import DatasetError
 
 data_app = typer.Typer(help="Inspect, check and synthesise datasets.", no_args_is_help=True)
@@ -25,23 +26,6 @@ def parse_options(items: list[str] | None) -> dict[str, object]:
         key, value = item.split("=", 1)
         out[key.strip()] = yaml.safe_load(value)
     return out
-
-
-def fail(message: str) -> None:
-    """Print an error without a traceback and exit with code 1."""
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(code=1)
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    """``128x64`` -> (128, 64), height first like the papers."""
-    try:
-        h, w = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise typer.BadParameter(f"expected HxW such as 128x64, got {text!r}") from None
-    if h < 16 or w < 16:
-        raise typer.BadParameter(f"size {text} is too small; use at least 16x16")
-    return h, w
 
 
 def _load(dataset: str, root: str, options: list[str] | None):
@@ -165,7 +149,7 @@ def synth(
 
     try:
         stats = render_dataset(
-            out, ids=ids, cams=cams, seed=seed, size=parse_size(size), workers=workers
+            out, ids=ids, cams=cams, seed=seed, size=parse_size(size, minimum=16), workers=workers
         )
         if preview is not None:
             write_preview(out, preview)

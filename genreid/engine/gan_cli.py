@@ -7,28 +7,12 @@ from pathlib import Path
 
 import typer
 
+from genreid.cli_errors import fail, parse_size
+
 gan_app = typer.Typer(
     help="Train GANs on re-ID training images, sample them, and measure FID / SSIM.",
     no_args_is_help=True,
 )
-
-
-def _fail(message: str) -> None:
-    """Print an error without a traceback and exit with code 1."""
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code=1)
-
-
-def _parse_size(text: str | None) -> tuple[int, int] | None:
-    if text is None:
-        return None
-    try:
-        h, w = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise typer.BadParameter(f"expected HxW such as 128x64, got {text!r}") from None
-    if h < 1 or w < 1:
-        raise typer.BadParameter(f"expected a positive HxW such as 128x64, got {text!r}")
-    return h, w
 
 
 @gan_app.command("train")
@@ -61,16 +45,16 @@ def train(
                 )
             config = str(Path(out) / "config.yaml")
             if not Path(config).is_file():
-                _fail(
+                fail(
                     f"nothing to resume at {out}: no config.yaml there. Pass the --out folder "
                     "of an existing run, or drop --resume and pass --config to start one."
                 )
         cfg = load_config(GanConfig, config, overrides or [])
         results = train_gan(cfg, out, resume=resume)
     except TrainingStopped as exc:
-        _fail(str(exc))
+        fail(str(exc))
     except ValueError as exc:  # ConfigError, DatasetError, RunFolderError and friends
-        _fail(str(exc))
+        fail(str(exc))
     typer.echo(f"{results['status']}: {out}")
 
 
@@ -95,16 +79,16 @@ def sample(
             run,
             num,
             out,
-            size=_parse_size(size),
+            size=parse_size(size),
             seed=seed,
             batch_size=batch_size,
             grid=grid,
             device=device,
         )
     except ValueError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     except RuntimeError as exc:  # an unreadable checkpoint
-        _fail(str(exc).splitlines()[0])
+        fail(str(exc).splitlines()[0])
     typer.echo(f"wrote {num} images and {manifest}")
     if grid:
         typer.echo(f"wrote {grid}")
@@ -143,7 +127,7 @@ def metrics(
     from genreid.eval.gen_metrics import compute_metrics
 
     if inception_weights and feature_extractor:
-        _fail("pass either --inception-weights or --feature-extractor, not both")
+        fail("pass either --inception-weights or --feature-extractor, not both")
     try:
         result = compute_metrics(
             real,
@@ -152,13 +136,13 @@ def metrics(
             feature_extractor=feature_extractor,
             ssim_only=ssim_only,
             ssim_pairs=ssim_pairs,
-            ssim_size=_parse_size(ssim_size),
+            ssim_size=parse_size(ssim_size),
             seed=seed,
             batch_size=batch_size,
             device=device,
         )
     except ValueError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     if out:
         write_json_atomic(result, out)
     typer.echo(json.dumps(result, indent=2))

@@ -12,12 +12,8 @@ from pathlib import Path
 
 import typer
 
+from genreid.cli_errors import fail
 from genreid.config import ConfigError
-
-
-def _fail(exc: BaseException) -> None:
-    typer.echo(f"error: {exc}", err=True)
-    raise typer.Exit(1)
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
@@ -47,10 +43,10 @@ def train_command(
         cfg = load_config(ReIDTrainConfig, config, list(overrides or []))
         results = train(cfg, out, resume=resume)
     except _user_errors() as exc:
-        _fail(exc)
+        fail(exc)
     except RuntimeError as exc:
         if "checkpoint" in str(exc):
-            _fail(exc)
+            fail(exc)
         raise
     if os.environ.get("RANK", "0") != "0":
         return
@@ -76,10 +72,10 @@ def extract_command(
     try:
         features, nq, ng = _extract(run, dataset, root, out, list(option or []), checkpoint)
     except _user_errors() as exc:
-        _fail(exc)
+        fail(exc)
     except RuntimeError as exc:
         if "checkpoint" in str(exc):
-            _fail(exc)
+            fail(exc)
         raise
     print(f"{features}: {nq} query and {ng} gallery features", file=sys.stderr)
 

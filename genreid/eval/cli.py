@@ -11,6 +11,7 @@ import numpy as np
 import typer
 from rich.console import Console
 
+from genreid.cli_errors import fail
 from genreid.eval.features import FeatureSet, load_features
 
 
@@ -39,11 +40,6 @@ class APKind(StrEnum):
 def _is_input_error(exc: BaseException) -> bool:
     """A ValueError raised by genreid itself (bad input), not a bug elsewhere."""
     return isinstance(exc, ValueError) and type(exc).__module__.startswith("genreid")
-
-
-def _fail(message: str) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code=1)
 
 
 def _ranklist(
@@ -195,9 +191,9 @@ def evaluate_command(
     except ValueError as exc:
         if not _is_input_error(exc):
             raise
-        _fail(str(exc))
+        fail(str(exc))
     except OSError as exc:
-        _fail(f"{exc.strerror or exc} ({exc.filename or out})")
+        fail(f"{exc.strerror or exc} ({exc.filename or out})")
     from genreid.eval.report import results_table
 
     console = Console()
