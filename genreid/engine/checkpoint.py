@@ -11,6 +11,10 @@ import numpy as np
 import torch
 
 
+class CheckpointError(RuntimeError):
+    """A checkpoint file that cannot be read back (truncated, foreign, or unsafe)."""
+
+
 def atomic_save(obj: Any, path: str | Path) -> Path:
     """``torch.save`` to a temporary file in the same folder, fsync, then rename over ``path``.
 
@@ -36,7 +40,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # a truncated or foreign file
         first_line = (str(exc).strip().splitlines() or [""])[0]
-        raise RuntimeError(
+        raise CheckpointError(
             f"checkpoint {path} cannot be loaded ({type(exc).__name__}: {first_line}); "
             "delete it to fall back to the previous one"
         ) from exc

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import typer
@@ -16,10 +18,16 @@ from genreid.cli_errors import fail
 from genreid.config import ConfigError
 
 
-def _user_errors() -> tuple[type[BaseException], ...]:
+@contextmanager
+def _bad_input_ends_cleanly() -> Iterator[None]:
+    """Errors caused by the user's config, data or files end as one line, exit code 1."""
+    from genreid.engine.checkpoint import CheckpointError
     from genreid.engine.trainer import TrainingError
 
-    return (ConfigError, ValueError, TrainingError, FileNotFoundError, OSError, KeyError)
+    try:
+        yield
+    except (ConfigError, ValueError, TrainingError, CheckpointError, OSError, KeyError) as exc:
+        fail(exc)
 
 
 def train_command(
@@ -31,7 +39,7 @@ def train_command(
     resume: bool = typer.Option(False, "--resume", help="Continue from RUN/checkpoints/last.pt."),
 ) -> None:
     """Train a re-ID model with a label strategy for generated images (torchrun for DDP)."""
-    try:
+    with _bad_input_ends_cleanly():
         from genreid.config import load_config
         from genreid.engine.reid_config import ReIDTrainConfig
         from genreid.engine.trainer import train
@@ -42,12 +50,6 @@ def train_command(
             config = out / "config.yaml"
         cfg = load_config(ReIDTrainConfig, config, list(overrides or []))
         results = train(cfg, out, resume=resume)
-    except _user_errors() as exc:
-        fail(exc)
-    except RuntimeError as exc:
-        if "checkpoint" in str(exc):
-            fail(exc)
-        raise
     if os.environ.get("RANK", "0") != "0":
         return
     final = results.get("final", {})
@@ -69,14 +71,8 @@ def extract_command(
     checkpoint: str = typer.Option("last.pt", "--checkpoint", help="File in RUN/checkpoints."),
 ) -> None:
     """Write flip-averaged, L2-normalised query/gallery features of a trained run."""
-    try:
+    with _bad_input_ends_cleanly():
         features, nq, ng = _extract(run, dataset, root, out, list(option or []), checkpoint)
-    except _user_errors() as exc:
-        fail(exc)
-    except RuntimeError as exc:
-        if "checkpoint" in str(exc):
-            fail(exc)
-        raise
     print(f"{features}: {nq} query and {ng} gallery features", file=sys.stderr)
 
 
