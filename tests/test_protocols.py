@@ -89,6 +89,13 @@ def test_query_gallery_known_scores() -> None:
     assert out["cmc"]["plain"][:2] == pytest.approx([0.8, 1.0])
 
 
+def test_query_gallery_trapezoid_ap() -> None:
+    # Query 5's lone true match at rank 2: trapezoid AP 1/4 instead of 1/2 -> (4 + 1/4) / 5.
+    out = evaluate_query_gallery(fake_extract, toy_split(), ap="trapezoid")
+    assert out["results"]["plain"]["mAP"] == pytest.approx(0.85)
+    assert out["ap"] == "trapezoid"
+
+
 def test_query_gallery_perfect_and_euclidean() -> None:
     out = evaluate_query_gallery(fake_extract, toy_split(wrong=()), metric="euclidean")
     assert out["results"]["plain"]["rank1"] == pytest.approx(1.0)

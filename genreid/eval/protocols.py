@@ -245,6 +245,7 @@ def evaluate_query_gallery(
     k1: int = 20,
     k2: int = 6,
     lambda_value: float = 0.3,
+    ap: str = "standard",
     **options: Any,
 ) -> dict[str, Any]:
     """Single-query (or multi-query: ``"mean"``/``"max"``) Market-style evaluation of a split.
@@ -290,6 +291,7 @@ def evaluate_query_gallery(
         k1=k1,
         k2=k2,
         lambda_value=lambda_value,
+        ap=ap,
     )
     return {**info, **ev.to_dict()}
 
@@ -349,6 +351,7 @@ def evaluate_splits(
     *,
     per_split: bool = False,
     max_rank: int = 50,
+    ap: str = "standard",
     **options: Any,
 ) -> dict[str, Any]:
     """VIPeR / PRID2011: mean (and std) of rank-k, mAP, mINP over the random splits.
@@ -361,7 +364,9 @@ def evaluate_splits(
     def load(i: int) -> ReIDDataset:
         return load_dataset(name, root, split=i, **options)
 
-    return _over_splits(extract, per_split, load, num_splits, metric=metric, max_rank=max_rank)
+    return _over_splits(
+        extract, per_split, load, num_splits, metric=metric, max_rank=max_rank, ap=ap
+    )
 
 
 def evaluate_cuhk03_classic(
@@ -375,6 +380,7 @@ def evaluate_cuhk03_classic(
     max_rank: int = 50,
     seed: int = 0,
     repeats: int = 10,
+    ap: str = "standard",
 ) -> dict[str, Any]:
     """CUHK03 old protocol: 20 splits of 100 test identities, single-shot CMC averaged."""
 
@@ -391,6 +397,7 @@ def evaluate_cuhk03_classic(
         max_rank=max_rank,
         seed=seed,
         repeats=repeats,
+        ap=ap,
     )
     out["variant"] = variant
     return out
