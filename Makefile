@@ -30,6 +30,10 @@ lint: venv
 
 bench: venv
 	$(BIN)/python benchmarks/synth_speed.py
+	$(BIN)/python benchmarks/eval_speed.py
+	$(BIN)/python benchmarks/rerank_speed.py
+	$(BIN)/python benchmarks/train_speed.py --device cpu
+	$(BIN)/python benchmarks/gan_speed.py --threads 2
 
 clean:
 	rm -rf runs .pytest_cache
