@@ -16,3 +16,14 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytes
     """Split files and other caches go to a per-test temporary folder."""
     monkeypatch.setenv("GENREID_CACHE", str(tmp_path_factory.mktemp("cache")))
     monkeypatch.setenv("MPLBACKEND", "Agg")
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny models run faster (and never oversubscribe a busy machine) on one torch thread."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

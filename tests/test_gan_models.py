@@ -21,14 +21,7 @@ from genreid.models.gan import (
 from genreid.models.gan.wgangp import channel_mults
 from tests.fixtures import write_jpeg
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models run faster (and never oversubscribe a busy machine) on one thread."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny_cfg(arch: str, size: list[int], **model) -> GanConfig:

@@ -17,14 +17,7 @@ from genreid.engine.gan_trainer import GanTrainer, RunFolderError, TrainingStopp
 from genreid.engine.sampling import SamplingError, per_image_seed, sample_to_folder
 from tests.fixtures import make_market_tree
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models run faster (and never oversubscribe a busy machine) on one thread."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

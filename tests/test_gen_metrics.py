@@ -10,13 +10,7 @@ from skimage.metrics import structural_similarity
 from genreid.eval import gen_metrics as gm
 from tests.fixtures import make_market_tree, write_jpeg
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _stats(rng, n, d, scale=1.0, shift=0.0):
