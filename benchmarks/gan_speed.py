@@ -30,14 +30,14 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from genreid.engine.gan_config import GanConfig, d_steps_per_iter, resolve  # noqa: E402
-from genreid.engine.gan_trainer import GanSteps  # noqa: E402
-from genreid.engine.sampling import to_pil  # noqa: E402
+from genreid.core.config import load_config  # noqa: E402
+from genreid.engine.tasks.gan import GanConfig, GanSteps  # noqa: E402
 from genreid.eval.gen_metrics import (  # noqa: E402
     feature_stats,
     frechet_distance,
     frechet_distance_sqrtm,
 )
+from genreid.viz.grids import to_pil  # noqa: E402
 
 PRESETS = {"tiny": ([128, 64], 16), "paper": ([128, 128], 64)}
 
@@ -61,15 +61,14 @@ def _timed(fn, n: int, warmup: int, device: torch.device) -> float:
 
 def bench_gan(arch: str, preset: str, batch: int, steps: int, warmup: int, device) -> dict:
     size, width = PRESETS[preset]
-    cfg = GanConfig()
-    cfg.data.root, cfg.data.size, cfg.model.arch, cfg.model.width = "-", size, arch, width
-    cfg = resolve(cfg)
+    overrides = [f"data.height={size[0]}", f"data.width={size[1]}", f"model.width={width}"]
+    cfg = load_config(GanConfig, None, [f"model.arch={arch}", *overrides])
     torch.manual_seed(0)
     s = GanSteps(cfg, device)
     real = (torch.rand(batch, 3, *size, device=device) * 2 - 1).contiguous()
     t_d = _timed(lambda: s.d_step(real), steps, warmup, device)
     t_g = _timed(lambda: s.g_step(batch), steps, warmup, device)
-    n_d, n_g = d_steps_per_iter(cfg), cfg.train.g_steps
+    n_d, n_g = s.d_steps, cfg.train.g_steps
     t_iter = n_d * t_d + n_g * t_g
     s.G.eval()
     with torch.no_grad():

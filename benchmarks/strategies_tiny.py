@@ -52,12 +52,12 @@ def make_clusters(args: argparse.Namespace, k: int = 3) -> tuple[Path, Path]:
 
     from genreid.data.datasets import load_dataset
     from genreid.data.generated import read_generated, write_manifest
-    from genreid.engine.extract import extract_features, load_trained_model
+    from genreid.eval.extract import load_trained_model, reid_features
 
-    model, cfg, device = load_trained_model(Path(args.out) / "baseline")
-    size = (cfg.data.height, cfg.data.width)
-    train_records = load_dataset(cfg.data.dataset, args.root).train
-    feats = extract_features(model, train_records, size, device=device).numpy()
+    model, data, _, device = load_trained_model(Path(args.out) / "baseline")
+    size = data.size
+    train_records = load_dataset(data.dataset, args.root).train
+    feats = reid_features(model, train_records, size, device=device).numpy()
     km = KMeans(n_clusters=k, n_init=10, random_state=args.seed).fit(feats)
     clusters_csv = Path(args.out) / "clusters.csv"
     with clusters_csv.open("w", newline="") as fh:
@@ -68,7 +68,7 @@ def make_clusters(args: argparse.Namespace, k: int = 3) -> tuple[Path, Path]:
     gen = read_generated(args.generated)
     if all(r.cluster is not None for r in gen):
         return clusters_csv, Path(args.generated)
-    gen_feats = extract_features(model, gen, size, device=device).numpy()
+    gen_feats = reid_features(model, gen, size, device=device).numpy()
     nearest = np.argmin(((gen_feats[:, None, :] - km.cluster_centers_[None]) ** 2).sum(-1), 1)
     folder = Path(args.out) / "generated_clustered"
     folder.mkdir(parents=True, exist_ok=True)
@@ -87,7 +87,7 @@ def main() -> None:
     ap.add_argument("--root", required=True, help="synthetic (Market-layout) dataset")
     ap.add_argument("--generated", required=True, help="folder with manifest.csv")
     ap.add_argument("--out", default="runs/strategies_tiny")
-    ap.add_argument("--config", default="configs/train/tiny.yaml")
+    ap.add_argument("--config", default="tiny")
     ap.add_argument("--epochs", type=int, default=8)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--strategies", default=",".join(STRATEGIES))

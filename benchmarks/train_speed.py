@@ -15,26 +15,24 @@ import argparse
 import contextlib
 import json
 import time
-from pathlib import Path
 
 import torch
 
-from genreid.config import load_config
+from genreid.core.config import load_config
+from genreid.engine.loop import amp_dtype
 from genreid.engine.optim import build_optimizer
-from genreid.engine.reid_config import ReIDTrainConfig
-from genreid.engine.trainer import amp_dtype, model_spec
+from genreid.engine.tasks.reid import ReIDTrainConfig
 from genreid.labels import LabelBatch, build_strategy, soft_cross_entropy
 from genreid.models import build_model
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "train"
 K = 751
 
 
 def bench(recipe: str, batch: int, iters: int, warmup: int, device: torch.device) -> dict:
     """Images/s of ``iters`` timed training steps after ``warmup`` untimed ones."""
-    cfg = load_config(ReIDTrainConfig, CONFIGS / f"{recipe}.yaml")
+    cfg = load_config(ReIDTrainConfig, f"train/{recipe}")
     torch.manual_seed(0)
-    model = build_model(model_spec(cfg, K)).to(device).train()
+    model = build_model(cfg.model, K, load_pretrained=False).to(device).train()
     strategy = build_strategy("lsro", K, feat_dim=model.feat_dim).to(device)
     opt = build_optimizer(model, cfg.optim)
     dtype = amp_dtype(cfg.train.amp, device)
@@ -108,7 +106,7 @@ def main() -> None:
         if recipe == "tiny":
             batch = args.tiny_batch
         else:
-            cfg_batch = load_config(ReIDTrainConfig, CONFIGS / f"{recipe}.yaml").train.batch_size
+            cfg_batch = load_config(ReIDTrainConfig, f"train/{recipe}").train.batch_size
             batch = args.paper_batch or (cfg_batch if device.type == "cuda" else 8)
         rows.append(bench(recipe, batch, args.iters, args.warmup, device))
     name = (

@@ -86,9 +86,10 @@ def reid_overrides(root: Path, gen: Path | None, *extra: str) -> list[str]:
 
 def gan_overrides(root: Path, arch: str, *extra: str) -> list[str]:
     return [
-        f"data.root={root}", f"model.arch={arch}", "data.size=[32,16]", "model.width=4",
-        "model.depth=2", "train.batch_size=4", "train.progress=false", "train.log_every=1",
-        "train.critic_steps=2", "train.grid_size=4", "train.device=cpu", "train.epochs=2",
+        f"data.root={root}", f"model.arch={arch}", "data.height=32", "data.width=16",
+        "model.width=4", "model.depth=2", "train.batch_size=4", "train.progress=false",
+        "train.log_every=1", "train.critic_steps=2", "train.grid_size=4", "train.device=cpu",
+        "train.epochs=2",
         *extra,
     ]  # fmt: skip
 
@@ -136,23 +137,21 @@ def run_cases(tmp: Path, train_reid: Callable, train_gan: Callable, read_state: 
 
 def _current_api():
     """Adapters to the engine as it is today."""
-    from genreid.config import load_config
-    from genreid.engine.checkpoint import load_checkpoint
-    from genreid.engine.gan_config import GanConfig
-    from genreid.engine.gan_trainer import train_gan as _train_gan
-    from genreid.engine.reid_config import ReIDTrainConfig
-    from genreid.engine.trainer import train as _train
-
-    configs = Path(__file__).resolve().parents[1] / "configs"
+    from genreid.core.checkpoint import load_checkpoint, module_state
+    from genreid.core.config import load_config
+    from genreid.engine.tasks.gan import GanConfig
+    from genreid.engine.tasks.gan import train_gan as _train_gan
+    from genreid.engine.tasks.reid import ReIDTrainConfig
+    from genreid.engine.tasks.reid import train as _train
 
     def train_reid(overrides, out):
-        return _train(load_config(ReIDTrainConfig, configs / "train/tiny.yaml", overrides), out)
+        return _train(load_config(ReIDTrainConfig, "train/tiny", overrides), out)
 
     def train_gan(overrides, out):
         return _train_gan(load_config(GanConfig, None, overrides), out)
 
     def read_state(run, part):
-        return load_checkpoint(Path(run) / "checkpoints/last.pt")[part]
+        return module_state(load_checkpoint(Path(run) / "checkpoints/last.pt"), part)
 
     return train_reid, train_gan, read_state
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from genreid.engine.checkpoint import (
+from genreid.core.checkpoint import (
     atomic_save,
     load_checkpoint,
     rng_state,

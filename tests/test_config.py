@@ -9,8 +9,8 @@ from typing import Literal
 import pytest
 import yaml
 
-from genreid.config import ConfigError, load_config, save_config, to_dict
-from genreid.engine.run import RunDir
+from genreid.core.config import ConfigError, load_config, save_config, to_dict
+from genreid.core.runs import RunDir
 
 
 @dataclass
@@ -91,7 +91,9 @@ def test_run_dir_records_config_versions_seed(tmp_path):
 
 def test_metrics_jsonl_and_truncate_on_resume(tmp_path):
     run = RunDir(tmp_path / "run")
-    for epoch in range(5):
-        run.log_metrics({"epoch": epoch, "loss": 1.0 / (epoch + 1)})
+    for step in range(5):
+        run.log_metrics({"step": step, "loss": 1.0 / (step + 1)})
+    with open(run.metrics_path, "a") as fh:
+        fh.write('{"step": 5, "lo')  # the line a crash cut short
     run.truncate_metrics(keep_until=2)
-    assert [m["epoch"] for m in run.read_metrics()] == [0, 1, 2]
+    assert [m["step"] for m in run.read_metrics()] == [0, 1, 2]

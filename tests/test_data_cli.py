@@ -81,7 +81,7 @@ def test_unknown_dataset_lists_names(tmp_path):
     res = runner.invoke(app, ["data", "info", "-d", "market", "-r", str(tmp_path)])
     assert res.exit_code == 1  # alias resolves, layout is wrong
     res = runner.invoke(app, ["data", "info", "-d", "imagenet", "-r", str(tmp_path)])
-    assert res.exit_code == 1 and "expected one of market1501" in res.output
+    assert res.exit_code == 1 and "Known: market1501" in res.output
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from genreid.data.cache import dataset_cache
+from genreid.core.cache import dataset_cache
 from genreid.data.datasets import cuhk03, load_dataset
 from genreid.data.datasets.cuhk03 import MARKER
 from genreid.data.errors import DatasetLayoutError

@@ -8,7 +8,8 @@ import pytest
 
 from genreid.data.datasets import load_dataset
 from genreid.data.errors import DatasetLayoutError
-from genreid.data.records import Role, dataset_stats
+from genreid.data.records import Role
+from genreid.data.stats import dataset_stats
 from tests.fixtures import make_market_tree
 
 

@@ -9,7 +9,7 @@ import pytest
 from genreid.data.datasets import load_dataset
 from genreid.data.datasets.msmt17 import parse_msmt17
 from genreid.data.errors import DatasetLayoutError
-from genreid.data.records import dataset_stats
+from genreid.data.stats import dataset_stats
 from tests.fixtures import make_msmt17_tree
 
 

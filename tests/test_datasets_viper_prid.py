@@ -13,7 +13,7 @@ from genreid.data.datasets import load_dataset
 from genreid.data.datasets.prid2011 import scan_prid2011
 from genreid.data.datasets.viper import scan_viper
 from genreid.data.errors import DatasetError, DatasetLayoutError
-from genreid.data.records import dataset_stats
+from genreid.data.stats import dataset_stats
 from tests.conftest import PRID_ROOT, VIPER_ROOT
 
 needs_viper = pytest.mark.skipif(not VIPER_ROOT.is_dir(), reason="../shared VIPeR absent")

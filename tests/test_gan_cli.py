@@ -9,14 +9,15 @@ import pytest
 from typer.testing import CliRunner
 
 from genreid.cli import app
-from genreid.config import load_config
+from genreid.core.config import load_config
 from genreid.data.generated import read_generated
-from genreid.engine.gan_config import GanConfig, resolve
+from genreid.engine.tasks.gan import GanConfig
 from tests.fixtures import make_market_tree
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "gan"
+CONFIGS = Path(__file__).resolve().parents[1] / "genreid" / "configs" / "gan"
 TINY = [
-    "data.size=[32,16]",
+    "data.height=32",
+    "data.width=16",
     "model.width=4",
     "model.depth=2",
     "train.batch_size=4",
@@ -40,8 +41,8 @@ pytestmark = pytest.mark.usefixtures("one_thread")
     ],
 )
 def test_configs_load(name, arch, size):
-    cfg = resolve(load_config(GanConfig, CONFIGS / f"{name}.yaml", ["data.root=/data/Market"]))
-    assert cfg.model.arch == arch and cfg.data.size == size
+    cfg = load_config(GanConfig, name, ["data.root=/data/Market"])  # a shipped name
+    assert cfg.model.arch == arch and list(cfg.data.size) == size
     assert cfg.data.dataset == "market1501"
 
 
@@ -67,7 +68,7 @@ def test_train_sample_metrics(tmp_path):
     # resume with more epochs, config taken from the run folder
     res = runner.invoke(app, ["gan", "train", "train.epochs=2", "--out", str(run), "--resume"])
     assert res.exit_code == 0, res.output
-    assert json.loads((run / "results.json").read_text())["epochs"] == 2
+    assert json.loads((run / "results.json").read_text())["epochs_completed"] == 2
     res = runner.invoke(
         app,
         [
@@ -152,7 +153,8 @@ def test_clean_errors(tmp_path, monkeypatch):
                 "train",
                 "--config",
                 cfg,
-                "data.size=[100,50]",
+                "data.height=100",
+                "data.width=50",
                 f"data.root={root}",
                 "--out",
                 str(tmp_path / "c"),

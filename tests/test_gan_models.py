@@ -4,41 +4,37 @@ from __future__ import annotations
 
 import pytest
 import torch
-import torch.nn.functional as F
 
-from genreid.config import ConfigError, load_config
-from genreid.data.image_dataset import EpochSampler, GanTransform, ImageDataset
+from genreid.core.config import ConfigError, load_config
+from genreid.data.dataset import ImageDataset
 from genreid.data.records import ImageRecord, Role
-from genreid.engine.gan_config import GanConfig, resolve
-from genreid.engine.gan_trainer import gradient_penalty
-from genreid.models.gan import (
-    DCGANDiscriminator,
-    DCGANGenerator,
-    WGANGPCritic,
-    WGANGPGenerator,
-    build_gan,
-)
-from genreid.models.gan.wgangp import channel_mults
+from genreid.data.samplers import EpochSampler
+from genreid.data.transforms import GanTransform
+from genreid.engine.tasks.gan import GanConfig
+from genreid.models.gan import GAN_ARCHS, build_gan
+from genreid.models.gan.dcgan import DCGANDiscriminator, DCGANGenerator
+from genreid.models.gan.wgangp import WGANGPCritic, WGANGPGenerator, channel_mults
 from tests.fixtures import write_jpeg
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny_cfg(arch: str, size: list[int], **model) -> GanConfig:
-    cfg = GanConfig()
-    cfg.data.root = "unused"
-    cfg.data.size = size
-    cfg.model.arch = arch
-    cfg.model.width = 4
-    for k, v in model.items():
-        setattr(cfg.model, k, v)
-    return resolve(cfg)
+    h, w = size
+    extra = [f"model.{k}={v}" for k, v in model.items()]
+    return load_config(
+        GanConfig,
+        None,
+        ["data.root=unused", f"data.height={h}", f"data.width={w}", f"model.arch={arch}",
+         "model.width=4", *extra],
+    )  # fmt: skip
 
 
 @pytest.mark.parametrize("arch", ["dcgan", "wgangp"])
 @pytest.mark.parametrize("size", [[128, 128], [128, 64], [64, 32]])
 def test_shapes_for_every_size(arch, size):
-    g, d = build_gan(tiny_cfg(arch, size))
+    cfg = tiny_cfg(arch, size)
+    g, d = build_gan(cfg.model, cfg.data.size)
     z = g.sample_z(2)
     x = g(z)
     assert x.shape == (2, 3, *size)
@@ -77,18 +73,20 @@ def test_noise_distributions():
 def test_bad_size_and_config_errors():
     with pytest.raises(ValueError, match="multiples of 2\\^depth = 16"):
         DCGANGenerator((100, 50))
-    with pytest.raises(ConfigError, match="data.size 100x50"):
+    with pytest.raises(ConfigError, match="data.height x data.width = 100x50"):
         tiny_cfg("dcgan", [100, 50])
     with pytest.raises(ConfigError, match="unknown config key 'train.critic_step'"):
         load_config(GanConfig, None, ["train.critic_step=3"])
-    with pytest.raises(ConfigError, match="model.arch"):
-        load_config(GanConfig, None, ["model.arch=stylegan"])
+    with pytest.raises(ConfigError, match="model.arch.*Did you mean 'wgangp'"):
+        load_config(GanConfig, None, ["model.arch=wgangan"])
+    with pytest.raises(ConfigError, match="train.amp: GANs train in fp32"):
+        load_config(GanConfig, None, ["train.amp=bf16"])
     with pytest.raises(ConfigError, match="data.root is empty"):
-        resolve(GanConfig())
+        GanConfig().data.require_root()
 
 
 def test_arch_defaults_fill_nulls():
-    w = resolve(load_config(GanConfig, None, ["model.arch=wgangp", "data.root=x"]))
+    w = load_config(GanConfig, None, ["model.arch=wgangp", "data.root=x"])
     assert (w.model.z_dim, w.model.depth, w.train.lr, w.train.betas, w.train.g_steps) == (
         128,
         5,
@@ -96,7 +94,7 @@ def test_arch_defaults_fill_nulls():
         [0.0, 0.9],
         1,
     )
-    d = resolve(load_config(GanConfig, None, ["data.root=x", "train.lr=1e-3"]))
+    d = load_config(GanConfig, None, ["data.root=x", "train.lr=1e-3"])
     assert (d.model.z_dim, d.model.depth, d.train.lr, d.train.betas, d.train.g_steps) == (
         100,
         4,
@@ -110,20 +108,16 @@ def test_arch_defaults_fill_nulls():
 def test_few_steps_lower_discriminator_loss(arch):
     torch.manual_seed(0)
     cfg = tiny_cfg(arch, [32, 16], depth=2)
-    g, d = build_gan(cfg)
+    g, d = build_gan(cfg.model, cfg.data.size)
     real = torch.rand(8, 3, 32, 16) * 0.5 + 0.25  # a fixed, bright batch
     with torch.no_grad():
         fake = g(g.sample_z(8))
     opt = torch.optim.Adam(d.parameters(), lr=cfg.train.lr * 5, betas=tuple(cfg.train.betas))
+    losses = GAN_ARCHS.get(arch)
 
     def loss_fn() -> torch.Tensor:
-        if arch == "dcgan":
-            lr_, lf = d(real), d(fake)
-            return F.binary_cross_entropy_with_logits(
-                lr_, torch.ones_like(lr_)
-            ) + F.binary_cross_entropy_with_logits(lf, torch.zeros_like(lf))
-        torch.manual_seed(1)  # the same interpolation points every step
-        return d(fake).mean() - d(real).mean() + 10 * gradient_penalty(d, real, fake)
+        torch.manual_seed(1)  # the same interpolation points every step (WGAN-GP)
+        return losses.d_loss(d, real, fake, cfg.train)[0]
 
     first = float(loss_fn().detach())
     for _ in range(10):
@@ -159,3 +153,25 @@ def test_epoch_sampler_resumes_mid_epoch():
     assert list(s) == full[4:] and len(s) == 6
     s.set_epoch(3)
     assert list(s) != full and sorted(s) == list(range(10))
+    ranks = [EpochSampler(10, seed=3, rank=r, world_size=2) for r in (0, 1)]
+    for r in ranks:
+        r.set_epoch(2)
+    assert [list(r) for r in ranks] == [full[0::2], full[1::2]]
+
+
+def test_losses_and_guards_live_with_the_architectures():
+    from genreid.models.gan.dcgan import DCGAN
+    from genreid.models.gan.wgangp import WGANGP
+
+    assert dict(GAN_ARCHS.items()) == {"dcgan": DCGAN, "wgangp": WGANGP}
+    t = GanConfig().train
+    collapsed = {"loss/d": 1e-6, "d/real": 0.9999, "d/fake": 1e-4}
+    assert "collapsed" in DCGAN.collapsed(collapsed, t)
+    assert DCGAN.collapsed({"loss/d": 0.5, "d/real": 0.7, "d/fake": 0.3}, t) is None
+    assert "critic gap" in WGANGP.collapsed({"wgan/gap": 2e3}, t)
+    assert WGANGP.collapsed({"wgan/gap": 10.0}, t) is None
+    scores = torch.tensor([0.0, 2.0])
+    assert float(DCGAN.g_loss(scores)) == pytest.approx(
+        float(torch.nn.functional.softplus(-scores).mean())
+    )
+    assert float(WGANGP.g_loss(scores)) == -1.0

@@ -7,14 +7,16 @@ import json
 import pytest
 import torch
 
-from genreid.config import load_config
+from genreid.core.checkpoint import load_checkpoint
+from genreid.core.config import load_config
+from genreid.core.errors import RunFolderError
+from genreid.data.dataset import ImageDataset
 from genreid.data.errors import DatasetError
 from genreid.data.generated import read_generated
-from genreid.data.image_dataset import GanTransform, ImageDataset
-from genreid.engine.checkpoint import load_checkpoint
-from genreid.engine.gan_config import GanConfig
-from genreid.engine.gan_trainer import GanTrainer, RunFolderError, TrainingStopped, train_gan
-from genreid.engine.sampling import SamplingError, per_image_seed, sample_to_folder
+from genreid.data.transforms import GanTransform
+from genreid.engine.gan_sampling import SamplingError, per_image_seed, sample_to_folder
+from genreid.engine.loop import TrainingStopped
+from genreid.engine.tasks.gan import GanConfig, GanSteps, train_gan
 from tests.fixtures import make_market_tree
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -30,7 +32,8 @@ def cfg_for(root, arch="dcgan", *extra: str) -> GanConfig:
     base = [
         f"data.root={root}",
         f"model.arch={arch}",
-        "data.size=[32,16]",
+        "data.height=32",
+        "data.width=16",
         "model.width=4",
         "model.depth=2",
         "train.batch_size=4",
@@ -46,7 +49,7 @@ def cfg_for(root, arch="dcgan", *extra: str) -> GanConfig:
 def test_run_folder(tmp_path, market):
     run = tmp_path / "run"
     res = train_gan(cfg_for(market, "dcgan", "train.epochs=2"), run)
-    assert res["status"] == "done" and res["epochs"] == 2 and res["iteration"] == 6
+    assert res["status"] == "done" and res["epochs_completed"] == 2 and res["iteration"] == 6
     for name in (
         "config.yaml",
         "env.json",
@@ -69,6 +72,9 @@ def test_run_folder(tmp_path, market):
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["iter"] for r in records if not r.get("epoch_end")] == [1, 2, 3, 4, 5, 6]
     assert {"loss/d", "loss/g", "d/real", "d/fake"} <= set(records[0])
+    ends = [r for r in records if r.get("epoch_end")]
+    assert [(r["epoch"], r["step"], r["iteration"]) for r in ends] == [(1, 3, 3), (2, 6, 6)]
+    assert all({"data_seconds", "compute_seconds", "images_per_s"} <= set(r) for r in ends)
     used = (run / "train_images.txt").read_text().splitlines()
     assert len(used) == 12 and all("bounding_box_train" in p for p in used)
     # a second fresh run into the same folder is refused
@@ -94,20 +100,21 @@ def test_resume_is_bitwise_exact(tmp_path, market, arch):
     full, part = tmp_path / "full", tmp_path / "part"
     train_gan(cfg_for(market, arch, "train.epochs=3"), full)
     first = train_gan(cfg_for(market, arch, "train.epochs=3", stop), part)
-    assert first["status"] == "partial" and first["epochs"] == 1
+    assert first["status"] == "partial" and first["epochs_completed"] == 1
     ck = load_checkpoint(part / "checkpoints/last.pt")
-    assert ck["batch_in_epoch"] == 1  # stopped mid-epoch
+    assert ck["loop"]["batch_in_epoch"] == 1  # stopped mid-epoch
     train_gan(cfg_for(market, arch, "train.epochs=3"), part, resume=True)
     a = dict(_tensors(load_checkpoint(full / "checkpoints/last.pt")))
     b = dict(_tensors(load_checkpoint(part / "checkpoints/last.pt")))
     assert a.keys() == b.keys()
     for key in a:
-        if not key.startswith("/rng") and key != "/loader_rng":
+        if not key.startswith("/rng") and key != "/task_state/loader_rng":
             assert torch.equal(a[key], b[key]), key
 
     def losses(run):
         rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
-        return [{k: v for k, v in r.items() if "images_per_s" not in k} for r in rows]
+        timing = ("images_per_s", "seconds", "data_share")
+        return [{k: v for k, v in r.items() if not any(t in k for t in timing)} for r in rows]
 
     assert losses(full) == losses(part)
 
@@ -126,12 +133,12 @@ def test_nan_guard_keeps_last_good_checkpoint(tmp_path, market):
 
 
 def test_nan_loss_before_any_checkpoint(tmp_path, market, monkeypatch):
-    original = GanTrainer.d_step
+    original = GanSteps.d_step
 
     def nan_step(self, real):
         original(self, real * float("nan"))
 
-    monkeypatch.setattr(GanTrainer, "d_step", nan_step)
+    monkeypatch.setattr(GanSteps, "d_step", nan_step)
     with pytest.raises(TrainingStopped, match="discriminator loss became NaN.*No checkpoint"):
         train_gan(cfg_for(market, "dcgan", "train.epochs=1"), tmp_path / "run")
     assert not (tmp_path / "run/checkpoints/last.pt").exists()
@@ -141,7 +148,7 @@ def test_collapse_guards(tmp_path, market, monkeypatch):
     def collapsed(self, real):
         self.last.update({"loss/d": 1e-6, "d/real": 0.9999, "d/fake": 1e-4})
 
-    monkeypatch.setattr(GanTrainer, "d_step", collapsed)
+    monkeypatch.setattr(GanSteps, "d_step", collapsed)
     with pytest.raises(TrainingStopped, match="discriminator collapsed.*g_steps"):
         train_gan(
             cfg_for(market, "dcgan", "train.epochs=2", "train.collapse_patience=2"), tmp_path / "a"

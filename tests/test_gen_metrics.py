@@ -7,7 +7,9 @@ import pytest
 import torch
 from skimage.metrics import structural_similarity
 
+from genreid.eval import extractors, inception
 from genreid.eval import gen_metrics as gm
+from genreid.eval.extractors import GenMetricsError
 from tests.fixtures import make_market_tree, write_jpeg
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -34,9 +36,9 @@ def test_frechet_with_singular_covariances():
     a, b = _stats(rng, 10, 32), _stats(rng, 12, 32, shift=1.0)  # fewer samples than dims
     auto, eigh = gm.frechet_distance(*a, *b), gm.frechet_distance(*a, *b, method="eigh")
     assert np.isfinite(auto) and abs(auto - eigh) < 1e-6 and auto > 0
-    with pytest.raises(gm.GenMetricsError, match="do not match"):
+    with pytest.raises(GenMetricsError, match="do not match"):
         gm.frechet_distance(a[0], a[1], b[0][:5], b[1][:5, :5])
-    with pytest.raises(gm.GenMetricsError, match="at least 2"):
+    with pytest.raises(GenMetricsError, match="at least 2"):
         gm.feature_stats(np.zeros((1, 4)))
 
 
@@ -73,30 +75,30 @@ def test_sample_pairs():
 
 
 def test_inception_features_from_a_local_state_dict(tmp_path):
-    weights = tmp_path / gm.FID_WEIGHTS_NAME
-    torch.save(gm.fid_inception_v3().state_dict(), weights)  # random init, same layout
-    ext = gm.inception_extractor(weights)
+    weights = tmp_path / inception.FID_WEIGHTS_NAME
+    torch.save(inception.fid_inception_v3().state_dict(), weights)  # random init, same layout
+    ext = inception.inception_extractor(weights)
     assert ext.comparable and ext.size == (299, 299)
     with torch.no_grad():
         f = ext.fn(torch.rand(2, 3, 64, 32))
     assert f.shape == (2, 2048) and torch.isfinite(f).all()
     bad = tmp_path / "bad.pth"
     torch.save({"conv.weight": torch.zeros(1)}, bad)
-    with pytest.raises(gm.GenMetricsError, match="not the FID Inception state dict"):
-        gm.inception_extractor(bad)
+    with pytest.raises(GenMetricsError, match="not the FID Inception state dict"):
+        inception.inception_extractor(bad)
 
 
 def test_missing_inception_weights_are_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     monkeypatch.delenv("GENREID_INCEPTION_WEIGHTS", raising=False)
-    with pytest.raises(gm.GenMetricsError, match="never downloads"):
-        gm.find_inception_weights()
-    with pytest.raises(gm.GenMetricsError, match="not found at"):
-        gm.find_inception_weights(tmp_path / "nope.pth")
-    hub = tmp_path / "torch/hub/checkpoints" / gm.FID_WEIGHTS_NAME
+    with pytest.raises(GenMetricsError, match="never downloads"):
+        inception.find_inception_weights()
+    with pytest.raises(GenMetricsError, match="not found at"):
+        inception.find_inception_weights(tmp_path / "nope.pth")
+    hub = tmp_path / "torch/hub/checkpoints" / inception.FID_WEIGHTS_NAME
     hub.parent.mkdir(parents=True)
     hub.write_bytes(b"x")
-    assert gm.find_inception_weights() == hub  # where pytorch-fid users already have it
+    assert inception.find_inception_weights() == hub  # where pytorch-fid users already have it
 
 
 class _Tiny(torch.nn.Module):
@@ -129,14 +131,14 @@ def test_reid_extractor_and_metrics(tmp_path):
     assert (
         out["ssim"]["fake"]["pairing"].startswith("random") and out["ssim"]["fake"]["pairs"] == 10
     )
-    with pytest.raises(gm.GenMetricsError, match="torch.export.save"):
-        gm.get_feature_extractor(f"reid:{tmp_path}")
+    with pytest.raises(GenMetricsError, match="torch.export.save"):
+        extractors.get_feature_extractor(f"reid:{tmp_path}")
     junk = tmp_path / "junk.pt"
     junk.write_bytes(b"not a model")
-    with pytest.raises(gm.GenMetricsError, match="cannot be loaded"):
-        gm.get_feature_extractor(f"reid:{junk}")
-    with pytest.raises(gm.GenMetricsError, match="NAME:ARG"):
-        gm.get_feature_extractor("magic:thing")
+    with pytest.raises(GenMetricsError, match="cannot be loaded"):
+        extractors.get_feature_extractor(f"reid:{junk}")
+    with pytest.raises(GenMetricsError, match="NAME:ARG"):
+        extractors.get_feature_extractor("magic:thing")
 
 
 def test_torchscript_extractor(tmp_path):
@@ -146,19 +148,21 @@ def test_torchscript_extractor(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
         torch.jit.save(torch.jit.script(_Tiny()), str(path))
-    ext = gm.get_feature_extractor(f"reid:{path}")
+    ext = extractors.get_feature_extractor(f"reid:{path}")
     assert ext.fn(torch.rand(3, 3, 256, 128)).shape == (3, 6) and not ext.comparable
 
 
 def test_registered_extractor_hook(tmp_path, monkeypatch):
-    monkeypatch.setattr(gm, "_EXTRACTORS", dict(gm._EXTRACTORS))
+    monkeypatch.setattr(
+        extractors.FEATURE_EXTRACTORS, "_entries", dict(extractors.FEATURE_EXTRACTORS._entries)
+    )
     seen = []
 
     def loader(arg, device):
         seen.append(arg)
         return lambda x: x.mean(dim=(2, 3))
 
-    gm.register_feature_extractor("reid", loader)
+    extractors.register_feature_extractor("reid", loader)
     real, fake = _folder(tmp_path / "r", 4), _folder(tmp_path / "f", 4, offset=9)
     out = gm.compute_metrics(
         str(real), str(fake), feature_extractor="reid:runs/ide", ssim_pairs=4, ssim_size=(32, 16)
@@ -174,8 +178,8 @@ def test_reid_run_folder_extractor(tmp_path):
 
     from genreid.cli import app
     from genreid.data.datasets import load_dataset
-    from genreid.engine.extract import extract_features, load_trained_model
-    from genreid.engine.trainer import train
+    from genreid.engine.tasks.reid import train
+    from genreid.eval.extract import load_trained_model, reid_features
     from tests.test_train_engine import make_data, tiny_cfg
 
     root, _ = make_data(tmp_path, n_gen=0)
@@ -195,14 +199,14 @@ def test_reid_run_folder_extractor(tmp_path):
     assert any("NOT comparable" in n for n in out["notes"])
     # the same features as the run's own evaluation (test_transform, eval.flip, L2-normalised)
     recs = load_dataset("market1501", root).query
-    ext = gm.get_feature_extractor(f"reid:{run}")
-    ours = gm.extract_features(ext, [r.path for r in recs])
-    model, cfg, _ = load_trained_model(run)
-    ref = extract_features(model, recs, (cfg.data.height, cfg.data.width), flip=cfg.eval.flip)
+    ext = extractors.get_feature_extractor(f"reid:{run}")
+    ours = extractors.image_features(ext, [r.path for r in recs])
+    model, data, ev, _ = load_trained_model(run)
+    ref = reid_features(model, recs, data.size, flip=ev.flip)
     np.testing.assert_allclose(ours, ref.double().numpy(), atol=1e-5)
     (run / "checkpoints" / "last.pt").unlink()
-    with pytest.raises(gm.GenMetricsError, match="without checkpoints/last.pt"):
-        gm.get_feature_extractor(f"reid:{run}")
+    with pytest.raises(GenMetricsError, match="without checkpoints/last.pt"):
+        extractors.get_feature_extractor(f"reid:{run}")
 
 
 def test_real_dataset_pairs_by_identity(tmp_path):
@@ -212,5 +216,5 @@ def test_real_dataset_pairs_by_identity(tmp_path):
     res = gm.ssim_diversity(s, num_pairs=6, size=(32, 16))
     assert res["pairing"] == "same identity"
     assert res["mean"] == pytest.approx(1.0)  # the fixture's identities are flat colours
-    with pytest.raises(gm.GenMetricsError, match="folder of images"):
+    with pytest.raises(GenMetricsError, match="folder of images"):
         gm.image_set(str(tmp_path / "missing"))

@@ -8,8 +8,15 @@ import pytest
 import torch
 
 from genreid.data.records import ImageRecord, Role
-from genreid.labels import STRATEGIES, LabelBatch, LabelOptions, build_strategy, soft_cross_entropy
-from genreid.labels.fapl import CenterLoss
+from genreid.labels import (
+    STRATEGIES,
+    LabelBatch,
+    LabelsConfig,
+    TrainingSet,
+    build_strategy,
+    soft_cross_entropy,
+)
+from genreid.labels.center import CenterLoss
 from genreid.labels.mprl import rank_targets, write_smprl_targets
 
 
@@ -28,7 +35,7 @@ def batch(logits, labels, generated, features=None, clusters=None, epoch=0, inde
 
 
 def test_unknown_strategy_lists_known():
-    with pytest.raises(ValueError, match="lsro.*fapl_dist"):
+    with pytest.raises(ValueError, match="Did you mean .lsro.*fapl_dist"):
         build_strategy("lsrox", 3)
 
 
@@ -48,7 +55,7 @@ def test_lsr_true_class():
 
 
 def test_baseline_ignores_generated_and_real_smoothing():
-    s = build_strategy("baseline", 3, LabelOptions(real_smoothing=0.3))
+    s = build_strategy(LabelsConfig(strategy="baseline", real_smoothing=0.3), 3)
     t = s(batch(torch.zeros(2, 3), [1, -1], [False, True]))
     assert t.weight.tolist() == [1.0, 0.0]
     assert t.q[0].tolist() == pytest.approx([0.1, 0.8, 0.1])
@@ -68,7 +75,7 @@ def test_all_in_one_targets_class_k():
 
 
 def test_all_in_one_smooths_real_images_over_identities_only():
-    s = build_strategy("all_in_one", 4, LabelOptions(real_smoothing=0.2))
+    s = build_strategy(LabelsConfig(strategy="all_in_one", real_smoothing=0.2), 4)
     t = s(batch(torch.randn(2, 5), [1, -1], [False, True]))
     # eps/K = 0.2/4 = 0.05 on each identity, 1 - 0.2 + 0.05 = 0.85 on the true one, 0 on class K
     assert t.q[0].tolist() == pytest.approx([0.05, 0.85, 0.05, 0.05, 0.0])
@@ -84,7 +91,10 @@ def test_pseudo_label_start_epoch_and_weight():
     b.epoch = 4
     t = s(b)
     assert t.q[1].tolist() == [0, 1, 0] and t.weight[1].item() == pytest.approx(0.1)
-    assert build_strategy("pseudo_label", 3, LabelOptions(gen_start_epoch=0)).gen_start_epoch == 0
+    assert (
+        build_strategy(LabelsConfig(strategy="pseudo_label", gen_start_epoch=0), 3).gen_start_epoch
+        == 0
+    )
     assert build_strategy("dmprl2", 3, epochs=50).gen_start_epoch == 20
     assert build_strategy("dmprl1", 3, epochs=50).gen_start_epoch == 0
 
@@ -105,12 +115,12 @@ def test_smprl_fixed_targets(tmp_path):
     ]
     fixed = torch.tensor([[1 / 6, 3 / 6, 2 / 6]])
     f = write_smprl_targets(tmp_path / "t.npz", [recs[1].path], fixed)
-    s = build_strategy("smprl", 3, LabelOptions(smprl_targets=str(f)))
-    s.prepare(recs, {5: 0})
+    s = build_strategy(LabelsConfig(strategy="smprl", smprl_targets=str(f)), 3)
+    s.prepare(TrainingSet(recs, {5: 0}))
     t = s(batch(torch.randn(2, 3), [0, -1], [False, True], index=[0, 1]))
     assert t.q[1].tolist() == pytest.approx(fixed[0].tolist())
     with pytest.raises(ValueError, match="smprl_from"):
-        build_strategy("smprl", 3).prepare(recs, {5: 0})
+        build_strategy("smprl", 3).prepare(TrainingSet(recs, {5: 0}))
 
 
 def test_slsr_sparse_uniform(tmp_path):
@@ -133,8 +143,8 @@ def test_slsr_sparse_uniform(tmp_path):
         "40_1.jpg,1",
     ]
     (tmp_path / "clusters.csv").write_text("\n".join(rows) + "\n")
-    s = build_strategy("slsr", 4, LabelOptions(clusters=str(tmp_path / "clusters.csv")))
-    s.prepare(recs, {10: 0, 20: 1, 30: 2, 40: 3})
+    s = build_strategy(LabelsConfig(strategy="slsr", clusters=str(tmp_path / "clusters.csv")), 4)
+    s.prepare(TrainingSet(recs, {10: 0, 20: 1, 30: 2, 40: 3}))
     t = s(batch(torch.randn(2, 4), [-1, -1], [True, True], clusters=[0, 1]))
     assert t.q[0].tolist() == pytest.approx([0.5, 0.5, 0, 0])
     assert t.q[1].tolist() == pytest.approx([0, 1 / 3, 1 / 3, 1 / 3])
@@ -196,11 +206,11 @@ def test_fapl_onehot_argmax():
     assert s.state_dict()["center.centers"].shape == (2, 2)
 
 
-@pytest.mark.parametrize("name", STRATEGIES)
+@pytest.mark.parametrize("name", STRATEGIES.names())
 def test_loss_decreases_on_fixed_batch(name, tmp_path):
     torch.manual_seed(0)
     K, D = 4, 8
-    opts = LabelOptions()
+    opts = LabelsConfig(strategy=name)
     if name == "smprl":  # fixed rank targets of the two generated images (indices 6, 7)
         recs = [ImageRecord(str(tmp_path / f"r{i}.jpg"), i % 4, 1, Role.TRAIN) for i in range(6)]
         recs += [
@@ -209,10 +219,10 @@ def test_loss_decreases_on_fixed_batch(name, tmp_path):
         ]
         fixed = torch.tensor([[4.0, 3, 2, 1], [1, 2, 3, 4]]) / 10
         path = write_smprl_targets(tmp_path / "t.npz", [r.path for r in recs[6:]], fixed)
-        opts = LabelOptions(smprl_targets=str(path))
-    s = build_strategy(name, K, opts, feat_dim=D, epochs=1)
+        opts = LabelsConfig(strategy=name, smprl_targets=str(path))
+    s = build_strategy(opts, K, feat_dim=D, epochs=1)
     if name == "smprl":
-        s.prepare(recs, {pid: pid for pid in range(4)})
+        s.prepare(TrainingSet(recs, {pid: pid for pid in range(4)}))
     if name == "slsr":  # cluster 0 holds identities 0 and 1, cluster 1 identities 2 and 3
         s.set_clusters({0: {0, 1}, 1: {2, 3}})
     net = torch.nn.Sequential(torch.nn.Linear(6, D), torch.nn.ReLU())

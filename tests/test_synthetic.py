@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from genreid.data.errors import DatasetError
 from genreid.data.synthetic import render_dataset, write_preview
 from genreid.data.synthetic.plan import market_name
 
@@ -174,7 +175,7 @@ def test_rerender_replaces_and_refuses_foreign(tmp_path) -> None:
     assert a["images"] != b["images"]
     assert sum(len(v) for v in _files(tmp_path / "d").values()) == b["images"]
     (tmp_path / "foreign" / "query").mkdir(parents=True)
-    with pytest.raises(FileExistsError):
+    with pytest.raises(DatasetError, match="not written by"):
         render_dataset(tmp_path / "foreign", ids=2, cams=2, seed=1, workers=1, progress=False)
 
 

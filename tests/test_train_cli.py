@@ -89,10 +89,10 @@ def test_bad_input_errors(tmp_path):
 
 
 def test_nan_loss_is_a_clean_error(tmp_path, monkeypatch):
-    import genreid.engine.trainer as trainer_mod
+    import genreid.engine.tasks.reid as reid_task
 
     root, _ = make_data(tmp_path, n_gen=0)
-    monkeypatch.setattr(trainer_mod, "soft_cross_entropy", lambda *a: torch.tensor(float("nan")))
+    monkeypatch.setattr(reid_task, "soft_cross_entropy", lambda *a: torch.tensor(float("nan")))
     res = runner.invoke(
         app,
         [
@@ -106,5 +106,7 @@ def test_nan_loss_is_a_clean_error(tmp_path, monkeypatch):
         ],
     )
     assert res.exit_code == 1
-    assert res.stderr.startswith("error: the training loss became nan")
+    assert res.stderr.startswith(
+        "error: training stopped at epoch 1, step 1 of 2: the training loss became NaN"
+    )
     assert "Traceback" not in res.output + res.stderr

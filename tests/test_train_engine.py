@@ -8,16 +8,17 @@ from pathlib import Path
 import pytest
 import torch
 
-from genreid.config import load_config
+from genreid.core.config import load_config
+from genreid.core.errors import ConfigError, RunFolderError
 from genreid.data.generated import write_manifest
 from genreid.data.samplers import MixedBatchSampler
-from genreid.engine.optim import LRSchedule, build_optimizer
-from genreid.engine.reid_config import OptimConfig, ReIDTrainConfig
-from genreid.engine.trainer import NonFiniteLossError, TrainingError, train
-from genreid.models import ModelSpec, build_model
+from genreid.engine.loop import NonFiniteError
+from genreid.engine.optim import LRSchedule, OptimConfig, build_optimizer
+from genreid.engine.tasks.reid import ReIDTrainConfig, train
+from genreid.models import ModelConfig, build_model
 from tests.fixtures import make_market_tree, write_jpeg
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "train"
+CONFIGS = Path(__file__).resolve().parents[1] / "genreid" / "configs" / "train"
 
 
 def make_data(tmp: Path, ids: int = 4, n_gen: int = 8) -> tuple[Path, Path]:
@@ -64,27 +65,28 @@ def test_resume_is_bitwise_exact(tmp_path):
     train(cfg, tmp_path / "b", resume=True)
     a = torch.load(tmp_path / "a/checkpoints/last.pt", weights_only=True)
     b = torch.load(tmp_path / "b/checkpoints/last.pt", weights_only=True)
-    assert a["epoch"] == b["epoch"] == 2
+    assert a["loop"]["epoch"] == b["loop"]["epoch"] == 2
     for part in ("model", "labels"):
-        assert a[part].keys() == b[part].keys()
-        for k in a[part]:
-            assert torch.equal(a[part][k], b[part][k]), (part, k)
-    assert a["labels"]["center.centers"].abs().sum() > 0
+        ma, mb = a["modules"][part], b["modules"][part]
+        assert ma.keys() == mb.keys()
+        for k in ma:
+            assert torch.equal(ma[k], mb[k]), (part, k)
+    assert a["modules"]["labels"]["center.centers"].abs().sum() > 0
     lines = (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(x)["epoch"] for x in lines] == [1, 2]
     results = json.loads((tmp_path / "b" / "results.json").read_text())
     assert {"rank1", "mAP", "mINP"} <= set(results["final"])
-    with pytest.raises(TrainingError, match="--resume"):
+    with pytest.raises(RunFolderError, match="--resume"):
         train(cfg, tmp_path / "b")
 
 
 def test_nan_loss_stops_and_keeps_checkpoint(tmp_path, monkeypatch):
     root, _ = make_data(tmp_path, n_gen=0)
     cfg = tiny_cfg(root, None, "train.epochs=3")
-    import genreid.engine.trainer as trainer_mod
+    import genreid.engine.tasks.reid as reid_task
 
     calls = {"n": 0}
-    real_loss = trainer_mod.soft_cross_entropy
+    real_loss = reid_task.soft_cross_entropy
     per_epoch = 2  # 4 ids x 2 cams x 2 images = 16 images / batch 8
 
     def flaky(logits, q, w):
@@ -92,46 +94,50 @@ def test_nan_loss_stops_and_keeps_checkpoint(tmp_path, monkeypatch):
         out = real_loss(logits, q, w)
         return out * float("nan") if calls["n"] > per_epoch else out
 
-    monkeypatch.setattr(trainer_mod, "soft_cross_entropy", flaky)
-    with pytest.raises(NonFiniteLossError, match="lower optim.lr.*generated images") as err:
+    monkeypatch.setattr(reid_task, "soft_cross_entropy", flaky)
+    with pytest.raises(NonFiniteError, match="lower optim.lr.*generated images") as err:
         train(cfg, tmp_path / "run")
     assert "epoch 2" in str(err.value) and "after epoch 1" in str(err.value)
     ckpt = torch.load(tmp_path / "run/checkpoints/last.pt", weights_only=True)
-    assert ckpt["epoch"] == 1
+    assert ckpt["loop"]["epoch"] == 1
+    results = json.loads((tmp_path / "run/results.json").read_text())
+    assert results["status"] == "stopped" and results["last_good_checkpoint"]["epochs"] == 1
 
 
 def test_non_finite_weights_are_not_saved(tmp_path, monkeypatch):
     root, _ = make_data(tmp_path, n_gen=0)
     cfg = tiny_cfg(root, None, "train.epochs=3")
-    import genreid.engine.trainer as trainer_mod
+    import genreid.engine.loop as loop_mod
 
     last = tmp_path / "run/checkpoints/last.pt"
-    seen = {"n": 0, "bytes": b""}
-    real_broadcast = trainer_mod.ddp.broadcast_buffers
+    seen = {"epochs": 0, "bytes": b""}
+    real_broadcast = loop_mod.ddp.broadcast_buffers
 
-    def poison(model):  # runs at every epoch end, just before the checkpoint
-        real_broadcast(model)
-        seen["n"] += 1
-        if seen["n"] == 2:
-            seen["bytes"] = last.read_bytes()
-            with torch.no_grad():
-                next(model.parameters()).view(-1)[0] = float("nan")
+    def poison(module):  # runs for every module at every epoch end, before the checkpoint
+        real_broadcast(module)
+        if isinstance(module, torch.nn.Module) and hasattr(module, "backbone"):
+            seen["epochs"] += 1
+            if seen["epochs"] == 2:
+                seen["bytes"] = last.read_bytes()
+                with torch.no_grad():
+                    next(module.parameters()).view(-1)[0] = float("nan")
 
-    monkeypatch.setattr(trainer_mod.ddp, "broadcast_buffers", poison)
-    with pytest.raises(NonFiniteLossError, match="after epoch 2") as err:
+    monkeypatch.setattr(loop_mod.ddp, "broadcast_buffers", poison)
+    with pytest.raises(NonFiniteError, match="epoch 2") as err:
         train(cfg, tmp_path / "run")
     msg = str(err.value)
     assert "NaN or inf" in msg and "after epoch 1) is kept" in msg
     assert "optim.lr" in msg and "train.amp=off" in msg and "generated images" in msg
     assert last.read_bytes() == seen["bytes"]  # epoch 1's checkpoint, untouched
     ckpt = torch.load(last, weights_only=True)
-    assert ckpt["epoch"] == 1 and all(v.isfinite().all() for v in ckpt["model"].values())
+    assert ckpt["loop"]["epoch"] == 1
+    assert all(v.isfinite().all() for v in ckpt["modules"]["model"].values())
 
 
 def test_center_loss_keeps_its_scale_under_ddp():
     """W ranks with aux_loss_scale(W), gradients averaged == one process on the whole batch."""
-    from genreid.engine.trainer import aux_loss_scale
-    from genreid.labels.fapl import CenterLoss
+    from genreid.engine.tasks.reid import aux_loss_scale
+    from genreid.labels.center import CenterLoss
 
     assert aux_loss_scale(1) == 1.0 and aux_loss_scale(4) == 4.0
     torch.manual_seed(0)
@@ -154,7 +160,7 @@ def test_center_loss_keeps_its_scale_under_ddp():
 
 def test_strategy_needs_generated(tmp_path):
     root, _ = make_data(tmp_path, n_gen=0)
-    with pytest.raises(TrainingError, match="data.generated"):
+    with pytest.raises(ConfigError, match="data.generated"):
         train(tiny_cfg(root, None, "labels.strategy=lsro"), tmp_path / "run")
 
 
@@ -226,29 +232,30 @@ def test_sample_seed_touches_only_a_forked_cpu_rng(tmp_path, monkeypatch):
     import numpy as np
     from PIL import Image
 
+    from genreid.data.config import DataConfig
+    from genreid.data.dataset import ImageDataset
     from genreid.data.records import ImageRecord, Role
-    from genreid.data.reid_dataset import ReIDImageDataset
-    from genreid.data.transforms import AugmentSpec, train_transform
+    from genreid.data.transforms import train_transform
 
     pixels = np.random.default_rng(0).integers(0, 256, (32, 16, 3), dtype=np.uint8)
     Image.fromarray(pixels).save(tmp_path / "x.png")
-    spec = AugmentSpec((32, 16), pad=4, erasing_p=0.5)
-    ds = ReIDImageDataset(
+    spec = DataConfig(height=32, width=16, pad=4, erasing_p=0.5)
+    ds = ImageDataset(
         [ImageRecord(str(tmp_path / "x.png"), 1, 1, Role.TRAIN)], train_transform(spec), {1: 0}
     )
     torch.manual_seed(123)
     before = torch.get_rng_state()
     cuda_seeds = []
     monkeypatch.setattr(torch.cuda, "manual_seed_all", cuda_seeds.append)
-    a, b = ds[(0, 7)][0], ds[(0, 7)][0]
-    others = [ds[(0, s)][0] for s in range(8, 12)]
+    a, b = ds[(0, 7)]["image"], ds[(0, 7)]["image"]
+    others = [ds[(0, s)]["image"] for s in range(8, 12)]
     assert torch.equal(a, b) and not all(torch.equal(a, o) for o in others)
     assert torch.equal(torch.get_rng_state(), before)  # the caller's CPU RNG is restored
     assert cuda_seeds == []  # CUDA generators are never reseeded
 
 
 def test_schedules_and_param_groups():
-    m = build_model(ModelSpec(arch="ide_tiny", width=8, num_outputs=3))
+    m = build_model(ModelConfig(arch="ide_tiny", width=8), 3)
     cfg = OptimConfig(lr=0.1, schedule="inverse")
     opt = build_optimizer(m, cfg)
     assert [g["lr"] for g in opt.param_groups] == pytest.approx([0.1, 1.0])
@@ -306,11 +313,10 @@ def test_smprl_from_baseline_run_and_slsr(tmp_path):
 
 
 def test_end_to_end_beats_untrained(tmp_path):
+    from genreid.core.checkpoint import seed_everything
     from genreid.data.datasets import load_dataset
     from genreid.data.synthetic import render_dataset
-    from genreid.engine.checkpoint import seed_everything
-    from genreid.engine.extract import evaluate_model
-    from genreid.engine.trainer import model_spec
+    from genreid.eval.extract import evaluate_model
 
     root = tmp_path / "syn"
     render_dataset(root, ids=32, cams=3, seed=0, size=(64, 32), workers=1, progress=False)
@@ -331,7 +337,7 @@ def test_end_to_end_beats_untrained(tmp_path):
     )
     ds = load_dataset("market1501", root)
     seed_everything(cfg.seed)  # the very network training starts from
-    untrained = build_model(model_spec(cfg, ds.num_train_pids))
+    untrained = build_model(cfg.model, ds.num_train_pids)
     before, _, _ = evaluate_model(untrained, ds, (64, 32))
     res = train(cfg, tmp_path / "run")
     after = res["final"]

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from genreid.core.errors import GenreidError
+from genreid.core.text import listing
 
-class DatasetError(ValueError):
+
+class DatasetError(GenreidError, ValueError):
     """A dataset root that cannot be used; the message says what was expected and found."""
 
 
@@ -34,6 +37,4 @@ def describe_found(folder: Path, limit: int = 5) -> str:
     names = sorted(p.name + ("/" if p.is_dir() else "") for p in folder.iterdir())
     if not names:
         return f"{folder} is empty"
-    shown = ", ".join(names[:limit])
-    more = f" and {len(names) - limit} more" if len(names) > limit else ""
-    return f"{shown}{more}"
+    return listing(names, limit)

@@ -12,6 +12,7 @@ import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from genreid.core.text import listing
 from genreid.data.errors import DatasetError
 from genreid.data.records import ImageRecord, Role
 
@@ -40,7 +41,8 @@ def read_generated(folder: str | Path) -> list[ImageRecord]:
     if not manifest.is_file():
         raise DatasetError(
             f"expected {MANIFEST} (columns path[,cluster,...]) in {base}, found none. "
-            "Generate images with `genreid generate`, or write the manifest with write_manifest."
+            "Generate images with `genreid gan sample --run RUN --num N --out DIR`, or write "
+            "the manifest with write_manifest."
         )
     with manifest.open(newline="") as fh:
         reader = csv.DictReader(fh)
@@ -62,9 +64,7 @@ def read_generated(folder: str | Path) -> list[ImageRecord]:
         cluster = _cluster(row.get("cluster"), manifest, line)
         records.append(ImageRecord(str(path), -1, -1, Role.TRAIN, generated=True, cluster=cluster))
     if missing:
-        shown = ", ".join(missing[:5]) + (
-            f" and {len(missing) - 5} more" if len(missing) > 5 else ""
-        )
+        shown = listing(missing)
         raise DatasetError(
             f"{manifest}: expected every listed image under {base}, found {len(missing)} "
             f"missing: {shown}. Regenerate the images or remove their rows."

@@ -6,7 +6,9 @@ each global batch, like DistributedSampler), and a resumed run sees the same bat
 Modes: ``random`` shuffles real and generated images together (the LSRO code);
 ``gen_batch_share`` fixes the generated share of every batch instead; ``pk`` draws P
 identities x K images (generated images then come only through ``gen_batch_share``).
-Every item is an ``(index, sample_seed)`` pair for :class:`ReIDImageDataset`.
+Every item is an ``(index, sample_seed)`` pair for :class:`~genreid.data.dataset.ImageDataset`.
+A resumed run starts an epoch part-way (``start_batch``) without reading the skipped images.
+:class:`EpochSampler` is the plain shuffled order the GAN training uses.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from collections.abc import Iterator, Sequence
 
 import torch
 from torch.utils.data import Sampler
+
+from genreid.core.errors import ConfigError
 
 
 def _perm(items: Sequence[int], g: torch.Generator) -> list[int]:
@@ -39,9 +43,9 @@ class MixedBatchSampler(Sampler[list[tuple[int, int]]]):
         world_size: int = 1,
     ) -> None:
         if mode not in ("random", "pk"):
-            raise ValueError(f"data.sampler: unknown sampler {mode!r}; expected random or pk")
+            raise ConfigError(f"data.sampler: unknown sampler {mode!r}; expected random or pk")
         if gen_share is not None and not 0 <= gen_share < 1:
-            raise ValueError(f"data.gen_batch_share must be in [0, 1), got {gen_share}")
+            raise ConfigError(f"data.gen_batch_share must be in [0, 1), got {gen_share}")
         self.real = [i for i, g in enumerate(generated) if not g]
         self.gen = [i for i, g in enumerate(generated) if g]
         self.labels = list(labels)
@@ -49,16 +53,18 @@ class MixedBatchSampler(Sampler[list[tuple[int, int]]]):
         self.seed, self.mode, self.gen_share = seed, mode, gen_share
         self.num_instances = num_instances
         self.rank, self.world = rank, world_size
-        self.epoch, self.include_generated = 0, True
+        self.epoch, self.include_generated, self.start_batch = 0, True, 0
         self._warned_pk: set[int] = set()
         if not self.real:
-            raise ValueError("no real training images")
+            raise ConfigError("no real training images: check data.root and data.dataset")
         if mode == "pk" and self.global_batch < num_instances:
-            raise ValueError("data.pk_instances must not exceed the batch size")
+            raise ConfigError("data.pk_instances must not exceed the batch size")
 
-    def set_epoch(self, epoch: int, include_generated: bool = True) -> None:
-        """Select the epoch (0-based) and whether generated images take part in it."""
+    def set_epoch(self, epoch: int, include_generated: bool = True, start_batch: int = 0) -> None:
+        """Select the epoch (0-based), whether generated images take part in it, and the
+        first batch to yield (a resumed run skips those already trained on)."""
         self.epoch, self.include_generated = epoch, include_generated and bool(self.gen)
+        self.start_batch = start_batch
 
     def global_batches(self) -> list[list[int]]:
         """This epoch's batches over all ranks (indices into the training records)."""
@@ -72,7 +78,7 @@ class MixedBatchSampler(Sampler[list[tuple[int, int]]]):
         n_real = B - n_gen
         if self.mode == "pk":
             if gen and self.gen_share is None:
-                raise ValueError(
+                raise ConfigError(
                     "data.sampler=pk mixes generated images only through "
                     "data.gen_batch_share (e.g. 0.25)"
                 )
@@ -137,7 +143,7 @@ class MixedBatchSampler(Sampler[list[tuple[int, int]]]):
             chosen = _perm(avail, g)[:P]
             batches.append([i for pid in chosen for i in groups[pid].pop()])
         if not batches:
-            raise ValueError(f"data.sampler=pk needs at least {P} identities per batch")
+            raise ConfigError(f"data.sampler=pk needs at least {P} identities per batch")
         return batches
 
     def _seeds(self, n: int) -> list[int]:
@@ -147,9 +153,43 @@ class MixedBatchSampler(Sampler[list[tuple[int, int]]]):
     def __iter__(self) -> Iterator[list[tuple[int, int]]]:
         batches = self.global_batches()
         seeds = iter(self._seeds(sum(map(len, batches))))
-        for b in batches:
+        for k, b in enumerate(batches):
             pairs = [(i, next(seeds)) for i in b]
-            yield pairs[self.rank :: self.world]
+            if k >= self.start_batch:
+                yield pairs[self.rank :: self.world]
 
     def __len__(self) -> int:
+        """Batches in the whole epoch (skipped ones included)."""
         return len(self.global_batches())
+
+
+class EpochSampler(Sampler[int]):
+    """A shuffled order fixed by (seed, epoch), this rank's share, optionally part-way in.
+
+    Rank r of W takes items r, r+W, ... of the order. Resuming mid-epoch skips the items
+    already consumed without reading their images, so the remaining batches are the same as
+    in an uninterrupted run.
+    """
+
+    def __init__(
+        self, n: int, seed: int, shuffle: bool = True, rank: int = 0, world_size: int = 1
+    ) -> None:
+        self.n, self.seed, self.shuffle = n, seed, shuffle
+        self.rank, self.world = rank, world_size
+        self.epoch, self.start = 0, 0
+
+    def set_epoch(self, epoch: int, start: int = 0) -> None:
+        """Select the epoch and the first of this rank's items to yield."""
+        self.epoch, self.start = epoch, start
+
+    def order(self) -> list[int]:
+        if not self.shuffle:
+            return list(range(self.n))
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        return torch.randperm(self.n, generator=g).tolist()
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.order()[self.rank :: self.world][self.start :])
+
+    def __len__(self) -> int:
+        return max(0, len(range(self.rank, self.n, self.world)) - self.start)

@@ -1,51 +1,42 @@
-"""Per-recipe image transforms: resize, random crop with padding, flip, erasing, normalise.
+"""Image transforms: re-ID training augmentation, the test transform, and the GAN transform.
 
 Generated images (e.g. 128x128 DCGAN output) go through the same resize, so they reach the
 training size like the real images. Random choices draw from torch's RNG, which the training
-dataset seeds per sample (see ``reid_dataset``), so augmentation is reproducible.
+dataset seeds per sample (see ``genreid.data.dataset``), so augmentation is reproducible.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
+import numpy as np
+import torch
+from PIL import Image
 from torchvision import transforms
+
+from genreid.data.config import DataConfig
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-@dataclass(frozen=True)
-class AugmentSpec:
-    """Sizes are (height, width); ``resize`` empty means resize straight to ``size``."""
-
-    size: tuple[int, int] = (256, 128)
-    resize: tuple[int, ...] = ()
-    pad: int = 0
-    flip: bool = True
-    erasing_p: float = 0.0
-    erasing_area: tuple[float, float] = (0.02, 0.4)
-    erasing_min_aspect: float = 0.3
-
-
-def train_transform(spec: AugmentSpec) -> transforms.Compose:
-    """Resize (to ``resize`` or ``size``), pad + random crop to ``size``, flip, normalise, erase."""
-    size = tuple(spec.size)
-    resize = tuple(spec.resize) or size
+def train_transform(cfg: DataConfig) -> transforms.Compose:
+    """Resize (to ``resize`` or the size), pad + random crop, flip, normalise, erase."""
+    size = cfg.size
+    resize = tuple(cfg.resize) or size
     ops: list = [transforms.Resize(resize, interpolation=transforms.InterpolationMode.BICUBIC)]
-    if spec.pad > 0:
-        ops.append(transforms.Pad(spec.pad))
-    if spec.pad > 0 or resize != size:
+    if cfg.pad > 0:
+        ops.append(transforms.Pad(cfg.pad))
+    if cfg.pad > 0 or resize != size:
         ops.append(transforms.RandomCrop(size))
-    if spec.flip:
+    if cfg.flip:
         ops.append(transforms.RandomHorizontalFlip())
     ops += [transforms.ToTensor(), transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD)]
-    if spec.erasing_p > 0:
-        a = spec.erasing_min_aspect
+    if cfg.erasing_p > 0:
+        a = cfg.erasing_min_aspect
         ops.append(
             transforms.RandomErasing(
-                spec.erasing_p, scale=tuple(spec.erasing_area), ratio=(a, 1 / a), value=0
+                cfg.erasing_p, scale=tuple(cfg.erasing_area), ratio=(a, 1 / a), value=0
             )
         )
     return transforms.Compose(ops)
@@ -60,3 +51,30 @@ def test_transform(size: Sequence[int]) -> transforms.Compose:
             transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD),
         ]
     )
+
+
+def to_tensor(img: Image.Image) -> torch.Tensor:
+    """PIL RGB -> float tensor 3xHxW in [0, 1]."""
+    arr = np.asarray(img, dtype=np.uint8).copy()
+    return torch.from_numpy(arr).permute(2, 0, 1).float().div_(255.0)
+
+
+class GanTransform:
+    """Resize bilinearly to (H, W), optional random horizontal flip, scale to [-1, 1].
+
+    The flip draws from torch's global RNG, so with ``workers=0`` a run resumed from a
+    checkpoint (which stores that RNG) sees the same flips as an uninterrupted one.
+    """
+
+    def __init__(self, size: Sequence[int], flip: bool = True) -> None:
+        self.size = (int(size[0]), int(size[1]))
+        self.flip = flip
+
+    def __call__(self, img: Image.Image) -> torch.Tensor:
+        h, w = self.size
+        if img.size != (w, h):
+            img = img.resize((w, h), Image.Resampling.BILINEAR)
+        x = to_tensor(img).mul_(2).sub_(1)
+        if self.flip and bool(torch.rand(()) < 0.5):
+            x = x.flip(-1)
+        return x

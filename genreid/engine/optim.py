@@ -8,10 +8,40 @@ SLSR); ``cosine`` from 1 to ``min_lr_factor`` over the epochs; ``constant``.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
+from typing import Literal
 
 import torch
 
-from genreid.engine.reid_config import OptimConfig
+from genreid.core.errors import ConfigError
+
+
+@dataclass
+class OptimConfig:
+    """The ``optim`` section: optimizer and lr schedule; the head gets ``head_lr_mult`` x lr."""
+
+    name: Literal["sgd", "adam"] = "sgd"
+    lr: float = 0.002
+    head_lr_mult: float = 10.0
+    momentum: float = 0.9
+    nesterov: bool = False
+    weight_decay: float = 5e-4
+    schedule: Literal["step", "inverse", "cosine", "constant"] = "step"
+    milestones: list[int] = field(default_factory=lambda: [40])  # step: epochs
+    gamma: float = 0.1  # step factor
+    inv_gamma: float = 0.1  # inverse: lr0 * (1 + inv_gamma * iter) ** -inv_power
+    inv_power: float = 0.025
+    min_lr_factor: float = 0.0  # cosine floor
+
+    def check(self) -> None:
+        if self.lr <= 0 or self.head_lr_mult <= 0:
+            raise ConfigError(
+                f"optim.lr and optim.head_lr_mult: expected > 0, got {self.lr}, {self.head_lr_mult}"
+            )
+        if self.weight_decay < 0 or not 0 <= self.momentum < 1:
+            raise ConfigError("optim.weight_decay must be >= 0 and optim.momentum in [0, 1)")
+        if not 0 <= self.min_lr_factor <= 1:
+            raise ConfigError(f"optim.min_lr_factor: expected [0, 1], got {self.min_lr_factor}")
 
 
 def build_optimizer(model: torch.nn.Module, cfg: OptimConfig) -> torch.optim.Optimizer:
@@ -30,7 +60,7 @@ def build_optimizer(model: torch.nn.Module, cfg: OptimConfig) -> torch.optim.Opt
         )
     if cfg.name == "adam":
         return torch.optim.Adam(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    raise ValueError(f"optim.name: unknown optimizer {cfg.name!r}; expected sgd or adam")
+    raise ConfigError(f"optim.name: unknown optimizer {cfg.name!r}; expected sgd or adam")
 
 
 class LRSchedule:
@@ -64,7 +94,7 @@ class LRSchedule:
             return c.min_lr_factor + (1 - c.min_lr_factor) * 0.5 * (1 + math.cos(math.pi * t))
         if c.schedule == "constant":
             return 1.0
-        raise ValueError(f"optim.schedule: unknown schedule {c.schedule!r}")
+        raise ConfigError(f"optim.schedule: unknown schedule {c.schedule!r}")
 
     def _apply(self) -> None:
         f = self.factor(self.iteration, self.progress)

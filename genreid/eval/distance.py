@@ -7,14 +7,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from genreid.core.distributed import resolve_device
+
 METRICS: tuple[str, ...] = ("cosine", "euclidean", "sqeuclidean")
-
-
-def resolve_device(device: str | torch.device | None) -> torch.device:
-    """The given device, or CUDA when available, else CPU."""
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def as_float_tensor(x: Any, device: torch.device) -> torch.Tensor:

@@ -34,6 +34,8 @@ from typing import Any
 
 import numpy as np
 
+from genreid.core.errors import GenreidError
+
 FEATURE_KEYS: tuple[str, ...] = (
     "qf",
     "gf",
@@ -46,7 +48,7 @@ FEATURE_KEYS: tuple[str, ...] = (
 )
 
 
-class FeaturesError(ValueError):
+class FeaturesError(GenreidError, ValueError):
     """A features file or feature array that cannot be evaluated; the message says why."""
 
 

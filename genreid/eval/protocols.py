@@ -27,8 +27,11 @@ import numpy as np
 
 from genreid.data.datasets import load_dataset
 from genreid.data.records import ImageRecord, ReIDDataset
+from genreid.eval.distance import compute_distance
 from genreid.eval.features import FeaturesError
+from genreid.eval.metrics import evaluate_rank
 from genreid.eval.multiquery import pool_multiquery
+from genreid.eval.rerank import re_ranking_features
 
 Extractor = Callable[[list[ImageRecord]], Any]
 SplitFactory = Callable[[int], Extractor]
@@ -143,8 +146,6 @@ class Evaluation:
 def _rerank_distance(
     qf: np.ndarray, gf: np.ndarray, metric: str, k1: int, k2: int, lambda_value: float
 ) -> np.ndarray:
-    from genreid.eval.rerank import re_ranking_features
-
     if metric == "cosine":  # k-reciprocal neighbours of L2-normalised features
         qf = qf / np.maximum(np.linalg.norm(qf, axis=1, keepdims=True), 1e-12)
         gf = gf / np.maximum(np.linalg.norm(gf, axis=1, keepdims=True), 1e-12)
@@ -176,9 +177,6 @@ def evaluate_arrays(
 
     ``ap="trapezoid"`` scores AP as the original Market-1501 MATLAB script does.
     """
-    from genreid.eval.distance import compute_distance
-    from genreid.eval.metrics import evaluate_rank
-
     qf, gf = _to_numpy(qf), _to_numpy(gf)
     q_pids, g_pids = np.asarray(q_pids, np.int64), np.asarray(g_pids, np.int64)
     q_camids, g_camids = np.asarray(q_camids, np.int64), np.asarray(g_camids, np.int64)

@@ -1,9 +1,9 @@
-"""Evaluation reports: ``results.json``, a rich table for the terminal, query sampling."""
+"""Evaluation reports: what ``genreid evaluate`` writes (``results.json``, CMC and ranked-list
+figures), a rich table for the terminal, and query sampling for the figures."""
 
 from __future__ import annotations
 
-import json
-import os
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -11,7 +11,16 @@ from typing import Any
 import numpy as np
 from rich.table import Table
 
-from genreid.eval.protocols import METRIC_KEYS
+from genreid.core.errors import RunFolderError
+from genreid.core.files import write_json_atomic
+from genreid.eval.features import FeatureSet, load_features
+from genreid.eval.protocols import METRIC_KEYS, evaluate_arrays, has_valid_match
+from genreid.viz.plots import plot_cmc, plot_ranklist
+
+EVAL_DEFAULTS: dict[str, Any] = {
+    "metric": "cosine", "protocol": "market", "rerank": False, "max_rank": 50, "k1": 20,
+    "k2": 6, "lambda_value": 0.3, "seed": 0, "repeats": 10, "ap": "standard",
+}  # fmt: skip
 
 _HEADERS = {
     "rank1": "R-1",
@@ -40,13 +49,7 @@ def _jsonable(x: Any) -> Any:
 
 def write_results(result: Mapping[str, Any], out_dir: str | Path) -> Path:
     """Write ``out_dir/results.json`` (atomically) and return its path."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / "results.json"
-    tmp = out / f".results.json.tmp{os.getpid()}"
-    tmp.write_text(json.dumps(_jsonable(result), indent=2) + "\n")
-    os.replace(tmp, path)
-    return path
+    return write_json_atomic(_jsonable(result), Path(out_dir) / "results.json")
 
 
 def results_table(result: Mapping[str, Any], title: str | None = None) -> Table:
@@ -77,3 +80,55 @@ def choose_queries(
     rng = np.random.default_rng(seed)
     chosen = rng.choice(pool, size=min(num, len(pool)), replace=False)
     return sorted(int(i) for i in chosen)
+
+
+def run_evaluation(
+    features: str | Path | FeatureSet,
+    out: str | Path,
+    ranklist: int = 0,
+    source: str | None = None,
+    **options: Any,
+) -> dict[str, Any]:
+    """What ``genreid evaluate`` does: metrics (and re-ranked ones), results.json, cmc.png and,
+    with ``ranklist`` > 0, ranklist.png of that many queries. Warnings about the figures are
+    returned under ``warnings``."""
+    unknown = set(options) - set(EVAL_DEFAULTS)
+    if unknown:
+        raise TypeError(f"run_evaluation: unknown option(s) {sorted(unknown)}")
+    options = {**EVAL_DEFAULTS, **options}
+    fs = features if isinstance(features, FeatureSet) else load_features(features)
+    out = Path(out)
+    ev = evaluate_arrays(fs.qf, fs.gf, fs.q_pids, fs.g_pids, fs.q_camids, fs.g_camids, **options)
+    source = source or (str(features) if not isinstance(features, FeatureSet) else "features")
+    result: dict[str, Any] = {"features": source, **ev.to_dict(), "seed": options["seed"]}
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RunFolderError(
+            f"cannot create {out}: {exc.strerror or exc}; choose another --out"
+        ) from None
+    result["files"] = {"cmc": "cmc.png"}
+    plot_cmc(ev.cmc, out / "cmc.png", title=f"CMC ({ev.metric}, {ev.protocol})")
+    caught: list[str] = []
+    if ranklist > 0:
+        final = ev.distmat["rerank" if "rerank" in ev.distmat else "plain"]
+        caught = _ranklist(fs, final, ranklist, options["seed"], out / "ranklist.png")
+        result["files"]["ranklist"] = "ranklist.png"
+    write_results(result, out)
+    if caught:
+        result["warnings"] = caught
+    return result
+
+
+def _ranklist(fs: FeatureSet, distmat: np.ndarray, num: int, seed: int, path: Path) -> list[str]:
+    """Draw ``num`` queries that have a true match; returns the figure's warnings."""
+    valid = has_valid_match(fs.q_pids, fs.g_pids, fs.q_camids, fs.g_camids)
+    candidates = np.flatnonzero(valid) if valid.any() else None
+    chosen = choose_queries(num, fs.num_query, seed, candidates)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        plot_ranklist(
+            distmat, chosen, fs.q_paths, fs.g_paths, fs.q_pids, fs.g_pids, fs.q_camids,
+            fs.g_camids, path,
+        )  # fmt: skip
+    return [str(w.message) for w in caught]

@@ -23,7 +23,8 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from genreid.eval.distance import as_float_tensor, resolve_device
+from genreid.core.distributed import resolve_device
+from genreid.eval.distance import as_float_tensor
 
 CHUNK_ELEMENTS = 1 << 22  # scratch entries per chunk of the vectorised set operations
 BLOCK = 2048  # tile size of the blockwise distance matrix in re_ranking_features

@@ -1,22 +1,24 @@
-"""Label strategies for generated images (METHODS §2-3) and the soft cross-entropy loss."""
+"""Label strategies for generated images (docs/TRAINING.md) and the soft cross-entropy loss."""
 
 from genreid.labels.base import (
     STRATEGIES,
     LabelBatch,
-    LabelOptions,
     LabelStrategy,
     LabelTargets,
+    TrainingSet,
     build_strategy,
     soft_cross_entropy,
     strategy_class,
 )
+from genreid.labels.config import LabelsConfig
 
 __all__ = [
     "STRATEGIES",
     "LabelBatch",
-    "LabelOptions",
     "LabelStrategy",
     "LabelTargets",
+    "LabelsConfig",
+    "TrainingSet",
     "build_strategy",
     "soft_cross_entropy",
     "strategy_class",

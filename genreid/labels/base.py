@@ -14,27 +14,34 @@ images before ``gen_start_epoch``) do not count at all.
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
+from pathlib import Path
 from typing import ClassVar
 
 import torch
 from torch import nn
 
+from genreid.core.errors import ConfigError
+from genreid.data.records import ImageRecord
+from genreid.labels.center import CenterLoss
+from genreid.labels.config import LabelsConfig
+from genreid.labels.registry import STRATEGIES
+
+__all__ = [
+    "STRATEGIES", "LabelBatch", "LabelStrategy", "LabelTargets", "TrainingSet",
+    "build_strategy", "soft_cross_entropy", "strategy_class",
+]  # fmt: skip
+
 
 @dataclass
-class LabelOptions:
-    """Options shared by the strategies (the ``labels.*`` config keys)."""
+class TrainingSet:
+    """What a strategy may read once the data is known (``LabelStrategy.prepare``)."""
 
-    gen_start_epoch: int | str = "default"
-    gen_weight: float | None = None
-    real_smoothing: float = 0.0
-    epsilon: float = 0.1
-    center_lambda: float | None = None
-    center_alpha: float = 0.5
-    temperature: float = 1.0
-    smprl_targets: str | None = None
-    clusters: str | None = None
+    records: list[ImageRecord]  # real first, then generated; positions are batch indices
+    label_map: dict[int, int]  # dataset pid -> class index
+    root: str | None = None  # the dataset folder (cluster manifests may be relative to it)
+    run_dir: Path | None = None  # the training run folder, for files a strategy derives
+    device: torch.device = torch.device("cpu")
 
 
 @dataclass
@@ -71,18 +78,19 @@ def resolve_gen_start(value: int | str, default_auto: bool, epochs: int) -> int:
     """``gen_start_epoch``: an int, ``auto`` (round(0.4*epochs)) or ``default`` (per strategy)."""
     if isinstance(value, int):
         if value < 0:
-            raise ValueError(f"labels.gen_start_epoch must be >= 0, got {value}")
+            raise ConfigError(f"labels.gen_start_epoch must be >= 0, got {value}")
         return value
     if value == "auto" or (value == "default" and default_auto):
         return round(0.4 * epochs)
     if value == "default":
         return 0
-    raise ValueError(f"labels.gen_start_epoch: expected an integer or 'auto', got {value!r}")
+    raise ConfigError(f"labels.gen_start_epoch: expected an integer or 'auto', got {value!r}")
 
 
 class LabelStrategy(nn.Module):
     """Base strategy: real images get one-hot targets (optionally smoothed); subclasses fill
-    in the generated images' targets. State (e.g. FAPL centers) lives in buffers."""
+    in the generated images' targets. State (e.g. FAPL centers) lives in buffers; options are
+    read from the ``labels`` config section (``self.cfg``)."""
 
     name: ClassVar[str] = ""
     uses_generated: ClassVar[bool] = True
@@ -93,30 +101,27 @@ class LabelStrategy(nn.Module):
     def __init__(
         self,
         num_classes: int,
-        options: LabelOptions | None = None,
+        cfg: LabelsConfig | None = None,
         feat_dim: int = 0,
         epochs: int = 50,
     ) -> None:
         super().__init__()
-        self.options = options or LabelOptions()
+        self.cfg = cfg or LabelsConfig(strategy=self.name)
         self.num_classes = num_classes
         self.num_outputs = num_classes + 1 if self.extra_class else num_classes
         self.feat_dim = feat_dim
         self.gen_start_epoch = resolve_gen_start(
-            self.options.gen_start_epoch, self.delayed_by_default, epochs
+            self.cfg.gen_start_epoch, self.delayed_by_default, epochs
         )
-        gw = self.options.gen_weight
+        gw = self.cfg.gen_weight
         self.gen_weight = self.default_gen_weight if gw is None else gw
         self.center = None
-        lam = self.center_lambda
-        if lam > 0:
-            from genreid.labels.fapl import CenterLoss
-
-            self.center = CenterLoss(num_classes, feat_dim, self.options.center_alpha)
+        if self.center_lambda > 0:
+            self.center = CenterLoss(num_classes, feat_dim, self.cfg.center_alpha)
 
     @property
     def center_lambda(self) -> float:
-        lam = self.options.center_lambda
+        lam = self.cfg.center_lambda
         return 0.0 if lam is None else float(lam)
 
     def generated_active(self, epoch: int) -> bool:
@@ -135,7 +140,7 @@ class LabelStrategy(nn.Module):
 
     @property
     def real_epsilon(self) -> float:
-        return float(self.options.real_smoothing)
+        return float(self.cfg.real_smoothing)
 
     def generated_targets(self, batch: LabelBatch, mask: torch.Tensor) -> torch.Tensor:
         """Targets of the generated images ``batch.*[mask]`` (n x C)."""
@@ -168,44 +173,19 @@ class LabelStrategy(nn.Module):
         if self.center is not None:
             self.center.update(batch.features.detach(), batch.labels, ~batch.generated.bool())
 
-    def prepare(
-        self, train_records: list, label_map: dict[int, int], data_root: str | None = None
-    ) -> None:
-        """Hook to read per-dataset files (SLSR clusters, sMpRL targets) once data is known."""
-
-
-_MODULES: dict[str, str] = {
-    "baseline": "genreid.labels.baseline:Baseline",
-    "lsr": "genreid.labels.lsr:LSR",
-    "lsro": "genreid.labels.lsro:LSRO",
-    "all_in_one": "genreid.labels.all_in_one:AllInOne",
-    "pseudo_label": "genreid.labels.pseudo_label:PseudoLabel",
-    "smprl": "genreid.labels.mprl:SMpRL",
-    "dmprl1": "genreid.labels.mprl:DMpRL1",
-    "dmprl2": "genreid.labels.mprl:DMpRL2",
-    "slsr": "genreid.labels.slsr:SLSR",
-    "fapl_onehot": "genreid.labels.fapl:FAPLOneHot",
-    "fapl_dist": "genreid.labels.fapl:FAPLDist",
-}
-STRATEGIES: tuple[str, ...] = tuple(_MODULES)
+    def prepare(self, data: TrainingSet) -> None:
+        """Set-up that needs the data (SLSR clusters, sMpRL targets); runs once per run."""
 
 
 def strategy_class(name: str) -> type[LabelStrategy]:
     """The strategy class of a name; unknown names list the known ones."""
-    if name not in _MODULES:
-        raise ValueError(
-            f"unknown label strategy {name!r}; expected one of {', '.join(STRATEGIES)}"
-        )
-    module, cls = _MODULES[name].split(":")
-    return getattr(importlib.import_module(module), cls)
+    return STRATEGIES.get(name)
 
 
 def build_strategy(
-    name: str,
-    num_classes: int,
-    options: LabelOptions | None = None,
-    feat_dim: int = 0,
-    epochs: int = 50,
+    cfg: LabelsConfig | str, num_classes: int, feat_dim: int = 0, epochs: int = 50
 ) -> LabelStrategy:
-    """Instantiate a strategy by name."""
-    return strategy_class(name)(num_classes, options, feat_dim=feat_dim, epochs=epochs)
+    """The strategy ``cfg.strategy`` reading its options from ``cfg`` (or a bare name)."""
+    if isinstance(cfg, str):
+        cfg = LabelsConfig(strategy=cfg)
+    return strategy_class(cfg.strategy)(num_classes, cfg, feat_dim=feat_dim, epochs=epochs)

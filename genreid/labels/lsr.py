@@ -13,4 +13,4 @@ class LSR(LabelStrategy):
 
     @property
     def real_epsilon(self) -> float:
-        return float(self.options.real_smoothing or self.options.epsilon)
+        return float(self.cfg.real_smoothing or self.cfg.epsilon)

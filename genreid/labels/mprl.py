@@ -14,8 +14,20 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch.utils.data import DataLoader
 
-from genreid.labels.base import LabelBatch, LabelStrategy
+from genreid.core.config import load_section
+from genreid.core.distributed import barrier, is_main_process
+from genreid.core.errors import ConfigError
+from genreid.core.runs import require_run
+from genreid.data.config import DataConfig
+from genreid.data.dataset import ImageDataset
+from genreid.data.records import ImageRecord
+from genreid.data.transforms import test_transform
+from genreid.labels.base import LabelBatch, LabelStrategy, TrainingSet
+from genreid.models.loading import load_run_model
+
+TARGETS_FILE = "smprl_targets.npz"
 
 
 def rank_targets(p: torch.Tensor) -> torch.Tensor:
@@ -52,18 +64,12 @@ class SMpRL(LabelStrategy):
         self.register_buffer("rows", torch.zeros(0, dtype=torch.long), persistent=False)
         self.register_buffer("fixed", torch.zeros(0, self.num_outputs), persistent=False)
 
-    def prepare(
-        self, train_records: list, label_map: dict[int, int], data_root: str | None = None
-    ) -> None:
-        path = self.options.smprl_targets
-        if not path:
-            raise ValueError(
-                "smprl needs fixed targets: set labels.smprl_from to a trained baseline run "
-                "(or labels.smprl_targets to an .npz written by write_smprl_targets)"
-            )
+    def prepare(self, data: TrainingSet) -> None:
+        path = self.cfg.smprl_targets or self._targets_from_baseline(data)
         paths, q = read_smprl_targets(path)
+        train_records = data.records
         if q.shape[1] != self.num_outputs:
-            raise ValueError(
+            raise ConfigError(
                 f"smprl targets {path} have {q.shape[1]} classes, this run has "
                 f"{self.num_outputs}; train the baseline on the same dataset"
             )
@@ -77,19 +83,36 @@ class SMpRL(LabelStrategy):
                     missing.append(rec.path)
                 rows[i] = j
         if missing:
-            raise ValueError(
+            raise ConfigError(
                 f"smprl targets {path} lack {len(missing)} generated image(s), e.g. "
                 f"{missing[0]}; recompute them for this generated folder"
             )
         self.rows = rows.to(self.rows.device)
         self.fixed = torch.from_numpy(q).float().to(self.fixed.device)
 
+    def _targets_from_baseline(self, data: TrainingSet) -> Path:
+        """Fixed targets from ``labels.smprl_from``, computed once into the run folder."""
+        if not self.cfg.smprl_from:
+            raise ConfigError(
+                "smprl needs fixed targets: set labels.smprl_from to a trained baseline run "
+                "(or labels.smprl_targets to an .npz written by write_smprl_targets)"
+            )
+        if data.run_dir is None:
+            raise ConfigError("smprl with labels.smprl_from needs a run folder for its targets")
+        target = data.run_dir / TARGETS_FILE
+        if is_main_process() and not target.is_file():
+            gen = [r for r in data.records if r.generated]
+            q = baseline_targets(self.cfg.smprl_from, gen, data.device)
+            write_smprl_targets(target, [r.path for r in gen], q)
+        barrier()
+        return target
+
     def generated_targets(self, batch: LabelBatch, mask: torch.Tensor) -> torch.Tensor:
         if batch.index is None:
-            raise ValueError("smprl needs the batch's training-set indices")
+            raise ConfigError("smprl needs the batch's training-set indices")
         rows = self.rows[batch.index[mask].to(self.rows.device)]
         if (rows < 0).any():
-            raise ValueError("smprl: a generated image has no fixed target")
+            raise ConfigError("smprl: a generated image has no fixed target")
         return self.fixed[rows].to(batch.logits.device)
 
 
@@ -99,17 +122,28 @@ def compute_smprl_targets(
 ) -> torch.Tensor:
     """Rank targets of every image from a trained baseline (eval mode, no augmentation).
 
-    ``loader`` yields batches whose first element is the image tensor, in dataset order.
+    ``loader`` yields :class:`~genreid.data.dataset.ImageDataset` batches in dataset order.
     """
     was_training = model.training
     model.eval()
     out = []
     for batch in loader:
-        x = batch[0].to(device)
+        x = batch["image"].to(device)
         logits = model.head(model.backbone(x))
         out.append(rank_targets(logits.float()).cpu())
     model.train(was_training)
     return torch.cat(out)
+
+
+def baseline_targets(
+    run: str | Path, records: list[ImageRecord], device: str | torch.device = "cpu"
+) -> torch.Tensor:
+    """sMpRL targets of ``records`` from the trained baseline run ``run``, at its test size."""
+    run = require_run(run, "baseline training run (labels.smprl_from)")
+    model = load_run_model(run, device=device)
+    size = load_section(run / "config.yaml", "data", DataConfig).size
+    loader = DataLoader(ImageDataset(records, test_transform(size)), batch_size=128)
+    return compute_smprl_targets(model, loader, device)
 
 
 def write_smprl_targets(path: str | Path, paths: Sequence[str], q: torch.Tensor) -> Path:
@@ -130,6 +164,6 @@ def read_smprl_targets(path: str | Path) -> tuple[list[str], np.ndarray]:
     """Read what :func:`write_smprl_targets` wrote."""
     p = Path(path)
     if not p.is_file():
-        raise ValueError(f"smprl targets file {p} does not exist")
+        raise ConfigError(f"smprl targets file {p} does not exist")
     with np.load(p, allow_pickle=False) as data:
         return [str(x) for x in data["paths"]], data["q"]

@@ -10,9 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
+import torchvision.models as tvm
 from torch import nn
 from torchvision.models import densenet121
 from torchvision.models.resnet import BasicBlock, Bottleneck
+
+from genreid.core.errors import ConfigError
 
 # name -> (block, blocks per stage)
 RESNETS: dict[str, tuple[type[nn.Module], list[int]]] = {
@@ -86,15 +89,13 @@ def build_backbone(name: str, width: int = 64) -> nn.Module:
         return ResNetBackbone(name, width)
     if name == "densenet121":
         if width != 64:
-            raise ValueError("model.width applies to ResNet backbones only; densenet121 has 64")
+            raise ConfigError("model.width applies to ResNet backbones only; densenet121 has 64")
         return DenseNetBackbone()
-    raise ValueError(f"unknown backbone {name!r}; expected one of {', '.join(BACKBONES)}")
+    raise ConfigError(f"unknown backbone {name!r}; expected one of {', '.join(BACKBONES)}")
 
 
 def imagenet_state_dict(name: str) -> dict[str, torch.Tensor]:
     """torchvision's ImageNet weights for a backbone (downloaded on first use)."""
-    import torchvision.models as tvm
-
     getters: dict[str, Callable[[], nn.Module]] = {
         "resnet18": lambda: tvm.resnet18(weights=tvm.ResNet18_Weights.IMAGENET1K_V1),
         "resnet34": lambda: tvm.resnet34(weights=tvm.ResNet34_Weights.IMAGENET1K_V1),
@@ -102,5 +103,5 @@ def imagenet_state_dict(name: str) -> dict[str, torch.Tensor]:
         "densenet121": lambda: tvm.densenet121(weights=tvm.DenseNet121_Weights.IMAGENET1K_V1),
     }
     if name not in getters:
-        raise ValueError(f"no ImageNet weights for backbone {name!r}")
+        raise ConfigError(f"no ImageNet weights for backbone {name!r}")
     return getters[name]().state_dict()

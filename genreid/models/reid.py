@@ -1,63 +1,105 @@
-"""Re-ID networks: ``ide`` and ``bottleneck`` heads on a backbone (METHODS §1).
+"""Re-ID networks: ``ide`` and ``bottleneck`` heads on a backbone (docs/TRAINING.md, Models).
 
-In training mode the model returns ``(logits, feature)``, the feature being the pooled
-backbone output (pool5) that FAPL's centers use; in eval mode it returns that feature alone,
-the test feature of both baselines.
+The ``model`` config section *is* the network's specification; only the number of classifier
+outputs comes from the data (and the label strategy). In training mode the model returns
+``(logits, feature)``, the feature being the pooled backbone output (pool5) that FAPL's
+centers use; in eval mode it returns that feature alone, the test feature of both baselines.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from genreid.models.backbones import build_backbone, imagenet_state_dict
-
-ARCHS: tuple[str, ...] = ("ide", "bottleneck", "ide_tiny", "bottleneck_tiny")
-
-
-class PretrainedError(ValueError):
-    """Pretrained weights that are missing or do not fit the backbone."""
+from genreid.core.errors import ConfigError, GenreidError, RegistryError
+from genreid.core.registry import Registry
+from genreid.models.backbones import BACKBONES, build_backbone, imagenet_state_dict
 
 
 @dataclass(frozen=True)
-class ModelSpec:
-    """What defines a network: head, backbone, width, dropout, bottleneck size, outputs."""
+class Arch:
+    """A re-ID architecture: a head on a backbone, with the defaults it fills in."""
+
+    name: str
+    head: str  # ide or bottleneck
+    backbone: str
+    width: int
+    dropout: float
+
+
+REID_ARCHS: Registry[Arch] = Registry(
+    "re-ID architecture (model.arch)",
+    {
+        "ide": Arch("ide", "ide", "resnet50", 64, 0.75),
+        "bottleneck": Arch("bottleneck", "bottleneck", "resnet50", 64, 0.5),
+        "ide_tiny": Arch("ide_tiny", "ide", "resnet18", 16, 0.75),
+        "bottleneck_tiny": Arch("bottleneck_tiny", "bottleneck", "resnet18", 16, 0.5),
+    },
+)
+ARCHS: tuple[str, ...] = REID_ARCHS.names()
+
+
+class PretrainedError(GenreidError, ValueError):
+    """Pretrained weights that are missing or do not fit the backbone."""
+
+
+@dataclass
+class ModelConfig:
+    """The ``model`` section: ``arch`` (ide, bottleneck, ide_tiny, bottleneck_tiny); empty or 0
+    fields take the arch's defaults (``*_tiny``: ResNet-18 at width 16)."""
 
     arch: str = "ide"
     backbone: str = ""
     width: int = 0
     dropout: float | None = None
     bottleneck_dim: int = 512
-    num_outputs: int = 751
+    pretrained: str | None = None  # "imagenet" or a state-dict file
 
-    def resolved(self) -> ModelSpec:
-        """Fill the arch's defaults: ``*_tiny`` means resnet18 at width 16."""
-        if self.arch not in ARCHS:
-            known = ", ".join(ARCHS)
-            raise ValueError(f"unknown model.arch {self.arch!r}; expected one of {known}")
-        tiny = self.arch.endswith("_tiny")
-        head = self.arch.removesuffix("_tiny")
-        backbone = self.backbone or ("resnet18" if tiny else "resnet50")
-        width = self.width or (16 if tiny else 64)
-        dropout = self.dropout if self.dropout is not None else (0.75 if head == "ide" else 0.5)
-        return ModelSpec(head, backbone, width, dropout, self.bottleneck_dim, self.num_outputs)
+    def check(self) -> None:
+        try:
+            REID_ARCHS.key(self.arch)
+        except RegistryError as exc:
+            raise ConfigError(f"model.arch: {exc}") from None
+        if self.backbone and self.backbone not in BACKBONES:
+            raise ConfigError(
+                f"model.backbone: unknown backbone {self.backbone!r}; expected one of "
+                f"{', '.join(BACKBONES)}"
+            )
+        if self.dropout is not None and not 0 <= self.dropout < 1:
+            raise ConfigError(f"model.dropout: expected a value in [0, 1), got {self.dropout}")
+        if self.width < 0 or self.bottleneck_dim < 1:
+            raise ConfigError("model.width must be >= 0 and model.bottleneck_dim >= 1")
+
+    def resolved(self) -> ModelConfig:
+        """A copy with the arch's defaults filled in (``arch`` becomes the head name)."""
+        self.check()
+        a = REID_ARCHS.get(self.arch)
+        return dataclasses.replace(
+            self,
+            arch=a.head,
+            backbone=self.backbone or a.backbone,
+            width=self.width or a.width,
+            dropout=a.dropout if self.dropout is None else self.dropout,
+        )
 
 
 class ReIDModel(nn.Module):
     """Backbone + classifier head; ``head_parameters`` are the new layers (10x lr)."""
 
-    def __init__(self, spec: ModelSpec) -> None:
+    def __init__(self, cfg: ModelConfig, num_outputs: int) -> None:
         super().__init__()
-        spec = spec.resolved()
+        spec = cfg.resolved()
         self.spec = spec
+        self.num_outputs = num_outputs
         self.backbone = build_backbone(spec.backbone, spec.width)
         d = self.backbone.out_dim
         self.feat_dim = d
         if spec.arch == "ide":
-            self.head = nn.Sequential(nn.Dropout(spec.dropout), nn.Linear(d, spec.num_outputs))
+            self.head = nn.Sequential(nn.Dropout(spec.dropout), nn.Linear(d, num_outputs))
             nn.init.normal_(self.head[1].weight, std=0.001)
             nn.init.zeros_(self.head[1].bias)
         else:
@@ -67,7 +109,7 @@ class ReIDModel(nn.Module):
                 nn.BatchNorm1d(b),
                 nn.LeakyReLU(0.1),
                 nn.Dropout(spec.dropout),
-                nn.Linear(b, spec.num_outputs),
+                nn.Linear(b, num_outputs),
             )
             nn.init.kaiming_normal_(self.head[0].weight, a=0, mode="fan_out")
             nn.init.zeros_(self.head[0].bias)
@@ -89,9 +131,11 @@ class ReIDModel(nn.Module):
         return list(self.backbone.parameters())
 
 
-def build_model(spec: ModelSpec, pretrained: str | None = None) -> ReIDModel:
-    """A re-ID model, its backbone loaded from ``imagenet`` or a local state-dict file."""
-    model = ReIDModel(spec)
+def build_model(cfg: ModelConfig, num_outputs: int, load_pretrained: bool = True) -> ReIDModel:
+    """A re-ID model; with ``load_pretrained`` its backbone is loaded from ``cfg.pretrained``
+    (``imagenet`` or a local state-dict file). Rebuilding a trained run skips that."""
+    model = ReIDModel(cfg, num_outputs)
+    pretrained = cfg.pretrained if load_pretrained else None
     if pretrained:
         if pretrained.lower() == "imagenet":
             state = imagenet_state_dict(model.spec.backbone)
@@ -117,8 +161,10 @@ def _read_state_file(path: str) -> dict[str, torch.Tensor]:
             f"model.pretrained: cannot load {p} ({type(exc).__name__}: {exc}); expected a "
             "torch state dict saved with torch.save"
         ) from None
+    if isinstance(obj, dict) and isinstance(obj.get("modules"), dict):
+        obj = obj["modules"].get("model", obj)  # a genreid training checkpoint
     if isinstance(obj, dict) and isinstance(obj.get("model"), dict):
-        obj = obj["model"]  # a genreid checkpoint
+        obj = obj["model"]  # a genreid 0.1.0 checkpoint
     if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
         obj = obj["state_dict"]
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):

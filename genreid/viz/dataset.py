@@ -10,7 +10,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from genreid.data.records import ReIDDataset, images_per_identity  # noqa: E402
+from genreid.data.records import ReIDDataset  # noqa: E402
+from genreid.data.stats import images_per_identity  # noqa: E402
 
 
 def plot_images_per_identity(ds: ReIDDataset, out_file: str | Path) -> Path:

@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
+from genreid.core.text import listing
 from genreid.data.errors import DatasetLayoutError, describe_found
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".tif", ".tiff", ".webp")
@@ -56,7 +57,7 @@ def parse_names(
         else:
             out.append((f, m))
     if bad:
-        shown = ", ".join(bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
+        shown = listing(bad)
         raise DatasetLayoutError(
             f"{dataset}: {len(bad)} file(s) in {folder} do not follow the naming scheme "
             f"(expected names like {example}): {shown}. Remove or rename them."

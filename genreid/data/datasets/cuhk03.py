@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from genreid.data.cache import dataset_cache
+from genreid.core.cache import dataset_cache
 from genreid.data.datasets.base import require_root
 from genreid.data.errors import DatasetLayoutError, describe_found
 from genreid.data.records import ImageRecord, ReIDDataset, Role

@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
+from genreid.core.text import listing
 from genreid.data.datasets.base import is_image, list_images, require_root
 from genreid.data.errors import DatasetLayoutError, describe_found
 from genreid.data.records import DISTRACTOR_PID, JUNK_PID, ImageRecord, ReIDDataset, Role
@@ -56,9 +57,7 @@ def _scan_split(folder: Path, pid_pattern: re.Pattern[str]) -> list[tuple[Path, 
             else:
                 items.append((child, pid))
     if unnamed:
-        shown = ", ".join(unnamed[:5]) + (
-            f" and {len(unnamed) - 5} more" if len(unnamed) > 5 else ""
-        )
+        shown = listing(unnamed)
         raise DatasetLayoutError(
             f"{DATASET}: {len(unnamed)} image(s) directly in {folder} have no identity matching "
             f"pid_regex={pid_pattern.pattern!r}: {shown}. Move them into <id>/ sub-folders or "
@@ -77,11 +76,10 @@ def _cameras(items: list[tuple[Path, str, Role]], cam_pattern: re.Pattern[str]) 
     found = {path: _capture(cam_pattern, path.name) for path, _, _ in items}
     unmatched = [p for p, _, role in items if found[p] is None and role is not Role.TRAIN]
     if unmatched:
-        shown = ", ".join(str(p) for p in unmatched[:3])
-        more = f" and {len(unmatched) - 3} more" if len(unmatched) > 3 else ""
+        shown = listing(unmatched, limit=3)
         raise DatasetLayoutError(
             f"{DATASET}: expected a camera in every query/gallery file name matching "
-            f"cam_regex={cam_pattern.pattern!r}, found none in {shown}{more}. Rename the files "
+            f"cam_regex={cam_pattern.pattern!r}, found none in {shown}. Rename the files "
             "(e.g. 0001_c2_000.jpg) or pass a cam_regex whose first group captures the camera."
         )
     numbers = stable_ids(c for c in found.values() if c is not None)

@@ -17,6 +17,7 @@ import os
 from dataclasses import replace
 from pathlib import Path
 
+from genreid.core.text import listing
 from genreid.data.datasets.base import require_root
 from genreid.data.errors import DatasetLayoutError, describe_found
 from genreid.data.records import ImageRecord, ReIDDataset, Role
@@ -87,9 +88,7 @@ def read_list(list_path: Path, image_dir: Path, role: Role, present: set[str]) -
             missing.append(rel)
         records.append(ImageRecord(str(image_dir / rel), pid, cam, role))
     if missing:
-        shown = ", ".join(missing[:5]) + (
-            f" and {len(missing) - 5} more" if len(missing) > 5 else ""
-        )
+        shown = listing(missing)
         raise DatasetLayoutError(
             f"{DATASET}: {len(missing)} image(s) listed in {list_path.name} are missing under "
             f"{image_dir}: {shown}. Re-extract the dataset archive."

@@ -3,7 +3,7 @@
 Persons 0001-0200 appear in both cameras; the others in one camera only, and camera A's
 person_0201 is not camera B's person_0201. Identities are numbered 1..934: the 200 shared
 persons keep their number, camera-A-only persons 201..385 keep theirs, camera-B-only
-persons 201..749 become 386..934. Protocol (METHODS §6): 10 random splits of the 200 shared
+persons 201..749 become 386..934. Protocol (README, Datasets): 10 random splits of the 200 shared
 persons into 100 train / 100 test; query = camera A test persons; gallery = camera B test
 persons plus the 549 camera-B-only persons as distractors. Camera-A-only persons are unused.
 """

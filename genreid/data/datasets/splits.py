@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from genreid.data.cache import dataset_cache
+from genreid.core.cache import dataset_cache
 from genreid.data.errors import DatasetError
 
 

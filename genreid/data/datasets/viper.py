@@ -1,6 +1,6 @@
 """VIPeR: 632 pedestrians, one image in each of two cameras (``cam_a/NNN_AAA.bmp``).
 
-Protocol (METHODS §6): 10 random splits of 316 train / 316 test identities; query =
+Protocol (README, Datasets): 10 random splits of 316 train / 316 test identities; query =
 camera A, gallery = camera B. NNN is the identity index shared by both cameras and AAA the
 viewpoint angle, which may differ between the cameras.
 """

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from genreid.data.errors import DatasetError
 from genreid.data.synthetic.identity import Identity, sample_identities
 from genreid.data.synthetic.seeding import DISTRACTOR, IDENTITY, JUNK, PLAN, stream
 
@@ -67,13 +68,15 @@ def _per_camera_counts(
 def check_arguments(ids: int, cams: int, seed: int, size: tuple[int, int]) -> None:
     """Reject arguments the Market layout or the renderer cannot represent."""
     if not 2 <= ids <= MAX_IDS:
-        raise ValueError(f"ids must be in 2..{MAX_IDS} (Market names have 4-digit ids), got {ids}")
+        raise DatasetError(
+            f"ids must be in 2..{MAX_IDS} (Market names have 4-digit ids), got {ids}"
+        )
     if not 2 <= cams <= MAX_CAMS:
-        raise ValueError(f"cams must be in 2..{MAX_CAMS} (Market names have 1 digit), got {cams}")
+        raise DatasetError(f"cams must be in 2..{MAX_CAMS} (Market names have 1 digit), got {cams}")
     if seed < 0:
-        raise ValueError(f"seed must be >= 0, got {seed}")
+        raise DatasetError(f"seed must be >= 0, got {seed}")
     if len(size) != 2 or min(size) < 16:
-        raise ValueError(f"size must be (height, width), both >= 16, got {size}")
+        raise DatasetError(f"size must be (height, width), both >= 16, got {size}")
 
 
 def make_plan(

@@ -12,9 +12,9 @@ from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
 
-from tqdm import tqdm
-
 from genreid import __version__
+from genreid.core.progress import Progress
+from genreid.data.errors import DatasetError
 from genreid.data.synthetic.plan import (
     GALLERY_DIR,
     QUERY_DIR,
@@ -61,7 +61,12 @@ def _context() -> mp.context.BaseContext:
 
 def _prepare(out: Path) -> None:
     """Create ``out``; clear a previous synthetic render there, refuse to touch anything else."""
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DatasetError(
+            f"cannot create the output folder {out}: {exc.strerror or exc}; choose another --out"
+        ) from None
     manifest = out / MANIFEST
     ours = False
     if manifest.is_file():
@@ -71,7 +76,7 @@ def _prepare(out: Path) -> None:
             ours = False
     present = [d for d in SPLIT_DIRS if (out / d).exists()]
     if present and not ours:
-        raise FileExistsError(
+        raise DatasetError(
             f"{out} already holds {', '.join(present)}/ not written by `genreid data synth`; "
             "choose an empty --out folder or delete them."
         )
@@ -172,9 +177,9 @@ def render_dataset(
     chunk = max(4, min(64, len(plan.tasks) // (n_workers * 8) or 1))
     jobs = [(str(root), seed, size, c) for c in _chunks(plan.tasks, chunk)]
     n_workers = min(n_workers, len(jobs))
-    pool = _context().Pool(n_workers) if n_workers > 1 else None  # before tqdm's thread
+    pool = _context().Pool(n_workers) if n_workers > 1 else None  # before any bar thread
     try:
-        with tqdm(total=len(plan.tasks), unit="img", desc="synth", disable=not progress) as bar:
+        with Progress(len(plan.tasks), desc="synth", unit="img", enabled=progress) as bar:
             results = pool.imap_unordered(_render_chunk, jobs) if pool else map(_render_chunk, jobs)
             for done in results:
                 bar.update(done)

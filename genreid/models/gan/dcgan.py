@@ -1,9 +1,15 @@
-"""DCGAN generator and discriminator (METHODS §5), with configurable output size, depth, width."""
+"""DCGAN generator, discriminator and losses (docs/GAN.md), any output size, depth, width."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
+import torch.nn.functional as F
 from torch import nn
+
+from genreid.core.errors import ConfigError
+from genreid.models.gan.base import GanArch, GanModelConfig
 
 
 def start_size(size: tuple[int, int], depth: int) -> tuple[int, int]:
@@ -11,7 +17,7 @@ def start_size(size: tuple[int, int], depth: int) -> tuple[int, int]:
     h, w = size
     f = 2**depth
     if h % f or w % f or h < f or w < f:
-        raise ValueError(
+        raise ConfigError(
             f"data.size {h}x{w} cannot be reached with model.depth={depth}: both sides must be "
             f"multiples of 2^depth = {f}. Use e.g. data.size=[128,64] or lower model.depth."
         )
@@ -95,3 +101,49 @@ class DCGANDiscriminator(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits, one per image (sigmoid cross-entropy is applied by the trainer)."""
         return self.fc(self.net(x).flatten(1)).squeeze(1)
+
+
+class DCGAN(GanArch):
+    """Sigmoid cross-entropy discriminator, non-saturating generator loss (as released)."""
+
+    name = "dcgan"
+    defaults = {"z_dim": 100, "depth": 4, "lr": 2e-4, "betas": [0.5, 0.999], "g_steps": 2}
+    d_steps_key = "d_steps"
+    collapse_advice = (
+        "a lower discriminator learning rate or more generator steps (train.g_steps=2 or 3), "
+        "a lower train.lr, or more training images per GAN (fewer clusters)."
+    )
+
+    @classmethod
+    def build(cls, model: GanModelConfig, size: tuple[int, int]) -> tuple[nn.Module, nn.Module]:
+        g = DCGANGenerator(size, model.z_dim, model.width, model.depth, model.kernel)
+        d = DCGANDiscriminator(size, model.width, model.depth, model.kernel)
+        return g, d
+
+    @staticmethod
+    def d_loss(
+        D: nn.Module, real: torch.Tensor, fake: torch.Tensor, train: Any
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        lr_, lf = D(real), D(fake)
+        loss = F.binary_cross_entropy_with_logits(
+            lr_, torch.ones_like(lr_)
+        ) + F.binary_cross_entropy_with_logits(lf, torch.zeros_like(lf))
+        return loss, {"d/real": torch.sigmoid(lr_).mean(), "d/fake": torch.sigmoid(lf).mean()}
+
+    @staticmethod
+    def g_loss(scores: torch.Tensor) -> torch.Tensor:
+        return F.binary_cross_entropy_with_logits(scores, torch.ones_like(scores))
+
+    @staticmethod
+    def collapsed(stats: dict[str, float], train: Any) -> str | None:
+        if (
+            stats["loss/d"] < train.collapse_loss
+            and stats["d/real"] > 0.99
+            and stats["d/fake"] < 0.01
+        ):
+            return (
+                f"the discriminator collapsed: D loss < {train.collapse_loss:g} with "
+                f"D(real) > 0.99 and D(fake) < 0.01 for {train.collapse_patience} consecutive "
+                "iterations, so the generator gets no gradient"
+            )
+        return None

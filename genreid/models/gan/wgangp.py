@@ -1,11 +1,14 @@
-"""WGAN-GP ResNet generator and critic (IWGAN, FAPL §V-C5 / METHODS §5), any size and depth."""
+"""WGAN-GP ResNet generator, critic and losses (IWGAN, FAPL §V-C5; docs/GAN.md), any size."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from genreid.models.gan.base import GanArch, GanModelConfig
 from genreid.models.gan.dcgan import start_size
 
 
@@ -95,3 +98,54 @@ class WGANGPCritic(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(self.blocks(self.inp(x)).flatten(1)).squeeze(1)
+
+
+def gradient_penalty(D: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    """E[(||grad D(x_hat)||_2 - 1)^2], x_hat = real + u (fake - real), u ~ U[0, 1] per image."""
+    u = torch.rand(real.shape[0], 1, 1, 1, device=real.device)
+    x_hat = (real + u * (fake - real)).requires_grad_(True)
+    out = D(x_hat)
+    (grad,) = torch.autograd.grad(out.sum(), x_hat, create_graph=True)
+    return ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
+
+
+class WGANGP(GanArch):
+    """Wasserstein critic loss with a gradient penalty; the generator minimises -E D(fake)."""
+
+    name = "wgangp"
+    defaults = {"z_dim": 128, "depth": 5, "lr": 1e-4, "betas": [0.0, 0.9], "g_steps": 1}
+    d_steps_key = "critic_steps"
+    collapse_advice = (
+        "a lower learning rate (train.lr=5e-5), a larger train.gp_weight, or betas [0.0, 0.9] "
+        "as in the paper."
+    )
+
+    @classmethod
+    def build(cls, model: GanModelConfig, size: tuple[int, int]) -> tuple[nn.Module, nn.Module]:
+        return (
+            WGANGPGenerator(size, model.z_dim, model.width, model.depth),
+            WGANGPCritic(size, model.width, model.depth),
+        )
+
+    @staticmethod
+    def d_loss(
+        D: nn.Module, real: torch.Tensor, fake: torch.Tensor, train: Any
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        sr, sf = D(real), D(fake)
+        gp = gradient_penalty(D, real, fake)
+        gap = sr.mean() - sf.mean()
+        loss = -gap + train.gp_weight * gp
+        return loss, {"d/real": sr.mean(), "d/fake": sf.mean(), "wgan/gap": gap, "wgan/gp": gp}
+
+    @staticmethod
+    def g_loss(scores: torch.Tensor) -> torch.Tensor:
+        return -scores.mean()
+
+    @staticmethod
+    def collapsed(stats: dict[str, float], train: Any) -> str | None:
+        if abs(stats["wgan/gap"]) > train.max_critic_gap:
+            return (
+                f"the critic gap |E D(real) - E D(fake)| exceeded {train.max_critic_gap:g} for "
+                f"{train.collapse_patience} consecutive iterations (now {stats['wgan/gap']:.4g})"
+            )
+        return None

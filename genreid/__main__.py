@@ -1,0 +1,5 @@
+"""``python -m genreid``: the command line."""
+
+from genreid.cli import main
+
+main()

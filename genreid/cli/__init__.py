@@ -1,0 +1,78 @@
+"""The ``genreid`` command: one module per command group, one place that reports user errors.
+
+Every error a user can cause is a :class:`~genreid.core.errors.GenreidError`; the group below
+catches it for every command, prints ``error: <message>`` and exits with code 1. Anything else
+is a bug and keeps its traceback. Command bodies import the library lazily, so that
+``genreid --help`` does not import torch.
+"""
+
+from __future__ import annotations
+
+import os
+
+# Idle OpenMP threads of torch otherwise spin for a while before sleeping, which starves
+# other processes on a shared machine (two trainings on 2 cores ran at a sixth of their solo
+# speed); PASSIVE lets them sleep. It must be set before torch loads; a user's value wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import typer  # noqa: E402
+from typer.core import TyperGroup  # noqa: E402
+
+from genreid import __version__  # noqa: E402
+from genreid.cli.common import fail  # noqa: E402
+from genreid.core.errors import GenreidError  # noqa: E402
+
+
+class ErrorReportingGroup(TyperGroup):
+    """Runs a command; a GenreidError becomes ``error: ...`` on stderr and exit code 1."""
+
+    def invoke(self, ctx):  # type: ignore[override]
+        try:
+            return super().invoke(ctx)
+        except GenreidError as exc:
+            fail(exc)
+
+
+app = typer.Typer(
+    name="genreid",
+    help="Person re-identification trained with GAN-generated images.",
+    cls=ErrorReportingGroup,
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"genreid {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """Person re-identification trained with GAN-generated images."""
+
+
+from genreid.cli import config as _config  # noqa: E402
+from genreid.cli import data as _data  # noqa: E402
+from genreid.cli import evaluate as _evaluate  # noqa: E402
+from genreid.cli import gan as _gan  # noqa: E402
+from genreid.cli import quickstart as _quickstart  # noqa: E402
+from genreid.cli import train as _train  # noqa: E402
+
+app.add_typer(_data.app, name="data")
+app.command("evaluate")(_evaluate.evaluate_command)
+app.command("train")(_train.train_command)
+app.command("extract")(_train.extract_command)
+app.add_typer(_gan.app, name="gan")
+app.add_typer(_config.app, name="config")
+app.command("quickstart")(_quickstart.quickstart_command)
+
+
+def main() -> None:
+    app()

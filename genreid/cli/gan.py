@@ -1,0 +1,127 @@
+"""``genreid gan``: train DCGAN / WGAN-GP generators, sample images, score generation quality."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from genreid.cli.common import fail, parse_size
+
+app = typer.Typer(
+    help="Train GANs on re-ID training images, sample them, and measure FID / SSIM.",
+    no_args_is_help=True,
+)
+
+
+@app.command("train")
+def train(
+    overrides: list[str] = typer.Argument(
+        None, help="key=value overrides, e.g. data.root=/data/Market train.epochs=5."
+    ),
+    config: str = typer.Option(
+        None,
+        "--config",
+        "-c",
+        help="A shipped GAN config (e.g. dcgan_tiny, `genreid config list`) or a YAML file. "
+        "With --resume it defaults to RUN/config.yaml.",
+    ),
+    out: str = typer.Option(..., "--out", help="Run folder to create (or resume)."),
+    resume: bool = typer.Option(
+        False, "--resume", help="Continue from RUN/checkpoints/last.pt (models, optimisers, RNG)."
+    ),
+) -> None:
+    """Train one GAN, or one per cluster with data.clusters=FILE.csv (path,cluster)."""
+    from genreid.core.config import load_config  # lazy: keeps `genreid --help` fast
+    from genreid.core.errors import ConfigError
+    from genreid.engine.tasks.gan import GanConfig, train_gan
+
+    if config is None:
+        if not resume:
+            raise typer.BadParameter("pass --config FILE (or --resume to reuse RUN/config.yaml)")
+        config = str(Path(out) / "config.yaml")
+        if not Path(config).is_file():
+            raise ConfigError(
+                f"nothing to resume at {out}: no config.yaml there. Pass the --out folder "
+                "of an existing run, or drop --resume and pass --config to start one."
+            )
+    cfg = load_config(GanConfig, config, overrides or [])
+    results = train_gan(cfg, out, resume=resume)
+    typer.echo(f"{results['status']}: {out}")
+
+
+@app.command("sample")
+def sample(
+    run: str = typer.Option(..., "--run", help="A `gan train` run folder (plain or per-cluster)."),
+    num: int = typer.Option(..., "--num", "-n", help="Images to write (split over clusters)."),
+    out: str = typer.Option(..., "--out", help="Folder for the JPEGs and manifest.csv."),
+    size: str = typer.Option(None, "--size", help="Resize to HxW, e.g. 256x128 (default: native)."),
+    seed: int = typer.Option(0, "--seed", help="Same seed, same images."),
+    grid: str = typer.Option(
+        None, "--grid", help="Also write a PNG of samples beside real training images."
+    ),
+    batch_size: int = typer.Option(64, "--batch-size", help="Images per forward pass."),
+    device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
+) -> None:
+    """Write generated images and a manifest.csv (path, cluster, seed) for re-ID training."""
+    from genreid.engine.gan_sampling import sample_to_folder  # lazy: keeps `--help` fast
+
+    manifest = sample_to_folder(
+        run, num, out, size=parse_size(size), seed=seed, batch_size=batch_size, grid=grid,
+        device=device,
+    )  # fmt: skip
+    typer.echo(f"wrote {num} images and {manifest}")
+    if grid:
+        typer.echo(f"wrote {grid}")
+
+
+@app.command("metrics")
+def metrics(
+    real: str = typer.Option(
+        ..., "--real", help="Real images: a folder, or DATASET:ROOT for its training split."
+    ),
+    fake: str = typer.Option(
+        ..., "--fake", help="Generated images (folder, manifest.csv optional)."
+    ),
+    inception_weights: str = typer.Option(
+        None,
+        "--inception-weights",
+        help="pytorch-fid's pt_inception-2015-12-05-6726825d.pth (never downloaded).",
+    ),
+    feature_extractor: str = typer.Option(
+        None,
+        "--feature-extractor",
+        help="reid:RUN (a `genreid train` run folder) or reid:MODEL (.pt2 from "
+        "torch.export.save, or TorchScript): the distance in a re-ID feature space (not "
+        "comparable with published FIDs).",
+    ),
+    ssim_only: bool = typer.Option(False, "--ssim-only", help="Skip the Frechet distance."),
+    ssim_pairs: int = typer.Option(1000, "--ssim-pairs", help="Image pairs for SSIM."),
+    ssim_size: str = typer.Option("128x64", "--ssim-size", help="HxW images are resized to."),
+    seed: int = typer.Option(0, "--seed", help="Seed for the SSIM pairs."),
+    batch_size: int = typer.Option(32, "--batch-size"),
+    device: str = typer.Option("cpu", "--device"),
+    out: str = typer.Option(None, "--out", help="Also write the results to this JSON file."),
+) -> None:
+    """FID (Inception-v3 pool features) and SSIM diversity of generated images."""
+    from genreid.core.files import write_json_atomic  # lazy: keeps `genreid --help` fast
+    from genreid.eval.gen_metrics import compute_metrics
+
+    if inception_weights and feature_extractor:
+        fail("pass either --inception-weights or --feature-extractor, not both")
+    result = compute_metrics(
+        real,
+        fake,
+        inception_weights=inception_weights,
+        feature_extractor=feature_extractor,
+        ssim_only=ssim_only,
+        ssim_pairs=ssim_pairs,
+        ssim_size=parse_size(ssim_size),
+        seed=seed,
+        batch_size=batch_size,
+        device=device,
+    )
+    if out:
+        write_json_atomic(result, out)
+    typer.echo(json.dumps(result, indent=2))

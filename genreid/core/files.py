@@ -1,0 +1,39 @@
+"""Files written so that a crash leaves either the old content or the new, never a mix."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    """Write to a temporary file in the same folder, flush it to disk, rename it into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    with open(tmp, "w") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    return path
+
+
+def json_default(obj: Any) -> Any:
+    """JSON for NumPy scalars and arrays and paths (what results dicts hold)."""
+    import numpy as np  # lazy: numpy is only needed when such values occur
+
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def write_json_atomic(obj: Any, path: str | Path) -> Path:
+    """JSON (indented, NumPy values allowed) written atomically."""
+    return atomic_write_text(path, json.dumps(obj, indent=2, default=json_default) + "\n")

@@ -1,0 +1,12 @@
+"""Wording shared by error messages."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+
+def listing(items: Iterable[object], limit: int = 5) -> str:
+    """``a, b, c and 4 more``: the first ``limit`` items and how many were left out."""
+    items = [str(x) for x in items]
+    shown = ", ".join(items[:limit])
+    return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")

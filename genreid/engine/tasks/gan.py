@@ -1,0 +1,429 @@
+"""The GAN task: an unconditional generator trained on real training images (DCGAN, WGAN-GP).
+
+One step is one discriminator (critic) update on one real batch; after every ``d_steps``
+(DCGAN) or ``critic_steps`` (WGAN-GP) of them come ``g_steps`` generator updates, which
+together make one *iteration*. An epoch is one pass over the real images (incomplete last
+batch dropped); iterations may straddle epochs. The architecture's losses and collapse guard
+come from ``genreid.models.gan`` (no code here branches on the architecture). With
+``data.clusters`` one GAN is trained per cluster, each in its own sub-run (SLSR).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from PIL import Image
+from torch.utils.data import DataLoader
+
+from genreid.core.config import load_config, to_dict
+from genreid.core.errors import ConfigError, RegistryError, RunFolderError
+from genreid.core.runs import RunDir
+from genreid.data.clusters import read_cluster_manifest
+from genreid.data.config import GanDataConfig
+from genreid.data.dataset import ImageDataset
+from genreid.data.datasets import load_dataset
+from genreid.data.errors import DatasetError
+from genreid.data.records import ImageRecord
+from genreid.data.samplers import EpochSampler
+from genreid.data.transforms import GanTransform, to_tensor
+from genreid.engine.loop import (
+    Loop,
+    LoopConfig,
+    StepInfo,
+    Task,
+    TrainingStopped,
+    config_differences,
+)
+from genreid.models.gan import GAN_ARCHS, GanArch, GanModelConfig, build_gan
+from genreid.viz.grids import grid_image
+
+NAN_ADVICE = (
+    "a lower learning rate (e.g. train.lr=1e-4 or half the current one), a smaller batch, "
+    "or, for WGAN-GP, check train.gp_weight (10 in the paper)."
+)
+
+
+@dataclass
+class GanTrainSection(LoopConfig):
+    """Optimisation, logging and stability guards of a GAN run (the ``train`` section)."""
+
+    epochs: int = 30
+    amp: Literal["auto", "bf16", "fp16", "off"] = "off"  # GANs train in fp32
+    batch_size: int = 64
+    lr: float | None = None  # null: the arch's default (dcgan 2e-4, wgangp 1e-4)
+    betas: list[float] | None = None  # dcgan [0.5, 0.999], wgangp [0.0, 0.9]
+    d_steps: int = 1  # DCGAN: discriminator updates per iteration (one real batch each)
+    g_steps: int | None = None  # generator updates per iteration: dcgan 2, wgangp 1
+    critic_steps: int = 5  # WGAN-GP: critic updates per generator update
+    gp_weight: float = 10.0
+    max_iters: int | None = None  # stop after this many iterations (tests, smoke runs)
+    log_every: int = 10  # iterations between metrics.jsonl records
+    grid_size: int = 16  # images in the per-epoch sample grid
+    collapse_patience: int = 200  # consecutive bad iterations before stopping
+    collapse_loss: float = 1e-3  # DCGAN: D loss below this with D(real)>0.99, D(fake)<0.01
+    max_critic_gap: float = 1e3  # WGAN-GP: |E D(real) - E D(fake)| above this is divergence
+
+    def check(self) -> None:
+        super().check()
+        if self.amp not in ("auto", "off"):
+            raise ConfigError(f"train.amp: GANs train in fp32; use off (got {self.amp})")
+        positive = {
+            "train.batch_size": self.batch_size,
+            "train.d_steps": self.d_steps,
+            "train.g_steps": self.g_steps,
+            "train.critic_steps": self.critic_steps,
+            "train.log_every": self.log_every,
+            "train.collapse_patience": self.collapse_patience,
+            "train.grid_size": self.grid_size,
+        }
+        for key, value in positive.items():
+            if value is not None and value < 1:
+                raise ConfigError(f"{key}: expected an integer >= 1, got {value}")
+        if self.max_iters is not None and self.max_iters < 1:
+            raise ConfigError(f"train.max_iters: expected >= 1 or null, got {self.max_iters}")
+        if self.lr is not None and self.lr <= 0:
+            raise ConfigError(f"train.lr: expected a positive learning rate, got {self.lr}")
+        if self.betas is not None and (
+            len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas)
+        ):
+            raise ConfigError(f"train.betas: expected two values in [0, 1), got {self.betas}")
+
+
+@dataclass
+class GanConfig:
+    """Everything ``genreid gan train`` needs. Fields left null take the paper default of the
+    chosen ``model.arch`` (docs/GAN.md), so ``model.arch=wgangp`` on a DCGAN config also
+    switches noise size, depth, lr, betas and steps."""
+
+    task: str = "gan"
+    seed: int = 0
+    data: GanDataConfig = field(default_factory=GanDataConfig)
+    model: GanModelConfig = field(default_factory=GanModelConfig)
+    train: GanTrainSection = field(default_factory=GanTrainSection)
+
+    def __post_init__(self) -> None:
+        try:
+            defaults = GAN_ARCHS.get(self.model.arch).defaults
+        except RegistryError as exc:
+            raise ConfigError(f"model.arch: {exc}") from None
+        for section, key in (
+            (self.model, "z_dim"),
+            (self.model, "depth"),
+            (self.train, "lr"),
+            (self.train, "g_steps"),
+            (self.train, "betas"),
+        ):
+            if getattr(section, key) is None:
+                value = defaults[key]
+                setattr(section, key, list(value) if isinstance(value, list) else value)
+
+    def check(self) -> None:
+        if self.task != "gan":
+            raise ConfigError(
+                f"task: this is a GAN training config, expected 'gan', got {self.task!r}"
+            )
+        h, w = self.data.size
+        f = 2**self.model.depth
+        if h % f or w % f:
+            raise ConfigError(
+                f"data.height x data.width = {h}x{w} cannot be reached with model.depth="
+                f"{self.model.depth}: both sides must be multiples of 2^depth = {f}. Use e.g. "
+                "data.height=128 data.width=64 or a lower model.depth."
+            )
+
+
+def training_records(cfg: GanConfig) -> list[ImageRecord]:
+    """The real training images of ``data.dataset`` at ``data.root`` (never query/gallery)."""
+    root = cfg.data.require_root()
+    ds = load_dataset(cfg.data.dataset, root, **cfg.data.options)
+    records = [r for r in ds.train if not r.generated]
+    if not records:
+        raise DatasetError(
+            f"{cfg.data.dataset} at {root} has no training images; a GAN needs the "
+            "training split (e.g. Market-1501's bounding_box_train)."
+        )
+    return records
+
+
+def cluster_seed(seed: int, cluster: int) -> int:
+    """Seed of one cluster's GAN: different per cluster, fixed by the run seed."""
+    return seed * 1009 + cluster + 1
+
+
+class GanSteps:
+    """Generator, discriminator, their Adam optimisers and one update of each (no data, no
+    I/O). The task registers them with the loop (which may swap ``G_net``/``D_net`` for DDP
+    wrappers); benchmarks time them directly. ``finite(what, loss)`` sees every loss before
+    its backward pass and may stop training."""
+
+    def __init__(
+        self,
+        cfg: GanConfig,
+        device: torch.device,
+        finite: Callable[[str, torch.Tensor], float] | None = None,
+    ) -> None:
+        self.cfg, self.device = cfg, device
+        self.arch: type[GanArch] = GAN_ARCHS.get(cfg.model.arch)
+        self.G, self.D = build_gan(cfg.model, cfg.data.size)
+        self.G.to(device)
+        self.D.to(device)
+        self.G_net, self.D_net = self.G, self.D  # what training forwards call
+        t = cfg.train
+        betas = tuple(t.betas)
+        self.optG = torch.optim.Adam(self.G.parameters(), lr=t.lr, betas=betas)
+        self.optD = torch.optim.Adam(self.D.parameters(), lr=t.lr, betas=betas)
+        self.finite = finite or (lambda what, loss: float(loss.detach()))
+        self.last: dict[str, float] = {}
+
+    def d_step(self, real: torch.Tensor) -> None:
+        """One discriminator (critic) update on a real batch and as many fresh fakes."""
+        z = self.G.sample_z(real.shape[0]).to(self.device)
+        with torch.no_grad():
+            fake = self.G(z)
+        loss, stats = self.arch.d_loss(self.D_net, real, fake, self.cfg.train)
+        self.last["loss/d"] = self.finite("discriminator loss", loss)
+        self.last.update({k: float(v.detach()) for k, v in stats.items()})
+        self.optD.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optD.step()
+
+    def g_step(self, batch_size: int) -> None:
+        """One generator update through the (frozen) discriminator."""
+        self.D.requires_grad_(False)
+        try:
+            z = self.G.sample_z(batch_size).to(self.device)
+            loss = self.arch.g_loss(self.D(self.G_net(z)))
+            self.last["loss/g"] = self.finite("generator loss", loss)
+            self.optG.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optG.step()
+        finally:
+            self.D.requires_grad_(True)
+
+    @property
+    def d_steps(self) -> int:
+        """Discriminator updates per iteration (``d_steps`` or ``critic_steps``)."""
+        return int(getattr(self.cfg.train, self.arch.d_steps_key))
+
+
+class GanTask(Task):
+    """One generator/discriminator pair trained on ``records`` (default: the training split)."""
+
+    name = "gan"
+    config_class = GanConfig
+    reseed_each_epoch = False
+    resumable_keys = ("train.", "data.workers")
+    nan_advice = NAN_ADVICE
+
+    def __init__(
+        self,
+        cfg: GanConfig,
+        records: list[ImageRecord] | None = None,
+        seed: int | None = None,
+        cluster: int | None = None,
+    ) -> None:
+        super().__init__(cfg)
+        self.cfg: GanConfig = cfg
+        self.records = records
+        self.seed = cfg.seed if seed is None else seed
+        self.cluster = cluster
+        self.label = "" if cluster is None else f"cluster {cluster}: "
+        self.stage = "gan" if cluster is None else f"gan_cluster_{cluster}"
+        self.arch: type[GanArch] = GAN_ARCHS.get(cfg.model.arch)
+        self.d_count = 0  # discriminator updates so far
+        self.iteration = 0  # generator phases so far
+        self.bad_streak = 0  # consecutive iterations that look collapsed
+
+    # ------------------------------------------------------------------ set-up
+    def setup(self, loop: Loop) -> None:
+        cfg, t = self.cfg, self.cfg.train
+        self.loop = loop
+        if self.records is None:
+            self.records = training_records(cfg)
+        self.steps = steps = GanSteps(cfg, loop.device, loop.finite)
+        self.G, self.D = steps.G, steps.D
+        steps.G_net = loop.module("G", steps.G)
+        steps.D_net = loop.module("D", steps.D)
+        loop.optimizer("G", steps.optG)
+        loop.optimizer("D", steps.optD)
+        self.fixed_z = self.G.sample_z(t.grid_size, torch.Generator().manual_seed(self.seed + 7))
+        world = loop.dist.world_size
+        self.batch_size = min(t.batch_size, len(self.records) // world)
+        if self.batch_size < 1:
+            raise DatasetError(
+                f"{self.label}{len(self.records)} images are too few for {world} processes"
+            )
+        self.dataset = ImageDataset(self.records, GanTransform(cfg.data.size, cfg.data.flip))
+        self.sampler = EpochSampler(
+            len(self.records), self.seed, rank=loop.dist.rank, world_size=world
+        )
+        self.loader_gen = torch.Generator().manual_seed(self.seed)
+        self.loader = DataLoader(
+            self.dataset,
+            batch_size=self.batch_size,
+            sampler=self.sampler,
+            drop_last=True,
+            num_workers=cfg.data.workers,
+            generator=self.loader_gen,
+            pin_memory=loop.device.type == "cuda",
+        )
+        self.n_d = steps.d_steps
+        if loop.is_main and not loop.resuming:
+            (loop.out / "train_images.txt").write_text("".join(r.path + "\n" for r in self.records))
+
+    # ------------------------------------------------------------------ data
+    def epoch_length(self, epoch: int) -> int:
+        return (len(self.records) // self.loop.dist.world_size) // self.batch_size
+
+    def batches(self, epoch: int, start: int) -> DataLoader:
+        self.sampler.set_epoch(epoch, start * self.batch_size)
+        return self.loader
+
+    # ------------------------------------------------------------------ training
+    def step(self, batch: dict[str, Any], at: StepInfo) -> dict[str, float]:
+        self.G.train()
+        self.D.train()
+        last = self.steps.last
+        self.steps.d_step(batch["image"].to(self.loop.device, non_blocking=True))
+        self.d_count += 1
+        values = {"loss/d": last["loss/d"]}
+        if self.d_count % self.n_d == 0:
+            for _ in range(self.cfg.train.g_steps):
+                self.steps.g_step(self.batch_size)
+            self.iteration += 1
+            values["loss/g"] = last["loss/g"]
+            self._guard()
+            if self.iteration % self.cfg.train.log_every == 0:
+                self.loop.log({"iter": self.iteration, **last})
+        return values
+
+    def _guard(self) -> None:
+        what = self.arch.collapsed(self.steps.last, self.cfg.train)
+        self.bad_streak = self.bad_streak + 1 if what else 0
+        if what and self.bad_streak >= self.cfg.train.collapse_patience:
+            raise TrainingStopped(what, self.arch.collapse_advice)
+
+    def finished(self) -> bool:
+        cap = self.cfg.train.max_iters
+        return cap is not None and self.iteration >= cap
+
+    def end_epoch(self, epoch: int) -> dict[str, Any]:
+        sheet = self.sample_sheet()
+        if self.loop.is_main:
+            path = self.loop.rundir.figures / f"epoch_{epoch + 1:03d}.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            sheet.save(path)
+            tb = self.loop.rundir.tensorboard()
+            tb.add_image("samples", to_tensor(sheet), self.loop.step)  # C x H x W in [0, 1]
+            tb.flush()
+        return {"iteration": self.iteration}
+
+    @torch.no_grad()
+    def sample_sheet(self) -> Image.Image:
+        """Samples of the fixed noise (eval mode: no RNG or BN-statistics side effects)."""
+        was_training = self.G.training
+        self.G.eval()
+        try:
+            images = self.G(self.fixed_z.to(self.loop.device))
+        finally:
+            self.G.train(was_training)
+        return grid_image(images, nrow=8)
+
+    # ------------------------------------------------------------------ records
+    def after_load(self) -> None:
+        t = self.cfg.train
+        for opt in (self.steps.optG, self.steps.optD):  # a resume may change lr/betas
+            for group in opt.param_groups:
+                group["lr"], group["betas"] = t.lr, tuple(t.betas)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "fixed_z": self.fixed_z,
+            "d_count": self.d_count,
+            "iteration": self.iteration,
+            "bad_streak": self.bad_streak,
+            "last": dict(self.steps.last),
+            "loader_rng": self.loader_gen.get_state(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.fixed_z = state["fixed_z"].cpu()
+        for key in ("d_count", "iteration", "bad_streak"):
+            setattr(self, key, int(state[key]))
+        self.steps.last = {k: float(v) for k, v in state["last"].items()}
+        self.loader_gen.set_state(state["loader_rng"])
+
+    def meta(self) -> dict[str, Any]:
+        return {"arch": self.cfg.model.arch, "cluster": self.cluster}
+
+    @classmethod
+    def train(cls, cfg: GanConfig, out: str | Path, resume: bool | str = False) -> dict[str, Any]:
+        return train_gan(cfg, out, resume)
+
+    def check_checkpoint(self, meta: dict[str, Any], path: Path) -> None:
+        if meta.get("arch") != self.cfg.model.arch:
+            raise RunFolderError(
+                f"{path} holds a {meta.get('arch')} model but the config says model.arch="
+                f"{self.cfg.model.arch}; resume with the run's own config."
+            )
+
+    def results(self) -> dict[str, Any]:
+        return {
+            "arch": self.cfg.model.arch,
+            "cluster": self.cluster,
+            "iteration": self.iteration,
+            "discriminator_steps": self.d_count,
+            "train_images": len(self.records or []),
+            "batch_size": getattr(self, "batch_size", None),
+            "last": dict(self.steps.last) if hasattr(self, "steps") else {},
+        }
+
+
+def train_gan(cfg: GanConfig, out: str | Path, resume: bool | str = False) -> dict[str, Any]:
+    """Train one GAN, or one per cluster when ``data.clusters`` is set; returns results."""
+    out = Path(out)
+    if resume is True:
+        saved = out / "config.yaml"
+        if not saved.is_file():
+            raise RunFolderError(
+                f"nothing to resume at {out}: no config.yaml there. Drop --resume to start "
+                "a new run, or pass the --out folder of an existing run."
+            )
+        differ = config_differences(
+            to_dict(load_config(GanConfig, saved)), to_dict(cfg), GanTask.resumable_keys
+        )
+        if differ:
+            raise RunFolderError(
+                f"cannot resume {out} with a different {', '.join(differ)} (the checkpoint was "
+                "trained with the run's config.yaml); only train.* and data.workers may change "
+                "on resume."
+            )
+    if not cfg.data.clusters:
+        return Loop(GanTask(cfg), out, resume).run()
+    records = training_records(cfg)
+    groups = read_cluster_manifest(cfg.data.clusters, records, cfg.data.root)
+    top = RunDir(out)
+    top.record_config(cfg, cfg.seed, stage="gan_clusters")
+    results: dict[str, Any] = {"status": "done", "arch": cfg.model.arch, "clusters": {}}
+    try:
+        for c, recs in groups.items():
+            task = GanTask(cfg, recs, seed=cluster_seed(cfg.seed, c), cluster=c)
+            res = Loop(task, out / f"cluster_{c}", "auto" if resume else False).run()
+            results["clusters"][str(c)] = {
+                "images": len(recs),
+                "run": f"cluster_{c}",
+                "status": res["status"],
+                "iteration": res["iteration"],
+            }
+            if res["status"] != "done":
+                results["status"] = "partial"
+    except TrainingStopped:
+        results["status"] = "stopped"
+        top.write_results(results)
+        raise
+    top.write_results(results)
+    return results

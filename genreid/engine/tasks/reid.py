@@ -1,0 +1,266 @@
+"""The re-ID task: a network trained on real and generated images with a label strategy.
+
+One step is one mixed batch: forward (under autocast on CUDA), the strategy's targets and
+weights, the soft cross-entropy (plus FAPL's center loss), backward, optimizer and per-step
+lr schedule, then the strategy's update (FAPL centers). Each image's augmentation is seeded
+from its own seed, so results do not depend on workers, ranks or interruptions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader
+
+from genreid.core.distributed import barrier
+from genreid.core.errors import ConfigError
+from genreid.data.config import DataConfig
+from genreid.data.dataset import ImageDataset
+from genreid.data.datasets import load_dataset
+from genreid.data.generated import read_generated
+from genreid.data.records import ImageRecord, ReIDDataset
+from genreid.data.samplers import MixedBatchSampler
+from genreid.data.transforms import train_transform
+from genreid.engine.loop import Loop, LoopConfig, StepInfo, Task, TrainingError
+from genreid.engine.optim import LRSchedule, OptimConfig, build_optimizer
+from genreid.eval.config import EvalConfig
+from genreid.eval.extract import evaluate_model
+from genreid.labels.base import (
+    LabelBatch,
+    LabelStrategy,
+    TrainingSet,
+    build_strategy,
+    soft_cross_entropy,
+    strategy_class,
+)
+from genreid.labels.config import LabelsConfig
+from genreid.models.reid import ModelConfig, ReIDModel, build_model
+
+
+@dataclass
+class ReIDTrainSection(LoopConfig):
+    """The ``train`` section of a re-ID run."""
+
+    batch_size: int = 64  # per process
+    max_iters: int | None = None  # cap iterations per epoch (benchmarks, smoke tests)
+
+    def check(self) -> None:
+        super().check()
+        if self.batch_size < 1:
+            raise ConfigError(f"train.batch_size: expected 1 or more, got {self.batch_size}")
+        if self.max_iters is not None and self.max_iters < 1:
+            raise ConfigError(
+                f"train.max_iters: expected 1 or more (or null), got {self.max_iters}"
+            )
+
+
+@dataclass
+class ReIDTrainConfig:
+    """Everything one re-ID training run needs (``genreid train``)."""
+
+    task: str = "reid"
+    seed: int = 0
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    labels: LabelsConfig = field(default_factory=LabelsConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: ReIDTrainSection = field(default_factory=ReIDTrainSection)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def check(self) -> None:
+        if self.task != "reid":
+            raise ConfigError(
+                f"task: this is a re-ID training config, expected 'reid', got {self.task!r}"
+            )
+
+
+def load_training_data(
+    cfg: ReIDTrainConfig, uses_generated: bool
+) -> tuple[ReIDDataset, list[ImageRecord], dict[int, int]]:
+    """The dataset, the training records (real first, then generated) and the label map."""
+    root = cfg.data.require_root()
+    ds = load_dataset(cfg.data.dataset, root, **cfg.data.options)
+    label_map = ds.train_label_map()
+    if not label_map:
+        raise TrainingError(f"{cfg.data.dataset} at {root} has no training identities")
+    real = [r for r in ds.train if not r.generated and r.pid in label_map]
+    gen: list[ImageRecord] = []
+    if uses_generated:
+        if not cfg.data.generated:
+            raise ConfigError(
+                f"labels.strategy={cfg.labels.strategy} trains with generated images; set "
+                "data.generated to a folder with manifest.csv (or use strategy baseline)"
+            )
+        gen = read_generated(cfg.data.generated)
+        if cfg.data.max_generated is not None:
+            gen = gen[: cfg.data.max_generated]
+    return ds, real + gen, label_map
+
+
+def aux_loss_scale(world_size: int) -> float:
+    """Factor on the auxiliary loss so DDP's gradient averaging keeps its batch-sum scale."""
+    # FAPL's L_C is a sum over the batch (docs/TRAINING.md), computed per rank on the local
+    # batch. DDP averages gradients over the W ranks, which would turn the global-batch sum
+    # into sum / W (an effective lambda / W); multiplying by W restores lambda. The soft
+    # cross-entropy is a mean, so DDP's average of it is already the global-batch mean.
+    return float(max(world_size, 1))
+
+
+class ReIDTask(Task):
+    """Re-ID training with a label strategy for generated images."""
+
+    name = "reid"
+    config_class = ReIDTrainConfig
+    stage = "train"
+    nan_advice = (
+        "a lower optim.lr (e.g. half), train.amp=off, or check the generated images "
+        "(`genreid data check`, or train without data.generated)."
+    )
+
+    def __init__(self, cfg: ReIDTrainConfig) -> None:
+        super().__init__(cfg)
+        self.cfg: ReIDTrainConfig = cfg
+
+    # ------------------------------------------------------------------ set-up
+    def setup(self, loop: Loop) -> None:
+        cfg, d = self.cfg, self.cfg.data
+        self.loop = loop
+        cls = strategy_class(cfg.labels.strategy)
+        self.ds, self.records, self.label_map = load_training_data(cfg, cls.uses_generated)
+        K = len(self.label_map)
+        self.model: ReIDModel = build_model(cfg.model, K + 1 if cls.extra_class else K)
+        self.net = loop.module("model", self.model)
+        strategy = build_strategy(
+            cfg.labels, K, feat_dim=self.model.feat_dim, epochs=cfg.train.epochs
+        )
+        strategy.prepare(
+            TrainingSet(self.records, self.label_map, self.ds.root, loop.out, loop.device)
+        )
+        self.strategy: LabelStrategy = loop.module("labels", strategy, ddp_wrap=False)
+        self.train_set = ImageDataset(self.records, train_transform(d), self.label_map)
+        self.sampler = MixedBatchSampler(
+            self.train_set.labels,
+            [r.generated for r in self.records],
+            cfg.train.batch_size,
+            seed=cfg.seed,
+            mode=d.sampler,
+            gen_share=d.gen_batch_share,
+            num_instances=d.pk_instances,
+            rank=loop.dist.rank,
+            world_size=loop.dist.world_size,
+        )
+        self.loader = DataLoader(
+            self.train_set,
+            batch_sampler=self.sampler,
+            num_workers=d.workers,
+            pin_memory=loop.device.type == "cuda",
+            generator=torch.Generator().manual_seed(cfg.seed),
+        )
+        self.optimizer = loop.optimizer("optimizer", build_optimizer(self.model, cfg.optim))
+        self.schedule = loop.scheduler(
+            "schedule", LRSchedule(self.optimizer, cfg.optim, cfg.train.epochs)
+        )
+        self.scaler = loop.scaler()
+
+    # ------------------------------------------------------------------ data
+    def epoch_length(self, epoch: int) -> int:
+        self.sampler.set_epoch(epoch, self.strategy.generated_active(epoch))
+        n = len(self.sampler)
+        cap = self.cfg.train.max_iters
+        return min(n, cap) if cap else n
+
+    def batches(self, epoch: int, start: int) -> DataLoader:
+        self.sampler.set_epoch(epoch, self.strategy.generated_active(epoch), start)
+        if start == 0:
+            # Before the loop existed, the DataLoader drew its worker base seed from the global
+            # RNG at every epoch start; the loader now has its own generator (so a resumed
+            # epoch draws nothing), and this one draw keeps every run's results unchanged.
+            torch.empty((), dtype=torch.int64).random_()
+        return self.loader
+
+    # ------------------------------------------------------------------ training
+    def step(self, batch: dict[str, Any], at: StepInfo) -> dict[str, float]:
+        loop, dev = self.loop, self.loop.device
+        x = batch["image"].to(dev, non_blocking=True)
+        with loop.autocast():
+            logits, feats = self.net(x)
+        lb = LabelBatch(
+            logits.float(),
+            feats.float(),
+            batch["label"].to(dev),
+            batch["generated"].to(dev),
+            batch["cluster"].to(dev),
+            at.epoch,
+            batch["index"].to(dev),
+        )
+        tg = self.strategy(lb)
+        loss = soft_cross_entropy(lb.logits, tg.q, tg.weight)
+        if tg.aux_loss is not None:
+            loss = loss + aux_loss_scale(loop.dist.world_size) * tg.aux_loss
+        value = loop.finite("training loss", loss)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.schedule.step(at.epoch + (at.index + 1) / at.length)
+        self.strategy.after_step(lb)
+        return {"loss": value}
+
+    def end_epoch(self, epoch: int) -> dict[str, Any]:
+        lr = self.schedule.lr()
+        return {
+            "lr": lr[0],
+            "lr_head": lr[-1],
+            "generated_used": self.strategy.generated_active(epoch),
+        }
+
+    def evaluate(self) -> dict[str, float]:
+        if not self.ds.query or not self.ds.gallery:
+            return {}
+        metrics: dict[str, float] = {}
+        if self.loop.is_main:
+            e = self.cfg.eval
+            metrics, _, _ = evaluate_model(
+                self.model, self.ds, self.cfg.data.size, e.metric, e.flip, e.batch_size,
+                self.loop.device,
+            )  # fmt: skip
+        barrier()
+        return metrics
+
+    # ------------------------------------------------------------------ records
+    def meta(self) -> dict[str, Any]:
+        return {
+            "num_outputs": self.strategy.num_outputs,
+            "num_classes": self.strategy.num_classes,
+            "strategy": self.cfg.labels.strategy,
+            "arch": self.cfg.model.arch,
+            "feat_dim": self.model.feat_dim,
+        }
+
+    def check_checkpoint(self, meta: dict[str, Any], path: Path) -> None:
+        if int(meta.get("num_outputs", -1)) != self.strategy.num_outputs:
+            raise TrainingError(
+                f"{path} has {meta.get('num_outputs')} classes, this config "
+                f"{self.strategy.num_outputs}: resume with the run's config"
+            )
+
+    def results(self) -> dict[str, Any]:
+        return {
+            "strategy": self.cfg.labels.strategy,
+            "num_classes": self.strategy.num_classes,
+            "train_images": sum(not r.generated for r in self.records),
+            "generated_images": sum(r.generated for r in self.records),
+        }
+
+
+def train(
+    cfg: ReIDTrainConfig,
+    out: str | Path,
+    resume: bool | str = False,
+    stop_after: int | None = None,
+) -> dict[str, Any]:
+    """Run (or resume) one re-ID training run into ``out``; returns the results dict."""
+    return Loop(ReIDTask(cfg), out, resume, stop_after).run()

@@ -1,0 +1,145 @@
+"""Features of images through a network, in dataset order, and the re-ID test feature.
+
+:func:`extract_features` is the one loop over a dataset that every feature consumer uses
+(evaluation, ``genreid extract``, the generation metrics). The re-ID test feature is what the
+model returns in eval mode (pool5 for ``ide``, the backbone feature for ``bottleneck``),
+plus that of the mirrored image when flip-averaging, L2-normalised (docs/TRAINING.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.nn import functional
+from torch.utils.data import DataLoader, Dataset
+
+from genreid.core.config import apply_overrides, load_section, read_yaml
+from genreid.core.distributed import resolve_device
+from genreid.core.runs import require_run
+from genreid.data.config import DataConfig
+from genreid.data.dataset import ImageDataset
+from genreid.data.records import ImageRecord, ReIDDataset
+from genreid.data.transforms import test_transform
+from genreid.eval.config import EvalConfig
+from genreid.eval.distance import compute_distance
+from genreid.eval.features import save_features
+from genreid.eval.metrics import evaluate_rank
+from genreid.models.loading import load_run_model
+
+
+@torch.no_grad()
+def extract_features(
+    forward: Callable[[torch.Tensor], torch.Tensor],
+    dataset: Dataset,
+    batch_size: int = 128,
+    device: torch.device | str = "cpu",
+    workers: int = 0,
+) -> torch.Tensor:
+    """N x D features (CPU) of every item of an :class:`ImageDataset`-style dataset, in order."""
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers)
+    out = [forward(batch["image"].to(device)).cpu() for batch in loader]
+    return torch.cat(out) if out else torch.zeros(0, 0)
+
+
+def reid_forward(
+    model: torch.nn.Module, flip: bool = True
+) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The re-ID test feature of a batch: eval-mode output (+ mirrored), L2-normalised."""
+
+    def forward(x: torch.Tensor) -> torch.Tensor:
+        f = model(x).float()
+        if flip:
+            f = f + model(x.flip(-1)).float()
+        return functional.normalize(f, dim=1)
+
+    return forward
+
+
+def reid_features(
+    model: torch.nn.Module,
+    records: Sequence[ImageRecord],
+    size: Sequence[int],
+    batch_size: int = 128,
+    flip: bool = True,
+    device: torch.device | str = "cpu",
+    workers: int = 0,
+) -> torch.Tensor:
+    """N x D float32 test features of ``records`` (resized to ``size``), in record order."""
+    was_training = model.training
+    model.eval()
+    try:
+        dataset = ImageDataset(records, test_transform(size))
+        return extract_features(reid_forward(model, flip), dataset, batch_size, device, workers)
+    finally:
+        model.train(was_training)
+
+
+def evaluate_model(
+    model: torch.nn.Module,
+    dataset: ReIDDataset,
+    size: Sequence[int],
+    metric: str = "cosine",
+    flip: bool = True,
+    batch_size: int = 128,
+    device: torch.device | str = "cpu",
+    workers: int = 0,
+) -> tuple[dict[str, float], torch.Tensor, torch.Tensor]:
+    """Rank-1/5/10, mAP and mINP on the query/gallery split, plus the features."""
+    qf = reid_features(model, dataset.query, size, batch_size, flip, device, workers)
+    gf = reid_features(model, dataset.gallery, size, batch_size, flip, device, workers)
+    dist = compute_distance(qf, gf, metric=metric, device="cpu")
+    cmc, mAP, per_query = evaluate_rank(
+        dist,
+        [r.pid for r in dataset.query],
+        [r.pid for r in dataset.gallery],
+        [r.camid for r in dataset.query],
+        [r.camid for r in dataset.gallery],
+        max_rank=min(50, len(dataset.gallery)),
+        return_per_query=True,
+    )
+    cmc = np.asarray(cmc)
+    metrics = {f"rank{k}": float(cmc[min(k, len(cmc)) - 1]) for k in (1, 5, 10)}
+    metrics.update(mAP=float(mAP), mINP=float(per_query["mINP"]))
+    return metrics, qf, gf
+
+
+def save_dataset_features(
+    path: str | Path, dataset: ReIDDataset, qf: torch.Tensor, gf: torch.Tensor, **extra: Any
+) -> Path:
+    """Write query/gallery features with identities, cameras and paths (``save_features``)."""
+    q, g = dataset.query, dataset.gallery
+    return save_features(
+        path,
+        qf.numpy(),
+        gf.numpy(),
+        [r.pid for r in q],
+        [r.pid for r in g],
+        [r.camid for r in q],
+        [r.camid for r in g],
+        [r.path for r in q],
+        [r.path for r in g],
+        **extra,
+    )
+
+
+def load_trained_model(
+    run: str | Path, checkpoint: str = "last.pt", overrides: Sequence[str] = ()
+) -> tuple[torch.nn.Module, DataConfig, EvalConfig, torch.device]:
+    """(model in eval mode, its data and eval config sections, device) of a training run.
+
+    ``overrides`` (``key=value``) change the saved config, e.g. ``eval.flip=false`` or
+    ``train.device=cpu``.
+    """
+    run = require_run(run, "training run")
+    overrides = list(overrides)
+    config = run / "config.yaml"
+    raw = apply_overrides(read_yaml(config), overrides)
+    device = resolve_device((raw.get("train") or {}).get("device", "auto"))
+    model = load_run_model(run, checkpoint, device, overrides)
+    data = load_section(config, "data", DataConfig, overrides)
+    ev = load_section(config, "eval", EvalConfig, overrides)
+    return model, data, ev, device

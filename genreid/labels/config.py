@@ -1,0 +1,51 @@
+"""The ``labels`` config section: the strategy for generated images and its options.
+
+Strategies read this section directly (docs/TRAINING.md, Strategies).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from genreid.core.errors import ConfigError, RegistryError
+from genreid.labels.registry import STRATEGIES
+
+
+@dataclass
+class LabelsConfig:
+    """Label strategy for generated images and its options."""
+
+    strategy: str = "baseline"
+    gen_start_epoch: int | str = "default"  # int, "auto" (0.4*epochs) or "default"
+    gen_weight: float | None = None
+    real_smoothing: float = 0.0
+    epsilon: float = 0.1
+    center_lambda: float | None = None
+    center_alpha: float = 0.5
+    temperature: float = 1.0
+    smprl_from: str | None = None  # a trained baseline run folder
+    smprl_targets: str | None = None  # or a ready .npz of fixed targets
+    clusters: str | None = None  # slsr: path,cluster CSV of the real training images
+
+    def check(self) -> None:
+        try:
+            STRATEGIES.key(self.strategy)
+        except RegistryError as exc:
+            raise ConfigError(f"labels.strategy: {exc}") from None
+        g = self.gen_start_epoch
+        if not (isinstance(g, int) and g >= 0) and g not in ("auto", "default"):
+            raise ConfigError(
+                f"labels.gen_start_epoch: expected an integer >= 0, 'auto' or 'default', got {g!r}"
+            )
+        for key in ("real_smoothing", "epsilon"):
+            value = getattr(self, key)
+            if not 0 <= value < 1:
+                raise ConfigError(f"labels.{key}: expected a value in [0, 1), got {value}")
+        if self.gen_weight is not None and self.gen_weight < 0:
+            raise ConfigError(f"labels.gen_weight: expected >= 0, got {self.gen_weight}")
+        if self.center_lambda is not None and self.center_lambda < 0:
+            raise ConfigError(f"labels.center_lambda: expected >= 0, got {self.center_lambda}")
+        if not 0 < self.center_alpha <= 1:
+            raise ConfigError(f"labels.center_alpha: expected (0, 1], got {self.center_alpha}")
+        if self.temperature <= 0:
+            raise ConfigError(f"labels.temperature: expected > 0, got {self.temperature}")

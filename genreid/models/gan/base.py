@@ -1,0 +1,86 @@
+"""What a GAN architecture provides: its networks, its losses and its collapse guard.
+
+The GAN training task is written against this interface only, so it never branches on the
+architecture's name; a new architecture registers a :class:`GanArch` subclass in
+``genreid.models.gan.GAN_ARCHS`` (docs/ARCHITECTURE.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from genreid.core.errors import ConfigError, RegistryError
+from genreid.core.registry import Registry
+
+
+@dataclass
+class GanModelConfig:
+    """The ``model`` section of a GAN config: which generator/discriminator pair, how big."""
+
+    arch: str = "dcgan"
+    z_dim: int | None = None  # null: the arch's default (dcgan 100, wgangp 128)
+    width: int = 64  # d: channels of the last generator layer / first critic layer
+    depth: int | None = None  # stride-2 stages (dcgan 4, wgangp 5); start map = size / 2^depth
+    kernel: int = 5  # DCGAN (de)convolution size
+
+    def check(self) -> None:
+        try:
+            GAN_ARCHS.key(self.arch)
+        except RegistryError as exc:
+            raise ConfigError(f"model.arch: {exc}") from None
+        for key in ("z_dim", "depth"):
+            value = getattr(self, key)
+            if value is not None and value < 1:
+                raise ConfigError(f"model.{key}: expected an integer >= 1, got {value}")
+        if self.width < 1:
+            raise ConfigError(f"model.width: expected an integer >= 1, got {self.width}")
+        if self.kernel % 2 == 0:
+            raise ConfigError(f"model.kernel: expected an odd size such as 5, got {self.kernel}")
+
+
+class GanArch:
+    """A generator/discriminator pair with its losses; subclasses fill in each piece."""
+
+    name: ClassVar[str] = ""
+    # Paper defaults for config fields left null: z_dim, depth, lr, betas, g_steps.
+    defaults: ClassVar[dict[str, Any]] = {}
+    # The train.* key that counts discriminator updates per generator phase.
+    d_steps_key: ClassVar[str] = "d_steps"
+    collapse_advice: ClassVar[str] = ""
+
+    @classmethod
+    def build(cls, model: GanModelConfig, size: tuple[int, int]) -> tuple[nn.Module, nn.Module]:
+        """(generator, discriminator) for a resolved model config and image size (H, W)."""
+        raise NotImplementedError
+
+    @staticmethod
+    def d_loss(
+        D: nn.Module, real: torch.Tensor, fake: torch.Tensor, train: Any
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The discriminator loss on a real and a fake batch, and statistics to log."""
+        raise NotImplementedError
+
+    @staticmethod
+    def g_loss(scores: torch.Tensor) -> torch.Tensor:
+        """The generator loss from the discriminator's scores of fresh fakes."""
+        raise NotImplementedError
+
+    @staticmethod
+    def collapsed(stats: dict[str, float], train: Any) -> str | None:
+        """What looks broken in this iteration's statistics, or None when all is well."""
+        return None
+
+
+GAN_ARCHS: Registry[type[GanArch]] = Registry(
+    "GAN architecture (model.arch)",
+    {"dcgan": "genreid.models.gan.dcgan:DCGAN", "wgangp": "genreid.models.gan.wgangp:WGANGP"},
+)
+
+
+def build_gan(model: GanModelConfig, size: tuple[int, int]) -> tuple[nn.Module, nn.Module]:
+    """(generator, discriminator) of a resolved model config at image size (H, W)."""
+    return GAN_ARCHS.get(model.arch).build(model, (int(size[0]), int(size[1])))
