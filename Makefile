@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv quickstart test test-all lint bench clean
+.PHONY: venv quickstart test test-all wheel-check lint bench clean
 
 venv: $(STAMP)
 
@@ -23,6 +23,9 @@ test: venv
 
 test-all: venv
 	$(BIN)/python -m pytest -q -n 2 -m "" tests
+
+wheel-check: venv
+	bash .ci/wheel_check.sh
 
 lint: venv
 	$(BIN)/ruff check genreid tests benchmarks

@@ -10,7 +10,7 @@ app = typer.Typer(help="List and print the shipped configs.", no_args_is_help=Tr
 @app.command("list")
 def list_configs() -> None:
     """Names of the shipped configs; pass one to --config (e.g. --config tiny)."""
-    from genreid.core.config import find_config, read_yaml, shipped_configs  # lazy: fast --help
+    from genreid.core.config import find_config, read_config_dict, shipped_configs  # lazy
 
     for name in shipped_configs():
         first = next(
@@ -18,7 +18,7 @@ def list_configs() -> None:
              if line.startswith("#")),
             "",
         )  # fmt: skip
-        task = read_yaml(find_config(name)).get("task", "")
+        task = read_config_dict(name).get("task", "")
         typer.echo(f"{name:24s} {task:5s} {first}")
 
 

@@ -16,6 +16,7 @@ def train_command(
     config: str = typer.Option(
         None,
         "--config",
+        "-c",
         help="A shipped config name (`genreid config list`, e.g. tiny) or a YAML file; "
         "with --resume it defaults to RUN/config.yaml. Its `task` key picks what is trained.",
     ),
@@ -51,8 +52,8 @@ def train_command(
 
 def extract_command(
     run: Path = typer.Option(..., "--run", help="A training run folder."),
-    dataset: str = typer.Option(..., "--dataset", help="Dataset name (e.g. market1501)."),
-    root: Path = typer.Option(..., "--root", help="Dataset folder."),
+    dataset: str = typer.Option(..., "--dataset", "-d", help="Dataset name (e.g. market1501)."),
+    root: Path = typer.Option(..., "--root", "-r", help="Dataset folder."),
     out: Path = typer.Option(..., "--out", help="Features file to write (.npz)."),
     option: list[str] = typer.Option(
         None, "--option", "-o", help="Config override " + OPTION_HELP + " (eval.flip=false)"

@@ -97,6 +97,15 @@ class Progress:
         self.last_print = time.perf_counter()
         print(self.line(), file=self.stream, flush=True)
 
+    def write(self, line: str) -> None:
+        """Print a line (e.g. an epoch summary) without breaking the bar; nothing when off."""
+        if self.mode == "off":
+            return
+        if self._bar is not None:
+            self._bar.write(line, file=self.stream)
+        else:
+            print(line, file=self.stream, flush=True)
+
     def close(self) -> None:
         if self._bar is not None:
             self._bar.close()

@@ -43,7 +43,7 @@ def versions() -> dict[str, str]:
         "platform": platform.platform(),
     }
     try:
-        import torchvision
+        import torchvision  # lazy: as above; optional
 
         out["torchvision"] = torchvision.__version__
     except ImportError:  # pragma: no cover

@@ -550,19 +550,13 @@ class Loop:
         ddp.barrier()
 
     def _epoch_line(self, record: dict[str, Any]) -> None:
-        if self.progress is None or self.progress.mode == "off":
-            return
+        """One summary line per epoch (loss, accuracy, speed, data share) on the console."""
         keys = [k for k in ("loss", "loss/d", "loss/g", "rank1", "mAP") if k in record]
         parts = [f"{k} {record[k]:.4g}" for k in keys]
         parts.append(f"{record['images_per_s']:.1f} img/s")
         parts.append(f"data {100 * record['data_share']:.0f}%")
         line = f"{self.task.label}epoch {self.epoch}/{self.cfg.epochs}: " + ", ".join(parts)
-        if self.progress.mode == "bar":
-            from tqdm import tqdm  # lazy: only a terminal needs it
-
-            tqdm.write(line, file=self.progress.stream)
-        else:
-            print(line, file=self.progress.stream, flush=True)
+        self.progress.write(line)
 
     # ------------------------------------------------------------------ checkpoints
     def _state(self) -> dict[str, Any]:

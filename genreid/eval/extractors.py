@@ -99,7 +99,7 @@ def image_features(
 
 
 def exported_model(arg: str, device: torch.device) -> FeatureExtractor:
-    """A TorchScript file (torch.jit.save) or a torch.export program (``.pt2``)."""
+    """``model:FILE``: a TorchScript file (torch.jit.save) or a torch.export program (``.pt2``)."""
     p = Path(arg).expanduser()
     if p.is_dir():
         found = [p / n for n in ("feature_extractor.pt2", "feature_extractor.pt")]
@@ -135,7 +135,8 @@ def exported_model(arg: str, device: torch.device) -> FeatureExtractor:
 
 
 def reid_run(arg: str, device: torch.device) -> FeatureExtractor:
-    """A ``genreid train`` run folder's test feature; other paths go to :func:`exported_model`."""
+    """``reid:RUN``: a ``genreid train`` run folder's test feature; other paths go to
+    :func:`exported_model`."""
     run = Path(arg).expanduser()
     exported = [run / n for n in ("feature_extractor.pt2", "feature_extractor.pt")]
     if not (run / "config.yaml").is_file() or any(p.is_file() for p in exported):
@@ -170,6 +171,8 @@ def reid_run(arg: str, device: torch.device) -> FeatureExtractor:
 
 
 LoaderFn = Callable[[str, torch.device], FeatureExtractor | Callable[[torch.Tensor], torch.Tensor]]
+exported_model.name = "model"  # type: ignore[attr-defined]
+reid_run.name = "reid"  # type: ignore[attr-defined]
 FEATURE_EXTRACTORS: Registry[LoaderFn] = Registry(
     "feature extractor", {"reid": reid_run, "model": exported_model}
 )

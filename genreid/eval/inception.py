@@ -103,12 +103,8 @@ def _fid_blocks() -> tuple[type, type, type, type]:
 
 def fid_inception_v3(state_dict: dict[str, torch.Tensor] | None = None) -> nn.Module:
     """torchvision's Inception-v3 (no weights) patched into the TF FID graph, as pytorch-fid."""
-    import torchvision
-
     A, C, E1, E2 = _fid_blocks()
-    net = torchvision.models.inception_v3(
-        weights=None, aux_logits=False, num_classes=1008, init_weights=False
-    )
+    net = tvi.inception_v3(weights=None, aux_logits=False, num_classes=1008, init_weights=False)
     net.Mixed_5b, net.Mixed_5c, net.Mixed_5d = A(192, 32), A(256, 64), A(288, 64)
     net.Mixed_6b, net.Mixed_6c = C(768, 128), C(768, 160)
     net.Mixed_6d, net.Mixed_6e = C(768, 160), C(768, 192)

@@ -64,7 +64,7 @@ def find_mat(root: Path) -> Path:
 
 
 def _open_mat(mat_path: Path) -> Any:
-    import h5py
+    import h5py  # lazy: only CUHK03's .mat files need h5py
 
     try:
         return h5py.File(mat_path, "r")
@@ -217,7 +217,7 @@ def _find_config(root: Path, mat_path: Path, variant: str) -> Path:
 
 def new_protocol_split(config: Path, images: Extracted) -> tuple[list, list, list]:
     """The 767/700 split of Zhong et al.: 1-based indices into ``filelist`` with ``labels``."""
-    from scipy.io import loadmat
+    from scipy.io import loadmat  # lazy: only the CUHK03 new-protocol files need scipy.io
 
     cfg = loadmat(config)
     fields = ("train_idx", "query_idx", "gallery_idx", "labels", "filelist", "camId")
