@@ -1,12 +1,21 @@
-"""Re-ID training speed (images/s) of the tiny and paper recipes, on CPU or the GPU.
+"""Re-ID training speed (images/s): the model step alone, and end to end through the loop.
 
-Times the full training step of ``genreid.engine.trainer`` (forward under the recipe's AMP
-setting, label strategy, soft cross-entropy, backward, SGD step with the 10x head group) on
-random images at each recipe's training size, 751 classes (Market-1501), strategy ``lsro``
-with half of each batch generated. Data loading is not included (see --help).
+Model step (default): forward under the recipe's AMP setting, label strategy, soft
+cross-entropy, backward, optimizer step, on random images at each recipe's training size, 751
+classes (Market-1501), strategy ``lsro`` with half of each batch generated; no data loading.
+
+End to end (``--end-to-end``): a real ``genreid`` training run of the tiny recipe through the
+one loop, with JPEG decoding and augmentation, on a synthetic dataset rendered once (``genreid
+data synth --ids 1200 --cams 6``: 10,170 training images of 600 identities); evaluation is
+off. It prints the loop's images/s (data waiting plus compute, epochs after the first) and the
+share of that time spent waiting for data. Then, because one process can run 10% faster or
+slower than the next on this machine, the ratio to the model step alone is measured in one
+process, interleaved: rounds of ``--round-steps`` training steps fed by the loop's data
+pipeline, each followed by as many steps of the same task on batches already in memory.
 
     python benchmarks/train_speed.py                     # CPU: few iterations, small batches
     python benchmarks/train_speed.py --iters 20 --warmup 3 --paper-batch 64   # on a GPU
+    python benchmarks/train_speed.py --end-to-end        # tiny recipe, real data, CPU
 """
 
 from __future__ import annotations
@@ -14,33 +23,51 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 
 import torch
 
 from genreid.core.config import load_config
-from genreid.engine.loop import amp_dtype
+from genreid.data.datasets import load_dataset
+from genreid.engine.loop import Loop, StepInfo, amp_dtype
 from genreid.engine.optim import build_optimizer
-from genreid.engine.tasks.reid import ReIDTrainConfig
+from genreid.engine.tasks.reid import ReIDTask, ReIDTrainConfig, train
 from genreid.labels import LabelBatch, build_strategy, soft_cross_entropy
 from genreid.models import build_model
 
 K = 751
 
 
-def bench(recipe: str, batch: int, iters: int, warmup: int, device: torch.device) -> dict:
+def bench(
+    recipe: str,
+    batch: int,
+    iters: int,
+    warmup: int,
+    device: torch.device,
+    classes: int = K,
+    strategy: str = "lsro",
+    overrides: list[str] | None = None,
+) -> dict:
     """Images/s of ``iters`` timed training steps after ``warmup`` untimed ones."""
-    cfg = load_config(ReIDTrainConfig, f"train/{recipe}")
+    cfg = load_config(ReIDTrainConfig, f"train/{recipe}", overrides)
     torch.manual_seed(0)
-    model = build_model(cfg.model, K, load_pretrained=False).to(device).train()
-    strategy = build_strategy("lsro", K, feat_dim=model.feat_dim).to(device)
+    model = build_model(cfg.model, classes, load_pretrained=False).to(device).train()
+    labels_strategy = build_strategy(strategy, classes, feat_dim=model.feat_dim).to(device)
     opt = build_optimizer(model, cfg.optim)
     dtype = amp_dtype(cfg.train.amp, device)
     h, w = cfg.data.height, cfg.data.width
     x = torch.randn(batch, 3, h, w, device=device)
-    labels = torch.randint(0, K, (batch,), device=device)
+    labels = torch.randint(0, classes, (batch,), device=device)
     gen = torch.arange(batch, device=device) % 2 == 1
-    labels[gen] = -1
+    if labels_strategy.uses_generated:
+        labels[gen] = -1
+    else:
+        gen[:] = False
     clusters = torch.full((batch,), -1, device=device)
 
     def step() -> None:
@@ -48,7 +75,7 @@ def bench(recipe: str, batch: int, iters: int, warmup: int, device: torch.device
         with ctx:
             logits, feats = model(x)
         b = LabelBatch(logits.float(), feats.float(), labels, gen, clusters, 0)
-        t = strategy(b)
+        t = labels_strategy(b)
         loss = soft_cross_entropy(b.logits, t.q, t.weight)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -78,6 +105,80 @@ def bench(recipe: str, batch: int, iters: int, warmup: int, device: torch.device
     }
 
 
+def end_to_end(args: argparse.Namespace, device: torch.device) -> dict:
+    """The tiny recipe through the loop on real JPEGs vs its model step alone."""
+    with tempfile.TemporaryDirectory() as tmp:
+        root = args.root
+        if root is None:
+            root = Path(tmp) / "synth"
+            cmd = [sys.executable, "-m", "genreid.cli", "data", "synth", "--out", str(root),
+                   "--ids", "1200", "--cams", "6", "--seed", "0"]  # fmt: skip
+            subprocess.run(cmd, check=True, capture_output=True)
+        ds = load_dataset("market1501", root)
+        classes = ds.num_train_pids
+        overrides = [
+            f"data.root={root}", f"train.epochs={args.epochs}", "train.eval_every=0",
+            f"train.device={device.type}", "train.progress=false", *args.set,
+        ]  # fmt: skip
+        cfg = load_config(ReIDTrainConfig, "train/tiny", overrides)
+        if args.threads:
+            cfg.train.threads = args.threads
+        t0 = time.perf_counter()
+        results = train(cfg, Path(tmp) / "run")
+        wall = time.perf_counter() - t0
+        rows = [json.loads(x) for x in (Path(tmp) / "run/metrics.jsonl").read_text().splitlines()]
+        rounds = interleaved(cfg, Path(tmp) / "interleaved", args.rounds, args.round_steps)
+    epochs = [r for r in rows if r.get("epoch_end")]
+    timed = epochs[1:] or epochs  # the first epoch includes warm-up
+    images = sum(r["images"] for r in timed)
+    data_s = sum(r["data_seconds"] for r in timed)
+    busy = sum(r["seconds"] for r in timed)
+    e2e = images / busy
+    ratios = sorted(r["end_to_end"] / r["step_only"] for r in rounds)
+    return {
+        "train_images": results["train_images"],
+        "identities": classes,
+        "epochs": len(epochs),
+        "timed_epochs": len(timed),
+        "workers": cfg.data.workers,
+        "cache": cfg.data.cache,
+        "threads": torch.get_num_threads(),
+        "end_to_end_images_per_s": round(e2e, 1),
+        "data_share": round(data_s / busy, 4),
+        "wall_seconds_incl_cache_and_checkpoints": round(wall, 1),
+        "interleaved_rounds": rounds,
+        "ratio_median": round(ratios[len(ratios) // 2], 3),
+        "ratio_min": round(ratios[0], 3),
+        "ratio_max": round(ratios[-1], 3),
+    }
+
+
+def interleaved(cfg: ReIDTrainConfig, out: Path, rounds: int, steps: int) -> list[dict]:
+    """Images/s of ``steps`` loop steps with data loading, then without, ``rounds`` times."""
+    task = ReIDTask(cfg)
+    loop = Loop(task, out)
+    loop._start()  # the loop's set-up (threads, allocator, data, modules), no epochs
+    n_batch = cfg.train.batch_size
+    out_rows = []
+    for r in range(rounds):
+        it = iter(task.batches(r, 0))
+        t0 = time.perf_counter()
+        held = []
+        for k in range(steps):
+            batch = next(it)
+            task.step(batch, StepInfo(r, k, steps, k))
+            if len(held) < 20:
+                held.append(batch)
+        e2e = n_batch * steps / (time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        for k in range(steps):
+            task.step(held[k % len(held)], StepInfo(r, k, steps, k))
+        alone = n_batch * steps / (time.perf_counter() - t0)
+        out_rows.append({"end_to_end": round(e2e, 1), "step_only": round(alone, 1)})
+    loop.jobs.leave()
+    return out_rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="auto", help="auto, cpu or cuda")
@@ -92,6 +193,12 @@ def main() -> None:
     )
     ap.add_argument("--recipes", default="tiny,ide_paper,bottleneck_paper")
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
+    ap.add_argument("--end-to-end", action="store_true", help="the tiny recipe on real data")
+    ap.add_argument("--epochs", type=int, default=3, help="end to end: epochs (first untimed)")
+    ap.add_argument("--rounds", type=int, default=5, help="end to end: interleaved rounds")
+    ap.add_argument("--round-steps", type=int, default=60, help="end to end: steps per round")
+    ap.add_argument("--root", type=Path, default=None, help="end to end: a synthetic dataset")
+    ap.add_argument("--set", nargs="*", default=[], help="end to end: key=value overrides")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -101,6 +208,30 @@ def main() -> None:
     device = torch.device(dev)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
+    name = (
+        torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else f"cpu x{torch.get_num_threads()} threads"
+    )
+    env = {"device": name, "torch": torch.__version__, "load_avg_1m": os.getloadavg()[0]}
+    if args.end_to_end:
+        r = end_to_end(args, device)
+        print(f"device: {name}, torch {torch.__version__}")
+        print(
+            f"tiny recipe end to end ({r['train_images']} images, {r['timed_epochs']} timed "
+            f"epochs, workers {r['workers']}, cache {r['cache']}): "
+            f"{r['end_to_end_images_per_s']} images/s, {100 * r['data_share']:.1f}% waiting for "
+            "data"
+        )
+        for k, row in enumerate(r["interleaved_rounds"]):
+            print(f"  round {k + 1}: end to end {row['end_to_end']} images/s, model step "
+                  f"alone {row['step_only']} images/s")  # fmt: skip
+        print(
+            f"ratio end to end / model step alone: median {r['ratio_median']} (range "
+            f"{r['ratio_min']}-{r['ratio_max']}, {len(r['interleaved_rounds'])} rounds)"
+        )
+        print(json.dumps({**env, "end_to_end": r}))
+        return
     rows = []
     for recipe in args.recipes.split(","):
         if recipe == "tiny":
@@ -109,11 +240,6 @@ def main() -> None:
             cfg_batch = load_config(ReIDTrainConfig, f"train/{recipe}").train.batch_size
             batch = args.paper_batch or (cfg_batch if device.type == "cuda" else 8)
         rows.append(bench(recipe, batch, args.iters, args.warmup, device))
-    name = (
-        torch.cuda.get_device_name(device)
-        if device.type == "cuda"
-        else (f"cpu x{torch.get_num_threads()} threads")
-    )
     print(f"device: {name}, torch {torch.__version__}")
     print(f"{'recipe':<18}{'model':<26}{'size':<9}{'batch':>6}{'amp':>7}{'img/s':>10}")
     for r in rows:
@@ -122,7 +248,7 @@ def main() -> None:
             f"{r['recipe']:<18}{model:<26}{r['size']:<9}{r['batch']:>6}{r['amp']:>7}"
             f"{r['images_per_s']:>10.1f}"
         )
-    print(json.dumps({"device": name, "torch": torch.__version__, "results": rows}))
+    print(json.dumps({**env, "results": rows}))
 
 
 if __name__ == "__main__":

@@ -97,3 +97,14 @@ def test_metrics_jsonl_and_truncate_on_resume(tmp_path):
         fh.write('{"step": 5, "lo')  # the line a crash cut short
     run.truncate_metrics(keep_until=2)
     assert [m["step"] for m in run.read_metrics()] == [0, 1, 2]
+
+
+def test_yaml_booleans_reach_on_off_choices():
+    """YAML 1.1 reads `off` as false: `train.amp=off` (the advice NaN errors give) must work."""
+    from genreid.engine.tasks.reid import ReIDTrainConfig
+
+    cfg = load_config(ReIDTrainConfig, "tiny", ["train.amp=off", "data.cache=on"])
+    assert cfg.train.amp == "off" and cfg.data.cache == "on"
+    assert load_config(ReIDTrainConfig, "tiny", ["data.cache=off"]).data.cache == "off"
+    with pytest.raises(ConfigError, match="train.amp: True is not allowed"):
+        load_config(ReIDTrainConfig, "tiny", ["train.amp=yes"])

@@ -8,19 +8,12 @@ is a bug and keeps its traceback. Command bodies import the library lazily, so t
 
 from __future__ import annotations
 
-import os
+import typer
+from typer.core import TyperGroup
 
-# Idle OpenMP threads of torch otherwise spin for a while before sleeping, which starves
-# other processes on a shared machine (two trainings on 2 cores ran at a sixth of their solo
-# speed); PASSIVE lets them sleep. It must be set before torch loads; a user's value wins.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-import typer  # noqa: E402
-from typer.core import TyperGroup  # noqa: E402
-
-from genreid import __version__  # noqa: E402
-from genreid.cli.common import fail  # noqa: E402
-from genreid.core.errors import GenreidError  # noqa: E402
+from genreid import __version__
+from genreid.cli.common import fail
+from genreid.core.errors import GenreidError
 
 
 class ErrorReportingGroup(TyperGroup):

@@ -22,6 +22,7 @@ from genreid.core.errors import ConfigError
 from genreid.core.files import atomic_write_text
 
 T = TypeVar("T")
+_BOOL_WORDS = {False: ("off", "no", "false"), True: ("on", "yes", "true")}
 SHIPPED = Path(__file__).resolve().parents[1] / "configs"
 
 __all__ = ["ConfigError", "load_config", "save_config", "to_dict", "from_dict", "check_config"]
@@ -58,6 +59,8 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
         raise ConfigError(errors[0] if errors else f"{key}: bad value {value!r}")
     if origin is typing.Literal:
         allowed = get_args(tp)
+        if isinstance(value, bool):  # YAML 1.1 reads off/on/no/yes as booleans
+            value = next((w for w in _BOOL_WORDS[value] if w in allowed), value)
         if value not in allowed:
             raise ConfigError(
                 f"{key}: {value!r} is not allowed; expected one of {', '.join(map(str, allowed))}"

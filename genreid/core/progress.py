@@ -107,12 +107,17 @@ class Progress:
             print(line, file=self.stream, flush=True)
 
     def close(self) -> None:
+        """End the bar; in a log, a last line unless the work was too quick to report."""
         if self._bar is not None:
             self._bar.close()
             self._bar = None
-        elif self.mode == "lines" and self.n > self.start_n:
+        elif self.mode == "lines" and self.n > self.start_n and self._reported():
             self._print_line()
         self.mode = "off"
+
+    def _reported(self) -> bool:
+        """Whether a line was printed, or the work took long enough to deserve one."""
+        return self.last_print > self.t0 or time.perf_counter() - self.t0 >= min(self.every, 2.0)
 
     def __enter__(self) -> Progress:
         return self

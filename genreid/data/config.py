@@ -26,6 +26,9 @@ class ImageSourceConfig:
     width: int = 128
     flip: bool = True  # random horizontal flip in training
     workers: int = 0  # DataLoader worker processes (0: load in the training process)
+    # Decode and resize the training images once into memory (uint8): "auto" when they take
+    # at most a quarter of the free memory, "on", or "off" (decode every image every epoch).
+    cache: Literal["auto", "on", "off"] = "auto"
 
     @property
     def size(self) -> tuple[int, int]:

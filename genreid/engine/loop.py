@@ -42,6 +42,7 @@ from genreid.core.checkpoint import (
     set_rng_state,
 )
 from genreid.core.config import load_config, save_config, to_dict
+from genreid.core.cpu import JobRegistry, oversubscription, steady_allocator
 from genreid.core.errors import ConfigError, GenreidError, RunFolderError
 from genreid.core.files import write_json_atomic
 from genreid.core.progress import Progress
@@ -305,6 +306,7 @@ class Loop:
         self.progress: Progress | None = None
         self.rundir: RunDir | None = None
         self.dist: ddp.DistInfo | None = None
+        self.jobs = JobRegistry()
         self.resuming = False
         self.seconds_this_call = 0.0
         self._position = StepInfo(0, 0, 0, 0)
@@ -382,11 +384,15 @@ class Loop:
                 self.rundir.close()
             if self.dist is not None and self.dist.enabled:
                 ddp.cleanup()
+            self.jobs.leave()
 
     def _start(self) -> None:
         cfg = self.cfg
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
+        steady_allocator()
+        warning = oversubscription(torch.get_num_threads(), self.jobs.others())
+        self.jobs.enter(torch.get_num_threads(), str(self.out))
         self.dist = ddp.init_distributed(cfg.device)
         self.device = self.dist.device
         self.amp = amp_dtype(cfg.amp, self.device)
@@ -418,6 +424,11 @@ class Loop:
                 seed_everything(epoch_seed(self.task.seed, -1, self.dist.rank))  # own noise
         if self.resuming and self.dist.is_main:
             self._note_resume()
+        if warning and self.dist.is_main:
+            print(f"warning: {warning}", file=sys.stderr, flush=True)
+            self.rundir.log_metrics(
+                {"step": self.step, "event": "shared_cores", "warning": warning}
+            )
 
     def _check_config(self) -> None:
         saved_path = self.out / "config.yaml"

@@ -40,7 +40,12 @@ def extract_features(
     workers: int = 0,
 ) -> torch.Tensor:
     """N x D features (CPU) of every item of an :class:`ImageDataset`-style dataset, in order."""
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers)
+    if isinstance(dataset, ImageDataset):
+        dataset = dataset.batched()
+    collate = getattr(dataset, "collate", None)
+    loader = DataLoader(
+        dataset, batch_size=batch_size, shuffle=False, num_workers=workers, collate_fn=collate
+    )
     out = [forward(batch["image"].to(device)).cpu() for batch in loader]
     return torch.cat(out) if out else torch.zeros(0, 0)
 

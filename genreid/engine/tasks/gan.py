@@ -24,7 +24,7 @@ from genreid.core.errors import ConfigError, RegistryError, RunFolderError
 from genreid.core.runs import RunDir
 from genreid.data.clusters import read_cluster_manifest
 from genreid.data.config import GanDataConfig
-from genreid.data.dataset import ImageDataset
+from genreid.data.dataset import ImageDataset, cache_fits
 from genreid.data.datasets import load_dataset
 from genreid.data.errors import DatasetError
 from genreid.data.records import ImageRecord
@@ -257,13 +257,17 @@ class GanTask(Task):
             raise DatasetError(
                 f"{self.label}{len(self.records)} images are too few for {world} processes"
             )
-        self.dataset = ImageDataset(self.records, GanTransform(cfg.data.size, cfg.data.flip))
+        d = cfg.data
+        pipeline = GanTransform(d.size, d.flip)
+        cache = d.cache == "on" or (d.cache == "auto" and cache_fits(self.records, pipeline))
+        self.dataset = ImageDataset(self.records, pipeline, cache=cache)
         self.sampler = EpochSampler(
             len(self.records), self.seed, rank=loop.dist.rank, world_size=world
         )
         self.loader_gen = torch.Generator().manual_seed(self.seed)
         self.loader = DataLoader(
-            self.dataset,
+            self.dataset.batched(),
+            collate_fn=self.dataset.collate,
             batch_size=self.batch_size,
             sampler=self.sampler,
             drop_last=True,

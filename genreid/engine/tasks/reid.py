@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader
 from genreid.core.distributed import barrier
 from genreid.core.errors import ConfigError
 from genreid.data.config import DataConfig
-from genreid.data.dataset import ImageDataset
+from genreid.data.dataset import ImageDataset, cache_fits
 from genreid.data.datasets import load_dataset
 from genreid.data.generated import read_generated
 from genreid.data.records import ImageRecord, ReIDDataset
@@ -140,7 +140,9 @@ class ReIDTask(Task):
             TrainingSet(self.records, self.label_map, self.ds.root, loop.out, loop.device)
         )
         self.strategy: LabelStrategy = loop.module("labels", strategy, ddp_wrap=False)
-        self.train_set = ImageDataset(self.records, train_transform(d), self.label_map)
+        pipeline = train_transform(d)
+        cache = d.cache == "on" or (d.cache == "auto" and cache_fits(self.records, pipeline))
+        self.train_set = ImageDataset(self.records, pipeline, self.label_map, cache=cache)
         self.sampler = MixedBatchSampler(
             self.train_set.labels,
             [r.generated for r in self.records],
@@ -153,8 +155,9 @@ class ReIDTask(Task):
             world_size=loop.dist.world_size,
         )
         self.loader = DataLoader(
-            self.train_set,
+            self.train_set.batched(),
             batch_sampler=self.sampler,
+            collate_fn=self.train_set.collate,
             num_workers=d.workers,
             pin_memory=loop.device.type == "cuda",
             generator=torch.Generator().manual_seed(cfg.seed),
