@@ -36,7 +36,10 @@ bench: venv
 	$(BIN)/python benchmarks/eval_speed.py
 	$(BIN)/python benchmarks/rerank_speed.py
 	$(BIN)/python benchmarks/train_speed.py --device cpu
+	$(BIN)/python benchmarks/train_speed.py --device cpu --end-to-end
+	$(BIN)/python benchmarks/shared_cores.py
 	$(BIN)/python benchmarks/gan_speed.py --threads 2
+	$(BIN)/python benchmarks/resume_faults.py
 
 clean:
 	rm -rf runs .pytest_cache

@@ -9,7 +9,7 @@ PY=${PY:-python3}
 { nvidia-smi -L; $PY -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name(0))"; } 2>&1 | tee "$OUT/device.log"
 # 1. the CUDA paths of the test suite (distances, ranking, re-ranking, AMP training, GANs)
 $PY -m pytest -q -p no:cacheprovider tests/test_distance.py tests/test_metrics.py \
-  tests/test_rerank.py tests/test_gan_models.py \
+  tests/test_rerank.py tests/test_gan_models.py tests/test_loop.py tests/test_transforms.py \
   2>&1 | tail -6 | tee "$OUT/pytest.log"
 # 2. evaluation and re-ranking at Market-1501 size on the GPU
 $PY benchmarks/eval_speed.py --device cuda 2>&1 | tail -6 | tee "$OUT/eval_speed.log"
@@ -33,6 +33,11 @@ $PY benchmarks/train_speed.py --device cuda --iters 20 --warmup 3 2>&1 | tail -6
 $PY benchmarks/gan_speed.py --device cuda 2>&1 | tail -7 | tee "$OUT/gan_speed.log"
 # 4. an end-to-end tiny run with AMP on the GPU: render, train, extract, evaluate
 $PY -m genreid.cli data synth --out /tmp/synth --ids 200 --cams 6 --seed 0 > /dev/null 2>&1
-$PY -m genreid.cli train --config configs/train/tiny.yaml data.root=/tmp/synth train.amp=bf16 \
+$PY -m genreid.cli train --config tiny data.root=/tmp/synth train.amp=bf16 \
   train.epochs=8 --out /tmp/run_gpu 2>&1 | tail -4 | tee "$OUT/train_gpu.log"
 cp /tmp/run_gpu/results.json "$OUT/train_gpu_results.json" 2>/dev/null
+# 5. the loop on CUDA: a GAN through `genreid train` (task key) and an end-to-end ratio
+$PY -m genreid.cli train --config gan/dcgan_tiny data.root=/tmp/synth train.epochs=2 \
+  --out /tmp/gan_gpu 2>&1 | tail -3 | tee "$OUT/gan_gpu.log"
+$PY benchmarks/train_speed.py --end-to-end --root /tmp/synth --epochs 3 --device cuda 2>&1 \
+  | tail -9 | tee "$OUT/end_to_end_gpu.log"

@@ -168,8 +168,9 @@ def main() -> None:
                 rates = run_jobs(args.jobs, name, args, tmp)
                 sums.append(sum(rates))
                 each += rates
+            sd = statistics.pstdev(sums)
             rows.append({"setting": name, "jobs": args.jobs, "per_job": each,
-                         "sum": statistics.mean(sums), "sum_sd": statistics.pstdev(sums)})  # fmt: skip
+                         "sum": statistics.mean(sums), "sum_sd": sd})  # fmt: skip
     cores = len(os.sched_getaffinity(0))
     kind = "genreid train (tiny, synthetic)" if args.real else "tiny model step"
     print(f"{kind}, {cores} cores, {args.repeats} repeats of {args.seconds:.0f} s; "

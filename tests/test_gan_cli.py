@@ -211,3 +211,19 @@ def test_help_lists_commands():
     assert res.exit_code == 0
     for cmd in ("train", "sample", "metrics"):
         assert cmd in res.output
+
+
+def test_genreid_train_picks_the_task_from_the_config(tmp_path):
+    """`genreid train -c gan/dcgan_tiny` trains a GAN (the config's task key); `genreid gan
+    train` refuses a re-ID config."""
+    root = make_market_tree(tmp_path / "market", size=(16, 32))
+    run = tmp_path / "run"
+    res = runner.invoke(
+        app, ["train", "-c", "gan/dcgan_tiny", f"data.root={root}", *TINY, "--out", str(run)]
+    )
+    assert res.exit_code == 0, res.output
+    ckpt = load_config(GanConfig, run / "config.yaml")
+    assert ckpt.task == "gan" and (run / "checkpoints/last.pt").is_file()
+    assert json.loads((run / "results.json").read_text())["arch"] == "dcgan"
+    res = runner.invoke(app, ["gan", "train", "-c", "tiny", f"data.root={root}", "--out", "x"])
+    assert res.exit_code == 1 and "trains a 'reid' task, not 'gan'" in res.stderr

@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from genreid.cli.common import fail, parse_size
+from genreid.cli.train import run_training
 
 app = typer.Typer(
     help="Train GANs on re-ID training images, sample them, and measure FID / SSIM.",
@@ -33,22 +34,7 @@ def train(
     ),
 ) -> None:
     """Train one GAN, or one per cluster with data.clusters=FILE.csv (path,cluster)."""
-    from genreid.core.config import load_config  # lazy: keeps `genreid --help` fast
-    from genreid.core.errors import ConfigError
-    from genreid.engine.tasks.gan import GanConfig, train_gan
-
-    if config is None:
-        if not resume:
-            raise typer.BadParameter("pass --config FILE (or --resume to reuse RUN/config.yaml)")
-        config = str(Path(out) / "config.yaml")
-        if not Path(config).is_file():
-            raise ConfigError(
-                f"nothing to resume at {out}: no config.yaml there. Pass the --out folder "
-                "of an existing run, or drop --resume and pass --config to start one."
-            )
-    cfg = load_config(GanConfig, config, overrides or [])
-    results = train_gan(cfg, out, resume=resume)
-    typer.echo(f"{results['status']}: {out}")
+    run_training(config, overrides, Path(out), resume, task_name="gan")
 
 
 @app.command("sample")

@@ -26,14 +26,23 @@ def train_command(
     ),
 ) -> None:
     """Train a run of the config's task (re-ID by default); torchrun for DDP."""
+    run_training(config, overrides, out, resume)
+
+
+def run_training(
+    config: str | None,
+    overrides: list[str] | None,
+    out: Path,
+    resume: bool,
+    task_name: str | None = None,
+) -> None:
+    """Load the config (RUN/config.yaml on --resume without one), train its task, report."""
     from genreid.core.errors import ConfigError  # lazy: keeps `genreid --help` fast
     from genreid.engine.tasks import load_task_config
 
     if config is None:
         if not resume:
-            raise ConfigError(
-                "--config is required (e.g. --config tiny, see `genreid config list`)"
-            )
+            raise ConfigError("--config is required (e.g. --config tiny; `genreid config list`)")
         config = str(out / "config.yaml")
         if not Path(config).is_file():
             raise ConfigError(
@@ -41,13 +50,17 @@ def train_command(
                 "existing run, or drop --resume and pass --config to start one."
             )
     task, cfg = load_task_config(config, list(overrides or []))
+    if task_name is not None and task.name != task_name:
+        raise ConfigError(
+            f"{config} trains a {task.name!r} task, not {task_name!r}; use `genreid train`"
+        )
     results = task.train(cfg, out, resume=resume)
     if os.environ.get("RANK", "0") != "0":
         return
     final = results.get("final", {})
     shown = ", ".join(f"{k} {v:.4f}" for k, v in final.items() if k != "epoch")
-    done = results.get("epochs_completed", results.get("status", ""))
-    print(f"run {out}: {done} epochs" + (f"; {shown}" if shown else ""), file=sys.stderr)
+    line = f"{results.get('status', 'done')}: {out}, {results.get('epochs_completed', '?')} epochs"
+    print(line + (f"; {shown}" if shown else ""), file=sys.stderr)
 
 
 def extract_command(

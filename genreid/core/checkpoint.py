@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from genreid.core.errors import CheckpointError
+from genreid.core.faults import crash_point
 
 __all__ = [
     "CheckpointError", "atomic_save", "load_checkpoint", "module_state", "rng_state",
@@ -34,9 +35,24 @@ def atomic_save(obj: Any, path: str | Path) -> Path:
     with open(tmp, "wb") as fh:
         torch.save(obj, fh)
         fh.flush()
+        crash_point("checkpoint_write")
         os.fsync(fh.fileno())
     os.replace(tmp, path)
+    _fsync_dir(path.parent)
+    crash_point("checkpoint_renamed")
     return path
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make a rename durable (a power cut after it keeps the new file)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # pragma: no cover - e.g. a platform without directory handles
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:

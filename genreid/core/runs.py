@@ -25,6 +25,7 @@ from typing import Any
 from genreid import __version__
 from genreid.core.config import save_config
 from genreid.core.errors import RunFolderError
+from genreid.core.faults import crash_point
 from genreid.core.files import json_default, write_json_atomic
 
 __all__ = ["RunDir", "read_results", "require_run", "versions", "write_json_atomic"]
@@ -138,8 +139,13 @@ class RunDir:
         """Append one record to metrics.jsonl and its scalars to TensorBoard."""
         if not self.is_main:
             return
+        line = json.dumps(record, default=json_default) + "\n"
         with open(self.metrics_path, "a") as fh:
-            fh.write(json.dumps(record, default=json_default) + "\n")
+            half = len(line) // 2
+            fh.write(line[:half])
+            fh.flush()
+            crash_point("metrics_write")  # a line cut by a crash must not break a resume
+            fh.write(line[half:])
             fh.flush()
         if step is not None:
             tb = self.tensorboard()

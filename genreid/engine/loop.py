@@ -44,6 +44,7 @@ from genreid.core.checkpoint import (
 from genreid.core.config import load_config, save_config, to_dict
 from genreid.core.cpu import JobRegistry, oversubscription, steady_allocator
 from genreid.core.errors import ConfigError, GenreidError, RunFolderError
+from genreid.core.faults import crash_point
 from genreid.core.files import write_json_atomic
 from genreid.core.progress import Progress
 from genreid.core.runs import RunDir, read_results
@@ -550,6 +551,7 @@ class Loop:
         every = cfg.eval_every
         if (every and (epoch + 1) % every == 0) or epoch + 1 == cfg.epochs:
             evaluation = task.evaluate()
+            crash_point("evaluation")
             if evaluation:
                 record.update(evaluation)
                 self.last_eval = {**evaluation, "epoch": epoch + 1}

@@ -70,7 +70,8 @@ def _train(
 ) -> dict[str, Any]:
     run = out / strategy
     results = read_results(run) or {}
-    if results.get("status") == "done" and results.get("epochs_completed") == epochs:
+    # runs of genreid 0.1.0 wrote no status: a finished one counts as done
+    if results.get("status", "done") == "done" and results.get("epochs_completed") == epochs:
         return results
     overrides = [
         f"data.root={root}",

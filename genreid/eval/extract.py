@@ -19,6 +19,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from genreid.core.config import apply_overrides, load_section, read_yaml
 from genreid.core.distributed import resolve_device
+from genreid.core.errors import ConfigError
 from genreid.core.runs import require_run
 from genreid.data.config import DataConfig
 from genreid.data.dataset import ImageDataset
@@ -141,6 +142,13 @@ def load_trained_model(
     """
     run = require_run(run, "training run")
     overrides = list(overrides)
+    for item in overrides:
+        section = item.split("=", 1)[0].split(".", 1)[0]
+        if section not in ("data", "model", "eval", "train"):
+            raise ConfigError(
+                f"override {item!r}: a trained run's features can change data.*, model.*, "
+                "eval.* or train.* keys (e.g. eval.flip=false, train.device=cpu)"
+            )
     config = run / "config.yaml"
     raw = apply_overrides(read_yaml(config), overrides)
     device = resolve_device((raw.get("train") or {}).get("device", "auto"))

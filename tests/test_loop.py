@@ -1,0 +1,215 @@
+"""The training loop on its own, through a toy task written here: a new task plugs in without
+touching the loop, and gets checkpoints, exact resume (also mid-epoch), guards, evaluation,
+metrics with data-wait time, progress lines and the oversubscription warning."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from genreid.core.cpu import JobRegistry, oversubscription
+from genreid.core.errors import RunFolderError
+from genreid.core.progress import Progress
+from genreid.engine.loop import Loop, LoopConfig, NonFiniteError, StepInfo, Task
+
+
+@dataclass
+class ToyTrain(LoopConfig):
+    epochs: int = 3
+    progress: bool = False
+    threads: int | None = 1
+    device: str = "cpu"
+    batches: int = 5
+    lr: float = 0.1
+
+
+@dataclass
+class ToyConfig:
+    seed: int = 0
+    train: ToyTrain = field(default_factory=ToyTrain)
+
+
+class ToyTask(Task):
+    """Noisy linear regression: dropout and fresh noise draw from the RNG every step."""
+
+    name = "toy"
+    config_class = ToyConfig
+    nan_advice = "a lower toy lr."
+
+    def setup(self, loop: Loop) -> None:
+        self.loop = loop
+        self.net = loop.module("net", torch.nn.Sequential(torch.nn.Linear(4, 8),
+                                                          torch.nn.Dropout(0.3),
+                                                          torch.nn.Linear(8, 1)))  # fmt: skip
+        self.opt = loop.optimizer(
+            "opt", torch.optim.SGD(self.net.parameters(), lr=self.cfg.train.lr)
+        )
+        self.w = torch.tensor([[1.0], [-2.0], [0.5], [3.0]])
+        self.evaluations = 0
+
+    def epoch_length(self, epoch: int) -> int:
+        return self.cfg.train.batches
+
+    def batches(self, epoch: int, start: int):
+        g = torch.Generator().manual_seed(epoch)
+        xs = [torch.randn(8, 4, generator=g) for _ in range(self.cfg.train.batches)]
+        return ({"image": x} for x in xs[start:])
+
+    def step(self, batch: dict[str, Any], at: StepInfo) -> dict[str, float]:
+        x = batch["image"]
+        y = x @ self.w + 0.1 * torch.randn(x.shape[0], 1)
+        loss = ((self.net(x) - y) ** 2).mean()
+        value = self.loop.finite("toy loss", loss)
+        self.opt.zero_grad()
+        loss.backward()
+        self.opt.step()
+        return {"loss": value}
+
+    def after_load(self) -> None:
+        for group in self.opt.param_groups:  # a resume may change the lr on purpose
+            group["lr"] = self.cfg.train.lr
+
+    def evaluate(self) -> dict[str, float]:
+        self.evaluations += 1
+        return {"score": float(self.net[0].weight.detach().sum())}
+
+    def results(self) -> dict[str, Any]:
+        return {"evaluations": self.evaluations}
+
+
+def weights(run: Path) -> dict[str, torch.Tensor]:
+    return torch.load(run / "checkpoints/last.pt", weights_only=True)["modules"]["net"]
+
+
+def test_a_new_task_trains_and_writes_a_run_folder(tmp_path):
+    res = Loop(ToyTask(ToyConfig()), tmp_path / "run").run()
+    assert res["status"] == "done" and res["epochs_completed"] == 3 and res["steps"] == 15
+    assert res["evaluations"] == 1 and "score" in res["final"]  # eval_every 0: at the end only
+    rows = [json.loads(x) for x in (tmp_path / "run/metrics.jsonl").read_text().splitlines()]
+    ends = [r for r in rows if r.get("epoch_end")]
+    assert [(r["epoch"], r["step"], r["steps"]) for r in ends] == [
+        (1, 5, 5),
+        (2, 10, 5),
+        (3, 15, 5),
+    ]
+    for r in ends:
+        assert r["data_seconds"] >= 0 and r["compute_seconds"] > 0
+        assert r["data_share"] == pytest.approx(r["data_seconds"] / r["seconds"])
+        assert r["images"] == 40
+    assert ends[-1]["loss"] < ends[0]["loss"]
+    for name in ("config.yaml", "env.json", "results.json", "checkpoints/last.pt"):
+        assert (tmp_path / "run" / name).is_file()
+    with pytest.raises(RunFolderError, match="--resume"):
+        Loop(ToyTask(ToyConfig()), tmp_path / "run").run()
+    with pytest.raises(RunFolderError, match="nothing to resume"):
+        Loop(ToyTask(ToyConfig()), tmp_path / "none", resume=True).run()
+
+
+def test_resume_from_an_epoch_end_and_from_mid_epoch_is_exact(tmp_path, monkeypatch):
+    cfg = ToyConfig(train=ToyTrain(checkpoint_every=2, eval_every=1))
+    Loop(ToyTask(cfg), tmp_path / "full").run()
+    Loop(ToyTask(cfg), tmp_path / "epoch", stop_after=1).run()
+    assert not (tmp_path / "epoch/results.json").exists()  # an interrupted call writes none
+    Loop(ToyTask(cfg), tmp_path / "epoch", resume=True).run()
+
+    calls = {"n": 0}
+    original = ToyTask.step
+
+    def crash_at_step_8(self, batch, at):
+        calls["n"] += 1
+        if calls["n"] == 8:  # epoch 2, batch 3: the last checkpoint was written at step 6
+            raise KeyboardInterrupt
+        return original(self, batch, at)
+
+    monkeypatch.setattr(ToyTask, "step", crash_at_step_8)
+    with pytest.raises(KeyboardInterrupt):
+        Loop(ToyTask(cfg), tmp_path / "mid").run()
+    ckpt = torch.load(tmp_path / "mid/checkpoints/last.pt", weights_only=True)
+    assert (ckpt["loop"]["epoch"], ckpt["loop"]["batch_in_epoch"], ckpt["loop"]["step"]) == (
+        1,
+        1,
+        6,
+    )
+    monkeypatch.setattr(ToyTask, "step", original)
+    Loop(ToyTask(cfg), tmp_path / "mid", resume="auto").run()
+    full = weights(tmp_path / "full")
+    for run in ("epoch", "mid"):
+        got = weights(tmp_path / run)
+        assert all(torch.equal(full[k], got[k]) for k in full), run
+
+    def losses(run):
+        rows = (tmp_path / run / "metrics.jsonl").read_text().splitlines()
+        return [(r["step"], r["loss"], r.get("score")) for r in map(json.loads, rows)]
+
+    assert losses("mid") == losses("full") == losses("epoch")  # the epoch sums survive resume
+
+
+def test_a_nan_loss_stops_before_the_weights_and_keeps_the_checkpoint(tmp_path):
+    run = tmp_path / "run"
+    Loop(ToyTask(ToyConfig()), run).run()
+    good = (run / "checkpoints/last.pt").read_bytes()
+    cfg = ToyConfig(train=ToyTrain(epochs=5, lr=1e30))
+    with pytest.raises(NonFiniteError) as err:
+        Loop(ToyTask(cfg), run, resume=True).run()
+    msg = str(err.value)
+    assert "toy loss became" in msg and "(after epoch 3) is kept" in msg and "a lower toy lr" in msg
+    assert (run / "checkpoints/last.pt").read_bytes() == good
+    res = json.loads((run / "results.json").read_text())
+    assert res["status"] == "stopped" and res["last_good_checkpoint"]["epochs"] == 3
+    assert "toy loss became" in res["reason"]
+
+
+def test_progress_in_a_log_is_plain_lines(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("GENREID_PROGRESS", "lines")
+    Loop(ToyTask(ToyConfig(train=ToyTrain(progress=True))), tmp_path / "run").run()
+    err = capsys.readouterr().err
+    assert "\r" not in err
+    lines = [x for x in err.splitlines() if x.startswith("epoch ")]
+    assert [x.split(":")[0] for x in lines] == ["epoch 1/3", "epoch 2/3", "epoch 3/3"]
+    assert all("img/s" in x and "data" in x and "loss" in x for x in lines)
+
+
+def test_progress_line_has_counts_rate_and_eta(monkeypatch):
+    import io
+
+    stream = io.StringIO()
+    p = Progress(200, desc="epoch 1/2", unit="step", every=0.0, stream=stream)
+    assert p.mode == "lines"  # not a terminal
+    p.update(50, loss=1.2345678)
+    line = stream.getvalue().strip().splitlines()[-1]
+    assert line.startswith("epoch 1/2: 50/200 (25%)") and "step/s" in line and "ETA" in line
+    assert "loss 1.235" in line
+
+
+def test_oversubscription_is_detected_but_changes_nothing(tmp_path, monkeypatch):
+    import os
+
+    from genreid.core import cpu
+
+    monkeypatch.setattr(cpu, "cores", lambda: 2)
+    registry = JobRegistry(tmp_path / "jobs")
+    assert registry.others() == []
+    (tmp_path / "jobs").mkdir()
+    (tmp_path / "jobs/1.json").write_text(json.dumps({"pid": os.getppid(), "threads": 2}))
+    (tmp_path / "jobs/2.json").write_text(json.dumps({"pid": 2**22 + 12345, "threads": 2}))
+    others = registry.others()
+    assert [j["threads"] for j in others] == [2]  # the dead job's file is gone
+    assert not (tmp_path / "jobs/2.json").exists()
+    msg = oversubscription(2, others)
+    assert "train.threads=1" in msg and "4 threads on 2 cores" in msg
+    assert oversubscription(1, [{"threads": 1}]) is None
+    registry.enter(1, "out")
+    assert registry.path.is_file()
+    registry.leave()
+    assert not (tmp_path / "jobs" / f"{os.getpid()}.json").exists()
+
+
+def test_loop_checks_that_epoch_lengths_are_positive(tmp_path):
+    cfg = ToyConfig(train=ToyTrain(batches=0))
+    with pytest.raises(Exception, match="no training batch"):
+        Loop(ToyTask(cfg), tmp_path / "run").run()
