@@ -24,7 +24,8 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _worker(rank: int, world: int, port: int, root: str, gen: str, out: str) -> None:
+def _join(rank: int, world: int, port: int) -> None:
+    """What torchrun sets for each process."""
     os.environ.update(
         MASTER_ADDR="127.0.0.1",
         MASTER_PORT=str(port),
@@ -32,6 +33,10 @@ def _worker(rank: int, world: int, port: int, root: str, gen: str, out: str) -> 
         WORLD_SIZE=str(world),
         LOCAL_RANK=str(rank),
     )
+
+
+def _worker(rank: int, world: int, port: int, root: str, gen: str, out: str) -> None:
+    _join(rank, world, port)
     from genreid.engine.loop import Loop
     from genreid.engine.tasks.reid import ReIDTask
 
@@ -68,13 +73,7 @@ def test_two_process_ddp_identical_weights(tmp_path):
 
 
 def _gan_worker(rank: int, world: int, port: int, root: str, out: str, arch: str) -> None:
-    os.environ.update(
-        MASTER_ADDR="127.0.0.1",
-        MASTER_PORT=str(port),
-        RANK=str(rank),
-        WORLD_SIZE=str(world),
-        LOCAL_RANK=str(rank),
-    )
+    _join(rank, world, port)
     from genreid.core.config import load_config
     from genreid.engine.loop import Loop
     from genreid.engine.tasks.gan import GanConfig, GanTask
