@@ -68,3 +68,29 @@ def test_path_outside_folder(tmp_path):
     outside = write_jpeg(tmp_path / "elsewhere.jpg")
     with pytest.raises(DatasetError, match="inside"):
         write_manifest(tmp_path / "gen", [{"path": outside}])
+
+
+def test_max_generated_draws_a_seeded_subset_stratified_by_cluster(tmp_path):
+    """A manifest lists clusters one after the other: a cap must not return one cluster."""
+    from genreid.data.generated import sample_generated, write_manifest
+
+    rows = [{"path": f"c{c}_{i}.jpg", "cluster": c} for c in (0, 1, 2) for i in range(30)]
+    rows += [{"path": f"x{i}.jpg", "cluster": 3} for i in range(10)]  # a smaller cluster
+    for r in rows:
+        write_jpeg(tmp_path / r["path"], 1)
+    write_manifest(tmp_path, rows)
+    recs = read_generated(tmp_path)
+    sub = sample_generated(recs, 20, seed=0)
+    counts = [sum(r.cluster == c for r in sub) for c in (0, 1, 2, 3)]
+    assert counts == [6, 6, 6, 2]  # 20 x 30/100 and 20 x 10/100
+    assert [recs.index(r) for r in sub] == sorted(recs.index(r) for r in sub)  # manifest order
+    assert sub == sample_generated(recs, 20, seed=0)  # seeded
+    assert sub != sample_generated(recs, 20, seed=1)
+    assert {r.path for r in sub} != {r.path for r in recs[:20]}  # not the first rows
+    odd = sample_generated(recs, 7, seed=0)  # remainders: every cluster's share rounded well
+    assert len(odd) == 7 and sorted(sum(r.cluster == c for r in odd) for c in (0, 1, 2, 3)) == [
+        1, 2, 2, 2,
+    ]  # fmt: skip
+    assert sample_generated(recs, 500, seed=0) == recs
+    none = [r.__class__(r.path, -1, -1, r.role, True, None) for r in recs[:9]]
+    assert len(sample_generated(none, 4, seed=0)) == 4  # no clusters: a plain random subset

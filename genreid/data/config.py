@@ -62,7 +62,7 @@ class DataConfig(ImageSourceConfig):
     """Re-ID training data: real images, generated images, augmentation and batching."""
 
     generated: str | None = None  # folder with manifest.csv
-    max_generated: int | None = None  # use the first N generated images (LSRO Table 2 sweep)
+    max_generated: int | None = None  # a seeded subset of N, stratified by cluster (LSRO Table 2)
     resize: list[int] = field(default_factory=list)  # [h, w] before the random crop
     pad: int = 0
     erasing_p: float = 0.0

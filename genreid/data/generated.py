@@ -12,6 +12,8 @@ import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+import numpy as np
+
 from genreid.core.text import listing
 from genreid.data.errors import DatasetError
 from genreid.data.records import ImageRecord, Role
@@ -70,6 +72,30 @@ def read_generated(folder: str | Path) -> list[ImageRecord]:
             f"missing: {shown}. Regenerate the images or remove their rows."
         )
     return records
+
+
+def sample_generated(records: list[ImageRecord], n: int, seed: int) -> list[ImageRecord]:
+    """A seeded random subset of ``n`` generated images, stratified by cluster.
+
+    Manifests list images cluster by cluster, so their first rows are one cluster only. Each
+    cluster (images without one form a group of their own) keeps a share of ``n`` proportional
+    to its size (largest remainders first, ties to the earlier cluster); the subset keeps the
+    manifest order. ``n`` at or above the number of images keeps them all.
+    """
+    if n >= len(records):
+        return list(records)
+    groups: dict[int | None, list[int]] = {}
+    for i, rec in enumerate(records):
+        groups.setdefault(rec.cluster, []).append(i)
+    exact = {c: n * len(idx) / len(records) for c, idx in groups.items()}
+    quota = {c: int(x) for c, x in exact.items()}
+    for c in sorted(groups, key=lambda c: quota[c] - exact[c])[: n - sum(quota.values())]:
+        quota[c] += 1
+    rng = np.random.default_rng(seed)
+    keep: list[int] = []
+    for c, idx in groups.items():
+        keep += rng.choice(idx, size=quota[c], replace=False).tolist()
+    return [records[i] for i in sorted(keep)]
 
 
 def _relative(path: str | Path, base: Path) -> str:

@@ -20,7 +20,7 @@ from genreid.core.errors import ConfigError
 from genreid.data.config import DataConfig
 from genreid.data.dataset import ImageDataset, cache_fits
 from genreid.data.datasets import load_dataset
-from genreid.data.generated import read_generated
+from genreid.data.generated import read_generated, sample_generated
 from genreid.data.records import ImageRecord, ReIDDataset
 from genreid.data.samplers import MixedBatchSampler
 from genreid.data.transforms import train_transform
@@ -96,7 +96,7 @@ def load_training_data(
             )
         gen = read_generated(cfg.data.generated)
         if cfg.data.max_generated is not None:
-            gen = gen[: cfg.data.max_generated]
+            gen = sample_generated(gen, cfg.data.max_generated, cfg.seed)
     return ds, real + gen, label_map
 
 
