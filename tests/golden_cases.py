@@ -108,14 +108,24 @@ def run_cases(tmp: Path, train_reid: Callable, train_gan: Callable, read_state: 
         extra = [f"labels.strategy={strategy}"]
         if strategy == "smprl":
             extra.append(f"labels.smprl_from={tmp / 'reid_baseline'}")
-        if strategy == "slsr":
-            extra.append(f"labels.clusters={clusters}")
+        if strategy == "slsr":  # the rule of the recorded run; majority is the case below
+            extra += [f"labels.clusters={clusters}", "labels.cluster_ids=any"]
         uses_gen = strategy not in ("baseline", "lsr")
         run = tmp / f"reid_{strategy}"
         results = train_reid(reid_overrides(root, gen if uses_gen else None, *extra), run)
         state = {f"model.{k}": v for k, v in read_state(run, "model").items()}
         state.update({f"labels.{k}": v for k, v in read_state(run, "labels").items()})
         out[f"reid/{strategy}"] = {**digest(state), "final": results.get("final", {})}
+    # slsr with the default identity sets (majority): each identity mostly in one cluster
+    by_id = tmp / "clusters_by_id.csv"
+    train = sorted(p for p in (root / "bounding_box_train").glob("0*.jpg") if p.name[:4] != "0000")
+    rows = [f"{p.name},{(int(p.name[:4]) // 2 + (i % 4 == 3)) % 2}" for i, p in enumerate(train)]
+    by_id.write_text("path,cluster\n" + "\n".join(rows) + "\n")
+    extra = ["labels.strategy=slsr", f"labels.clusters={by_id}"]
+    run = tmp / "reid_slsr_majority"
+    results = train_reid(reid_overrides(root, gen, *extra), run)
+    state = {f"model.{k}": v for k, v in read_state(run, "model").items()}
+    out["reid/slsr_majority"] = {**digest(state), "final": results.get("final", {})}
     for arch in ("dcgan", "wgangp"):
         run = tmp / f"gan_{arch}"
         train_gan(gan_overrides(root, arch), run)

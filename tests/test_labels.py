@@ -123,31 +123,45 @@ def test_smprl_fixed_targets(tmp_path):
         build_strategy("smprl", 3).prepare(TrainingSet(recs, {5: 0}))
 
 
-def test_slsr_sparse_uniform(tmp_path):
+def test_slsr_sparse_uniform_under_both_identity_rules(tmp_path):
     recs = [
         ImageRecord(str(tmp_path / f"{pid}_{i}.jpg"), pid, 1, Role.TRAIN)
         for pid in (10, 20, 30, 40)
-        for i in range(2)
+        for i in range(3)
     ]
     recs.append(ImageRecord(str(tmp_path / "g.jpg"), -1, -1, Role.TRAIN, True, cluster=1))
-    # cluster 0: ids 10, 20; cluster 1: ids 20, 30, 40 (id 20 has an image in each)
-    rows = [
-        "path,cluster",
-        "10_0.jpg,0",
-        "10_1.jpg,0",
-        "20_0.jpg,0",
-        "20_1.jpg,1",
-        "30_0.jpg,1",
-        "30_1.jpg,1",
-        f"{tmp_path / '40_0.jpg'},1",
-        "40_1.jpg,1",
-    ]
+    # cluster 0: 10 x3, 20 x2, 30 x1; cluster 1: 20 x1, 30 x2, 40 x3
+    rows = ["path,cluster", "10_0.jpg,0", "10_1.jpg,0", "10_2.jpg,0", "20_0.jpg,0",
+            "20_1.jpg,0", "20_2.jpg,1", "30_0.jpg,0", "30_1.jpg,1", "30_2.jpg,1",
+            f"{tmp_path / '40_0.jpg'},1", "40_1.jpg,1", "40_2.jpg,1"]  # fmt: skip
     (tmp_path / "clusters.csv").write_text("\n".join(rows) + "\n")
-    s = build_strategy(LabelsConfig(strategy="slsr", clusters=str(tmp_path / "clusters.csv")), 4)
-    s.prepare(TrainingSet(recs, {10: 0, 20: 1, 30: 2, 40: 3}))
-    t = s(batch(torch.randn(2, 4), [-1, -1], [True, True], clusters=[0, 1]))
-    assert t.q[0].tolist() == pytest.approx([0.5, 0.5, 0, 0])
-    assert t.q[1].tolist() == pytest.approx([0, 1 / 3, 1 / 3, 1 / 3])
+    labels = {10: 0, 20: 1, 30: 2, 40: 3}
+
+    def targets(rule):
+        cfg = LabelsConfig(strategy="slsr", clusters=str(tmp_path / "clusters.csv"))
+        cfg.cluster_ids = rule
+        s = build_strategy(cfg, 4)
+        s.prepare(TrainingSet(recs, labels))
+        t = s(batch(torch.randn(2, 4), [-1, -1], [True, True], clusters=[0, 1]))
+        return t.q[0].tolist(), t.q[1].tolist()
+
+    # majority (default): 10, 20 -> cluster 0; 30, 40 -> cluster 1 (disjoint, K/k each)
+    assert LabelsConfig().cluster_ids == "majority"
+    q0, q1 = targets("majority")
+    assert q0 == pytest.approx([0.5, 0.5, 0, 0]) and q1 == pytest.approx([0, 0, 0.5, 0.5])
+    # any: every identity with an image in the cluster (overlapping sets)
+    q0, q1 = targets("any")
+    assert q0 == pytest.approx([1 / 3, 1 / 3, 1 / 3, 0])
+    assert q1 == pytest.approx([0, 1 / 3, 1 / 3, 1 / 3])
+
+
+def test_slsr_majority_refuses_a_cluster_without_identities(tmp_path):
+    recs = [ImageRecord(str(tmp_path / f"{i}.jpg"), 1, 1, Role.TRAIN) for i in range(3)]
+    rows = ["path,cluster", "0.jpg,0", "1.jpg,0", "2.jpg,1"]  # identity 1 is in cluster 0
+    (tmp_path / "c.csv").write_text("\n".join(rows) + "\n")
+    s = build_strategy(LabelsConfig(strategy="slsr", clusters=str(tmp_path / "c.csv")), 1)
+    with pytest.raises(ValueError, match=r"cluster\(s\) \[1\].*cluster_ids=any"):
+        s.prepare(TrainingSet(recs, {1: 0}))
 
 
 def test_center_update_rule_and_loss():

@@ -6,6 +6,7 @@ Strategies read this section directly (docs/TRAINING.md, Strategies).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from genreid.core.errors import ConfigError, RegistryError
 from genreid.labels.registry import STRATEGIES
@@ -26,6 +27,7 @@ class LabelsConfig:
     smprl_from: str | None = None  # a trained baseline run folder
     smprl_targets: str | None = None  # or a ready .npz of fixed targets
     clusters: str | None = None  # slsr: path,cluster CSV of the real training images
+    cluster_ids: Literal["majority", "any"] = "majority"  # slsr: how a cluster's identities form
 
     def check(self) -> None:
         try:

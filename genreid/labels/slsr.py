@@ -1,9 +1,11 @@
 """``slsr``: sparse label smoothing over the identities of the image's cluster (SLSR Eq. 9-13).
 
-q(k) = 1/|C_c| if identity k has at least one training image in cluster c, else 0, where c
-is the generated image's cluster. The clusters of the real training images come from a CSV
-(``labels.clusters``) with ``path,cluster`` rows (:mod:`genreid.data.clusters`). The released
-``SLSloss`` trains plain LSRO; genreid implements the paper's sparse loss.
+q(k) = 1/|C_c| if identity k is in the identity set C_c of the generated image's cluster c,
+else 0. The clusters of the real training images come from a CSV (``labels.clusters``) with
+``path,cluster`` rows (:mod:`genreid.data.clusters`); ``labels.cluster_ids`` says how C_c is
+formed: ``majority`` (default: each identity in the cluster holding most of its images,
+disjoint sets as the paper's numbers imply) or ``any`` (every identity with an image in c).
+The released ``SLSloss`` trains plain LSRO; genreid implements the paper's sparse loss.
 """
 
 from __future__ import annotations
@@ -11,16 +13,8 @@ from __future__ import annotations
 import torch
 
 from genreid.core.errors import ConfigError
-from genreid.data.clusters import read_cluster_manifest
-from genreid.data.records import ImageRecord
+from genreid.data.clusters import cluster_identities, read_cluster_manifest
 from genreid.labels.base import LabelBatch, LabelStrategy, TrainingSet
-
-
-def cluster_identities(
-    groups: dict[int, list[ImageRecord]], label_map: dict[int, int]
-) -> dict[int, set[int]]:
-    """cluster id -> label indices of the identities with at least one image in it."""
-    return {c: {label_map[r.pid] for r in recs if r.pid in label_map} for c, recs in groups.items()}
 
 
 class SLSR(LabelStrategy):
@@ -48,7 +42,15 @@ class SLSR(LabelStrategy):
             )
         real = [r for r in data.records if not r.generated and r.pid in data.label_map]
         groups = read_cluster_manifest(self.cfg.clusters, real, data.root)
-        self.set_clusters(cluster_identities(groups, data.label_map))
+        sets = cluster_identities(groups, self.cfg.cluster_ids)
+        empty = sorted(c for c, ids in sets.items() if not ids)
+        if empty:
+            raise ConfigError(
+                f"slsr: with labels.cluster_ids={self.cfg.cluster_ids}, cluster(s) {empty} of "
+                f"{self.cfg.clusters} hold no identity; use labels.cluster_ids=any or fewer "
+                "clusters"
+            )
+        self.set_clusters({c: {data.label_map[p] for p in ids} for c, ids in sets.items()})
         gen_clusters = {r.cluster for r in data.records if r.generated}
         if None in gen_clusters:
             raise ConfigError("slsr: some generated images have no cluster in their manifest.csv")
