@@ -92,7 +92,7 @@ def test_nan_loss_is_a_clean_error(tmp_path, monkeypatch):
     import genreid.engine.tasks.reid as reid_task
 
     root, _ = make_data(tmp_path, n_gen=0)
-    monkeypatch.setattr(reid_task, "soft_cross_entropy", lambda *a: torch.tensor(float("nan")))
+    monkeypatch.setattr(reid_task, "weighted_mean", lambda *a: torch.tensor(float("nan")))
     res = runner.invoke(
         app,
         [

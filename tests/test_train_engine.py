@@ -86,15 +86,15 @@ def test_nan_loss_stops_and_keeps_checkpoint(tmp_path, monkeypatch):
     import genreid.engine.tasks.reid as reid_task
 
     calls = {"n": 0}
-    real_loss = reid_task.soft_cross_entropy
+    real_loss = reid_task.weighted_mean
     per_epoch = 2  # 4 ids x 2 cams x 2 images = 16 images / batch 8
 
-    def flaky(logits, q, w):
+    def flaky(per_image, w):
         calls["n"] += 1
-        out = real_loss(logits, q, w)
+        out = real_loss(per_image, w)
         return out * float("nan") if calls["n"] > per_epoch else out
 
-    monkeypatch.setattr(reid_task, "soft_cross_entropy", flaky)
+    monkeypatch.setattr(reid_task, "weighted_mean", flaky)
     with pytest.raises(NonFiniteError, match="lower optim.lr.*generated images") as err:
         train(cfg, tmp_path / "run")
     assert "epoch 2" in str(err.value) and "after epoch 1" in str(err.value)
@@ -134,28 +134,35 @@ def test_non_finite_weights_are_not_saved(tmp_path, monkeypatch):
     assert all(v.isfinite().all() for v in ckpt["modules"]["model"].values())
 
 
-def test_center_loss_keeps_its_scale_under_ddp():
-    """W ranks with aux_loss_scale(W), gradients averaged == one process on the whole batch."""
-    from genreid.engine.tasks.reid import aux_loss_scale
-    from genreid.labels.center import CenterLoss
+@pytest.mark.parametrize("strategy", ["fapl_onehot", "fapl_dist", "baseline"])
+def test_center_loss_weight_does_not_depend_on_the_batch_size(strategy):
+    """FAPL Eq. 13 sums both terms over the batch, so lambda * L_C / L_S must be the same for
+    a batch and for that batch repeated (the old summed-center/mean-CE convention grew it
+    with the batch); under DDP (equal batches per rank) the average of the ranks' losses is
+    the loss of the whole batch."""
+    from genreid.labels import LabelBatch, LabelsConfig, build_strategy, soft_cross_entropy
 
-    assert aux_loss_scale(1) == 1.0 and aux_loss_scale(4) == 4.0
     torch.manual_seed(0)
-    net = torch.nn.Linear(5, 3)
-    centers = CenterLoss(2, 3)
-    centers.centers.copy_(torch.randn(2, 3))
-    x, y = torch.randn(8, 5), torch.tensor([0, 1, 0, 1, 1, 0, 0, 1])
-    real = torch.ones(8, dtype=torch.bool)
+    cfg = LabelsConfig(strategy=strategy, center_lambda=1e-3)
+    s = build_strategy(cfg, 3, feat_dim=4)
+    s.center.centers.copy_(torch.randn(3, 4))
+    s.center.updated[:] = True
+    logits, feats = torch.randn(8, 3), torch.rand(8, 4)
+    labels = torch.tensor([0, 1, 2, 0, -1, 1, -1, 2])
+    gen = labels < 0
 
-    def grad(idx, scale):
-        net.zero_grad()
-        (scale * centers.loss(net(x[idx]), y[idx], real[idx])).backward()
-        return net.weight.grad.clone()
+    def ratio_and_loss(reps: int) -> tuple[float, float]:
+        b = LabelBatch(logits.repeat(reps, 1), feats.repeat(reps, 1), labels.repeat(reps),
+                       gen.repeat(reps), torch.full((8 * reps,), -1), 0)  # fmt: skip
+        t = s(b)
+        ce = soft_cross_entropy(b.logits, t.q, t.weight)
+        return float(t.aux_loss / ce), float(ce + t.aux_loss)
 
-    full = grad(slice(None), aux_loss_scale(1))
-    for world in (2, 4):
-        parts = [grad(slice(r, None, world), aux_loss_scale(world)) for r in range(world)]
-        torch.testing.assert_close(torch.stack(parts).mean(0), full)  # DDP's average
+    base, loss = ratio_and_loss(1)
+    assert base > 0
+    for reps in (4, 8):  # batch 32 and 64
+        r, l = ratio_and_loss(reps)
+        assert r == pytest.approx(base, rel=1e-5) and l == pytest.approx(loss, rel=1e-5)
 
 
 def test_strategy_needs_generated(tmp_path):
@@ -293,23 +300,38 @@ def test_smprl_from_baseline_run_and_slsr(tmp_path):
         q = z["q"]
     assert q.shape == (8, 4)
     np.testing.assert_allclose(np.sort(q, axis=1), np.tile([1, 2, 3, 4], (8, 1)) / 10, rtol=1e-6)
-    train_imgs = sorted((root / "bounding_box_train").glob("0*.jpg"))
-    rows = [
-        f"{p.name},{i % 2}"
-        for i, p in enumerate(p for p in train_imgs if not p.name.startswith("0000"))
-    ]
+    # SLSR: identities 2 and 4 (labels 0, 1) in cluster 0, 6 and 8 (labels 2, 3) in cluster 1,
+    # but one image of identity 2 in cluster 1: majority and any identity sets differ
+    train_imgs = sorted(p for p in (root / "bounding_box_train").glob("0*.jpg"))
+    train_imgs = [p for p in train_imgs if not p.name.startswith("0000")]
+    rows, moved = [], False
+    for p in train_imgs:
+        c = 0 if int(p.name[:4]) <= 4 else 1
+        if int(p.name[:4]) == 2 and not moved:
+            c, moved = 1, True
+        rows.append(f"{p.name},{c}")
     (tmp_path / "clusters.csv").write_text("path,cluster\n" + "\n".join(rows) + "\n")
-    res = train(
-        tiny_cfg(
-            root,
-            gen,
-            *short,
-            "labels.strategy=slsr",
-            f"labels.clusters={tmp_path / 'clusters.csv'}",
-        ),
-        tmp_path / "slsr",
-    )
-    assert res["epochs_completed"] == 1
+    from genreid.engine.loop import Loop
+    from genreid.engine.tasks.reid import ReIDTask
+    from genreid.labels import LabelBatch
+
+    expected = {
+        "majority": [[0.5, 0.5, 0, 0], [0, 0, 0.5, 0.5]],
+        "any": [[0.5, 0.5, 0, 0], [1 / 3, 0, 1 / 3, 1 / 3]],
+    }
+    for rule, want in expected.items():
+        clusters = f"labels.clusters={tmp_path / 'clusters.csv'}"
+        cfg = tiny_cfg(
+            root, gen, *short, "labels.strategy=slsr", clusters, f"labels.cluster_ids={rule}"
+        )
+        task = ReIDTask(cfg)
+        Loop(task, tmp_path / f"slsr_{rule}").run()
+        got = task.strategy.cluster_q.tolist()
+        assert [pytest.approx(r) for r in want] == got, rule
+        # the targets the strategy gives generated images of clusters 0 and 1 in training
+        batch = LabelBatch(torch.zeros(2, 4), torch.zeros(2, 128), torch.tensor([-1, -1]),
+                           torch.tensor([True, True]), torch.tensor([0, 1]), 0)  # fmt: skip
+        assert [pytest.approx(r) for r in want] == task.strategy(batch).q.tolist(), rule
 
 
 def test_end_to_end_beats_untrained(tmp_path):

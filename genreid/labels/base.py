@@ -7,9 +7,14 @@ trains with :func:`soft_cross_entropy`.
 
 Loss normalisation: ``L = sum_i w_i * (-sum_k q_ik log p_ik) / n`` with ``n`` the number of
 images whose weight is non-zero. With all weights 1 this is the batch mean that LSRO's Eq. 7
-averages; a generated image of weight 0.1 (pseudo_label, dmprl2) counts 0.1 in the numerator
-but does not shrink the real images' share, and images switched off (weight 0: generated
-images before ``gen_start_epoch``) do not count at all.
+averages. A generated image of weight 0.1 (pseudo_label, dmprl2) counts 0.1 in the numerator
+and 1 in the denominator, as in the released MatConvNet code, so when generated images join
+(``gen_start_epoch``) the real images' share of the loss shrinks and the logged loss drops;
+images switched off (weight 0) do not count at all. The training task therefore also logs
+the mean loss of the real and of the generated images apart (``loss/real``,
+``loss/generated``). FAPL's center loss uses the same ``n`` (:meth:`LabelStrategy.forward`), so
+``lambda`` keeps the meaning of the paper's Eq. 13 (both terms summed over the batch) at any
+batch size.
 """
 
 from __future__ import annotations
@@ -66,12 +71,24 @@ class LabelTargets:
     aux_loss: torch.Tensor | None = None
 
 
+def cross_entropy_per_image(logits: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    """``-sum_k q_k log softmax(logits)_k`` of every image (B)."""
+    return -(q * torch.log_softmax(logits.float(), dim=1)).sum(dim=1)
+
+
+def used_images(weight: torch.Tensor) -> torch.Tensor:
+    """The loss denominator: images with a non-zero weight (at least 1)."""
+    return (weight > 0).sum().clamp(min=1)
+
+
+def weighted_mean(per_image: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """``sum_i w_i * loss_i / #(w_i > 0)`` (0 when every weight is 0)."""
+    return (weight * per_image).sum() / used_images(weight)
+
+
 def soft_cross_entropy(logits: torch.Tensor, q: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     """``sum_i w_i * CE(q_i, softmax(logits_i)) / #(w_i > 0)`` (0 when every weight is 0)."""
-    logp = torch.log_softmax(logits.float(), dim=1)
-    per_image = -(q * logp).sum(dim=1)
-    used = (weight > 0).sum().clamp(min=1)
-    return (weight * per_image).sum() / used
+    return weighted_mean(cross_entropy_per_image(logits, q), weight)
 
 
 def resolve_gen_start(value: int | str, default_auto: bool, epochs: int) -> int:
@@ -163,8 +180,9 @@ class LabelStrategy(nn.Module):
             q[gen] = self.generated_targets(batch, gen).to(q.dtype)
             weight[gen] = self.generated_weight()
         aux = None
-        if self.center is not None:
-            aux = self.center_lambda * self.center.loss(batch.features, batch.labels, real)
+        if self.center is not None:  # lambda * L_C over the same n as the cross-entropy
+            l_c = self.center.loss(batch.features, batch.labels, real)
+            aux = self.center_lambda * l_c / used_images(weight)
         return LabelTargets(q.detach(), weight, aux)
 
     @torch.no_grad()

@@ -3,7 +3,9 @@
 Centers c_k start at 0 and move only with the labeled images of each mini-batch:
 Δc_k = Σ_{i real, y_i=k} (c_k − x_i) / (1 + n_k),  c_k ← c_k − α Δc_k  (α = 0.5; the paper's
 "+αΔc" is a sign slip). The center loss L_C = ½ Σ_{i real} ‖x_i − c_{y_i}‖² reaches only the
-labeled images. Under DDP the sums and counts are summed over ranks.
+labeled images; the strategy divides it by the cross-entropy's image count, so that
+λ·L_C / L_S is that of Eq. 13 at any batch size. Under DDP the center updates' sums and
+counts are summed over ranks.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ class CenterLoss(nn.Module):
     def loss(
         self, features: torch.Tensor, labels: torch.Tensor, real: torch.Tensor
     ) -> torch.Tensor:
-        """½ Σ over labeled images of ‖x_i − c_{y_i}‖² (a sum over the batch, as in FAPL §III-C)."""
+        """½ Σ over labeled images of ‖x_i − c_{y_i}‖² (the batch sum of FAPL §III-C)."""
         if not real.any():
             return features.sum() * 0.0
         x = features[real].float()

@@ -33,8 +33,9 @@ from genreid.labels.base import (
     LabelStrategy,
     TrainingSet,
     build_strategy,
-    soft_cross_entropy,
+    cross_entropy_per_image,
     strategy_class,
+    weighted_mean,
 )
 from genreid.labels.config import LabelsConfig
 from genreid.models.reid import ModelConfig, ReIDModel, build_model
@@ -100,13 +101,16 @@ def load_training_data(
     return ds, real + gen, label_map
 
 
-def aux_loss_scale(world_size: int) -> float:
-    """Factor on the auxiliary loss so DDP's gradient averaging keeps its batch-sum scale."""
-    # FAPL's L_C is a sum over the batch (docs/TRAINING.md), computed per rank on the local
-    # batch. DDP averages gradients over the W ranks, which would turn the global-batch sum
-    # into sum / W (an effective lambda / W); multiplying by W restores lambda. The soft
-    # cross-entropy is a mean, so DDP's average of it is already the global-batch mean.
-    return float(max(world_size, 1))
+def loss_parts(
+    per_image: torch.Tensor, generated: torch.Tensor, weight: torch.Tensor
+) -> dict[str, float]:
+    """Mean cross-entropy of the real images and of the generated ones in use, apart."""
+    real = ~generated.bool()
+    gen = generated.bool() & (weight > 0)
+    out = {"loss/real": float(per_image[real].mean())} if real.any() else {}
+    if gen.any():
+        out["loss/generated"] = float(per_image[gen].mean())
+    return out
 
 
 class ReIDTask(Task):
@@ -200,9 +204,10 @@ class ReIDTask(Task):
             batch["index"].to(dev),
         )
         tg = self.strategy(lb)
-        loss = soft_cross_entropy(lb.logits, tg.q, tg.weight)
-        if tg.aux_loss is not None:
-            loss = loss + aux_loss_scale(loop.dist.world_size) * tg.aux_loss
+        per_image = cross_entropy_per_image(lb.logits, tg.q)
+        loss = weighted_mean(per_image, tg.weight)
+        if tg.aux_loss is not None:  # a per-image mean like the cross-entropy: DDP averages both
+            loss = loss + tg.aux_loss
         value = loop.finite("training loss", loss)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
@@ -210,7 +215,7 @@ class ReIDTask(Task):
         self.scaler.update()
         self.schedule.step(at.epoch + (at.index + 1) / at.length)
         self.strategy.after_step(lb)
-        return {"loss": value}
+        return {"loss": value, **loss_parts(per_image.detach(), lb.generated, tg.weight)}
 
     def end_epoch(self, epoch: int) -> dict[str, Any]:
         lr = self.schedule.lr()
