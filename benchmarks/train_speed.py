@@ -191,7 +191,7 @@ def main() -> None:
         default=0,
         help="batch of the paper recipes (default: the config's on GPU, 8 on CPU)",
     )
-    ap.add_argument("--recipes", default="tiny,ide_paper,bottleneck_paper")
+    ap.add_argument("--recipes", default="tiny,ide_paper,bottleneck_released,bottleneck_paper")
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
     ap.add_argument("--end-to-end", action="store_true", help="the tiny recipe on real data")
     ap.add_argument("--epochs", type=int, default=3, help="end to end: epochs (first untimed)")

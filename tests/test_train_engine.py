@@ -229,10 +229,31 @@ def test_pk_sampler_warns_once_with_the_effective_batch_size():
 
 
 def test_paper_recipes_test_features():
-    """METHODS §1: ide tests on pool5 without flip, bottleneck on feature + flipped feature."""
+    """ide tests on pool5 without flip, bottleneck on feature + flipped feature."""
     ide = load_config(ReIDTrainConfig, CONFIGS / "ide_paper.yaml")
     bottleneck = load_config(ReIDTrainConfig, CONFIGS / "bottleneck_paper.yaml")
     assert ide.eval.flip is False and bottleneck.eval.flip is True
+
+
+def test_bottleneck_recipes_follow_the_paper_text_and_name_the_released_code():
+    """Both SLSR papers: the inverse lr policy; ResNet-50 256x256 -> 224x224, DenseNet-121
+    288x144 -> 256x128. The released code: a step schedule and 288x144 -> 256x128 for both."""
+    paper = load_config(ReIDTrainConfig, "bottleneck_paper")
+    dense = load_config(ReIDTrainConfig, "bottleneck_densenet_paper")
+    code = load_config(ReIDTrainConfig, "bottleneck_released")
+    assert (paper.optim.schedule, paper.optim.inv_gamma, paper.optim.inv_power) == (
+        "inverse", 0.1, 0.025,
+    )  # fmt: skip
+    assert (paper.model.backbone, paper.data.resize, paper.data.size) == (
+        "resnet50", [256, 256], (224, 224),
+    )  # fmt: skip
+    assert (dense.model.backbone, dense.data.resize, dense.data.size) == (
+        "densenet121", [288, 144], (256, 128),
+    )  # fmt: skip
+    assert dense.optim.schedule == "inverse" and dense.train.epochs == paper.train.epochs == 130
+    assert (code.optim.schedule, code.optim.milestones, code.data.resize) == (
+        "step", [40, 80, 120], [288, 144],
+    )  # fmt: skip
 
 
 def test_sample_seed_touches_only_a_forked_cpu_rng(tmp_path, monkeypatch):
