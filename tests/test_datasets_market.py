@@ -58,3 +58,34 @@ def test_market_misnamed_file(tmp_path):
     (root / "query" / "holiday.jpg").write_bytes(b"")
     with pytest.raises(DatasetLayoutError, match="holiday.jpg"):
         load_dataset("market1501", root)
+
+
+def test_reduced_label_subsets_keep_small_identities_whole():
+    """FAPL Table IV: identities with fewer than 8 images keep all, the rest a seeded share."""
+    from genreid.data.records import ImageRecord, Role, reduce_labels
+
+    sizes = {1: 3, 2: 7, 3: 8, 4: 12, 5: 30}
+    recs = [
+        ImageRecord(f"{p}_{i}.jpg", p, 1, Role.TRAIN) for p, n in sizes.items() for i in range(n)
+    ]
+    for fraction, want in (
+        (1 / 2, {1: 3, 2: 7, 3: 4, 4: 6, 5: 15}),
+        (1 / 3, {1: 3, 2: 7, 3: 3, 4: 4, 5: 10}),
+    ):
+        sub = reduce_labels(recs, fraction, seed=0)
+        assert {p: sum(r.pid == p for r in sub) for p in sizes} == want
+        assert [recs.index(r) for r in sub] == sorted(recs.index(r) for r in sub)
+        assert sub == reduce_labels(recs, fraction, seed=0)
+        assert sub != reduce_labels(recs, fraction, seed=1)
+    assert reduce_labels(recs, 1.0, seed=0) == recs
+
+
+def test_label_fraction_config_takes_fractions():
+    from genreid.core.config import ConfigError, load_config
+    from genreid.engine.tasks.reid import ReIDTrainConfig
+
+    assert load_config(
+        ReIDTrainConfig, "tiny", ["data.label_fraction=1/3"]
+    ).data.label_fraction_value() == pytest.approx(1 / 3)
+    with pytest.raises(ConfigError, match="data.label_fraction"):
+        load_config(ReIDTrainConfig, "tiny", ["data.label_fraction=3/2"])

@@ -9,6 +9,7 @@ images, augmentation and batch sampling (:class:`DataConfig`), GAN training the 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Any, Literal
 
 from genreid.core.errors import ConfigError, RegistryError
@@ -63,6 +64,9 @@ class DataConfig(ImageSourceConfig):
 
     generated: str | None = None  # folder with manifest.csv
     max_generated: int | None = None  # a seeded subset of N, stratified by cluster (LSRO Table 2)
+    # FAPL Table IV: identities with 8 or more images keep this fraction of them (seeded),
+    # the others all; 1, 1/2 or 1/3 (any fraction in (0, 1] works)
+    label_fraction: float | str = 1.0
     resize: list[int] = field(default_factory=list)  # [h, w] before the random crop
     pad: int = 0
     erasing_p: float = 0.0
@@ -97,6 +101,20 @@ class DataConfig(ImageSourceConfig):
             raise ConfigError(f"data.pk_instances: expected 1 or more, got {self.pk_instances}")
         if self.max_generated is not None and self.max_generated < 0:
             raise ConfigError(f"data.max_generated: expected >= 0, got {self.max_generated}")
+        self.label_fraction_value()
+
+    def label_fraction_value(self) -> float:
+        """``label_fraction`` as a number (it may be written 1/2 or 1/3)."""
+        try:
+            f = float(Fraction(str(self.label_fraction)))
+        except (ValueError, ZeroDivisionError):
+            f = -1.0
+        if not 0 < f <= 1:
+            raise ConfigError(
+                f"data.label_fraction: expected a fraction in (0, 1] such as 1/2, got "
+                f"{self.label_fraction!r}"
+            )
+        return f
 
 
 @dataclass

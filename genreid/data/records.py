@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
+import numpy as np
+
 JUNK_PID = -1
 DISTRACTOR_PID = 0
 
@@ -80,6 +82,28 @@ class ReIDDataset:
 def train_pids(records: Iterable[ImageRecord]) -> list[int]:
     """Sorted identities usable as classes: real, not junk."""
     return sorted({r.pid for r in records if not r.generated and r.pid != JUNK_PID})
+
+
+def reduce_labels(
+    records: list[ImageRecord], fraction: float, seed: int, keep_below: int = 8
+) -> list[ImageRecord]:
+    """FAPL's reduced-label subsets (Table IV): every image of identities with fewer than
+    ``keep_below`` images, and a seeded ``round(fraction * n)`` of the n images of the others;
+    the record order is kept."""
+    if fraction >= 1:
+        return list(records)
+    by_id: dict[int, list[int]] = {}
+    for i, r in enumerate(records):
+        by_id.setdefault(r.pid, []).append(i)
+    rng = np.random.default_rng(seed)
+    keep: list[int] = []
+    for pid in sorted(by_id):
+        idx = by_id[pid]
+        if len(idx) < keep_below:
+            keep += idx
+        else:
+            keep += rng.choice(idx, size=max(1, round(fraction * len(idx))), replace=False).tolist()
+    return [records[i] for i in sorted(keep)]
 
 
 def as_path(p: str | Path) -> Path:

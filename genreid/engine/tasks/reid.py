@@ -21,7 +21,7 @@ from genreid.data.config import DataConfig
 from genreid.data.dataset import ImageDataset, cache_fits
 from genreid.data.datasets import load_dataset
 from genreid.data.generated import read_generated, sample_generated
-from genreid.data.records import ImageRecord, ReIDDataset
+from genreid.data.records import ImageRecord, ReIDDataset, reduce_labels
 from genreid.data.samplers import MixedBatchSampler
 from genreid.data.transforms import train_transform
 from genreid.engine.loop import Loop, LoopConfig, StepInfo, Task, TrainingError
@@ -88,6 +88,7 @@ def load_training_data(
     if not label_map:
         raise TrainingError(f"{cfg.data.dataset} at {root} has no training identities")
     real = [r for r in ds.train if not r.generated and r.pid in label_map]
+    real = reduce_labels(real, cfg.data.label_fraction_value(), cfg.seed)
     gen: list[ImageRecord] = []
     if uses_generated:
         if not cfg.data.generated:
