@@ -261,3 +261,69 @@ def test_loss_decreases_on_fixed_batch(name, tmp_path):
         s.after_step(b)
         losses.append(loss.item())
     assert losses[-1] < losses[0]
+
+
+def _hand_softmax(xs):
+    e = [math.exp(x) for x in xs]
+    return [v / sum(e) for v in e]
+
+
+def _cos(a, b):
+    return sum(x * y for x, y in zip(a, b, strict=True)) / (math.hypot(*a) * math.hypot(*b))
+
+
+CENTERS = [[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]
+GEN_FEATURES = [[0.1, 1.0], [1.0, 0.2]]
+# gen A logits [0.2, 2.0, 0.5]: ascending ranks class0 1, class2 2, class1 3 -> [1, 3, 2] / 6
+# gen B logits [3.0, 1.0, 2.0]: class1 1, class2 2, class0 3 -> [3, 1, 2] / 6
+RANKS = [[1 / 6, 3 / 6, 2 / 6], [3 / 6, 1 / 6, 2 / 6]]
+HAND = {  # strategy -> (q of gen A, q of gen B, generated weight); real rows are one-hot
+    "baseline": (None, None, 0.0),
+    "lsr": (None, None, 0.0),
+    "lsro": ([1 / 3] * 3, [1 / 3] * 3, 1.0),
+    "all_in_one": ([0, 0, 0, 1], [0, 0, 0, 1], 1.0),
+    "pseudo_label": ([0, 1, 0], [1, 0, 0], 0.1),
+    "smprl": ([0.5, 0.25, 0.25], [0.1, 0.2, 0.7], 1.0),
+    "dmprl1": (RANKS[0], RANKS[1], 1.0),
+    "dmprl2": (RANKS[0], RANKS[1], 0.1),
+    "slsr": ([0.5, 0.5, 0], [0, 0.5, 0.5], 1.0),
+    "fapl_onehot": ([0, 1, 0], [1, 0, 0], 1.0),
+    "fapl_dist": tuple(_hand_softmax([_cos(f, c) for c in CENTERS]) for f in GEN_FEATURES) + (1.0,),
+}
+
+
+@pytest.mark.parametrize("name", list(HAND))
+def test_every_strategy_gives_the_hand_computed_targets(name, tmp_path):
+    """One fixed batch (2 real, 2 generated images); q and weights computed by hand above."""
+    assert set(HAND) == set(STRATEGIES.names())
+    K = 3
+    out = K + 1 if name == "all_in_one" else K
+    logits = [[1.0, 0, 0], [0, 0, 1.0], [0.2, 2.0, 0.5], [3.0, 1.0, 2.0]]
+    logits = [row + [0.0] * (out - K) for row in logits]
+    recs = [ImageRecord(str(tmp_path / f"{i}.jpg"), i, 1, Role.TRAIN) for i in range(2)]
+    recs += [ImageRecord(str(tmp_path / f"g{i}.jpg"), -1, -1, Role.TRAIN, True, i) for i in (0, 1)]
+    cfg = LabelsConfig(strategy=name, gen_start_epoch=0)
+    if name == "smprl":
+        q = torch.tensor([HAND["smprl"][0], HAND["smprl"][1]])
+        cfg.smprl_targets = str(
+            write_smprl_targets(tmp_path / "t.npz", [recs[2].path, recs[3].path], q)
+        )
+    s = build_strategy(cfg, K, feat_dim=2)
+    if name == "smprl":
+        s.prepare(TrainingSet(recs, {0: 0, 1: 2}))
+    if name == "slsr":
+        s.set_clusters({0: {0, 1}, 1: {1, 2}})
+    if name.startswith("fapl"):
+        s.center.centers.copy_(torch.tensor(CENTERS))
+        s.center.updated[:] = True
+    feats = [[1.0, 0.0], [0.0, 1.0], *GEN_FEATURES]
+    t = s(batch(logits, [0, 2, -1, -1], [False, False, True, True], feats, [-1, -1, 0, 1],
+                index=[0, 1, 2, 3]))  # fmt: skip
+    eps = 0.1 if name == "lsr" else 0.0
+    real = [[1 - eps + eps / K, eps / K, eps / K], [eps / K, eps / K, 1 - eps + eps / K]]
+    real = [row + [0.0] * (out - K) for row in real]
+    qa, qb, w = HAND[name]
+    assert t.q[:2].tolist() == [pytest.approx(r) for r in real]
+    assert t.weight.tolist() == pytest.approx([1.0, 1.0, w, w])
+    if w > 0:
+        assert t.q[2:].tolist() == [pytest.approx(qa), pytest.approx(qb)]

@@ -37,6 +37,13 @@ def test_quickstart_full_pipeline_then_skips_finished_stages(tmp_path):
     assert len(manifest) == 1 + train  # header + as many generated images as real ones
     lsro = json.loads((tmp_path / "lsro" / "results.json").read_text())
     assert lsro["generated_images"] == train
+    epochs = [json.loads(x) for x in (tmp_path / "lsro/metrics.jsonl").read_text().splitlines()]
+    assert all(r["loss/generated"] > 0 for r in epochs if r.get("epoch_end"))  # used them
+    base = [json.loads(x) for x in (tmp_path / "baseline/metrics.jsonl").read_text().splitlines()]
+    assert not any("loss/generated" in r for r in base)
+    rows = {line.split()[1]: line for line in res.output.splitlines() if line.startswith("│")}
+    assert {"baseline", "lsro"} <= set(rows)  # the table printed both rows, with numbers
+    assert rows["lsro"].count(".") >= 6
     for f in ("gan_samples.png", "lsro/eval/ranklist.png", "lsro/eval/cmc.png"):
         assert (tmp_path / f).is_file()
     stamp = (tmp_path / "lsro" / "checkpoints" / "last.pt").stat().st_mtime_ns

@@ -395,3 +395,34 @@ def test_generated_join_at_gen_start_epoch(tmp_path):
     rows = [json.loads(x) for x in (tmp_path / "run/metrics.jsonl").read_text().splitlines()]
     assert [r["generated_used"] for r in rows] == [False, True]
     assert [r["images"] for r in rows] == [16, 24]  # 16 real, then 16 real + 8 generated
+
+
+def test_all_in_one_learns_the_extra_class_and_features_ignore_it(tmp_path):
+    """all_in_one: K+1 outputs, generated images on class K. After training the network puts
+    generated images there; the test feature is the backbone's, before any classifier row."""
+    from genreid.data.generated import read_generated
+    from genreid.engine.loop import Loop
+    from genreid.engine.tasks.reid import ReIDTask
+    from genreid.eval.extract import reid_features
+
+    root, gen = make_data(tmp_path, n_gen=16)
+    cfg = tiny_cfg(root, gen, "labels.strategy=all_in_one", "train.epochs=6", "data.pad=0")
+    task = ReIDTask(cfg)
+    Loop(task, tmp_path / "run").run()
+    model = task.model.eval()
+    K = len(task.label_map)
+    assert task.strategy.num_outputs == K + 1 and model.head[-1].out_features == K + 1
+    fake = read_generated(gen)
+    from genreid.data.dataset import ImageDataset
+    from genreid.data.transforms import test_transform
+
+    ds = ImageDataset(fake, test_transform(cfg.data.size)).batched()
+    x = ds.collate([ds[i] for i in range(len(ds))])["image"]
+    with torch.no_grad():
+        pred = model.head(model.backbone(x)).argmax(1)
+    assert (pred == K).float().mean() >= 0.75, pred.tolist()
+    feats = reid_features(model, fake, cfg.data.size, flip=False)
+    with torch.no_grad():
+        pooled = torch.nn.functional.normalize(model.backbone(x), dim=1)
+    assert feats.shape == (len(fake), model.feat_dim)
+    torch.testing.assert_close(feats, pooled)
