@@ -51,6 +51,7 @@ def _root(
     """Person re-identification trained with GAN-generated images."""
 
 
+from genreid.cli import cluster as _cluster  # noqa: E402
 from genreid.cli import config as _config  # noqa: E402
 from genreid.cli import data as _data  # noqa: E402
 from genreid.cli import evaluate as _evaluate  # noqa: E402
@@ -65,6 +66,7 @@ app.command("extract")(_train.extract_command)
 app.add_typer(_gan.app, name="gan")
 app.add_typer(_config.app, name="config")
 app.command("quickstart")(_quickstart.quickstart_command)
+app.command("cluster")(_cluster.cluster_command)
 
 
 def main() -> None:
