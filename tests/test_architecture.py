@@ -150,7 +150,7 @@ def test_function_level_imports_are_marked_lazy():
 
 def _registries():
     from genreid.data.datasets import DATASETS
-    from genreid.engine.tasks import TASKS
+    from genreid.engine.tasks import PIPELINES, TASKS
     from genreid.eval.extractors import FEATURE_EXTRACTORS
     from genreid.labels.registry import STRATEGIES
     from genreid.models.gan import GAN_ARCHS
@@ -163,6 +163,7 @@ def _registries():
         "gan_archs": GAN_ARCHS,
         "extractors": FEATURE_EXTRACTORS,
         "tasks": TASKS,
+        "pipelines": PIPELINES,
     }
 
 

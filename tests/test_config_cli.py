@@ -8,7 +8,8 @@ from typer.testing import CliRunner
 
 from genreid.cli import app
 from genreid.core.config import ConfigError, find_config, load_config, shipped_configs
-from genreid.engine.tasks import load_task_config
+from genreid.engine.slsr import SlsrConfig, SlsrPipeline
+from genreid.engine.tasks import load_any_config, load_task_config
 from genreid.engine.tasks.gan import GanConfig, GanTask
 from genreid.engine.tasks.reid import ReIDTask, ReIDTrainConfig
 
@@ -19,6 +20,12 @@ def test_every_shipped_config_loads_with_its_task():
     names = shipped_configs()
     assert {"train/tiny", "train/ide_paper", "gan/dcgan_tiny", "gan/wgangp_paper"} <= set(names)
     for name in names:
+        if name.startswith("pipelines/"):
+            pipeline, cfg = load_any_config(name)
+            assert (pipeline, type(cfg)) == (SlsrPipeline, SlsrConfig), name
+            with pytest.raises(ConfigError, match="genreid slsr --config"):
+                load_task_config(name)
+            continue
         task, cfg = load_task_config(name)
         assert (task, type(cfg)) in ((ReIDTask, ReIDTrainConfig), (GanTask, GanConfig)), name
         assert name.startswith("train/") == (task is ReIDTask)

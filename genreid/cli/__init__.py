@@ -57,6 +57,7 @@ from genreid.cli import data as _data  # noqa: E402
 from genreid.cli import evaluate as _evaluate  # noqa: E402
 from genreid.cli import gan as _gan  # noqa: E402
 from genreid.cli import quickstart as _quickstart  # noqa: E402
+from genreid.cli import slsr as _slsr  # noqa: E402
 from genreid.cli import train as _train  # noqa: E402
 
 app.add_typer(_data.app, name="data")
@@ -67,6 +68,7 @@ app.add_typer(_gan.app, name="gan")
 app.add_typer(_config.app, name="config")
 app.command("quickstart")(_quickstart.quickstart_command)
 app.command("cluster")(_cluster.cluster_command)
+app.command("slsr")(_slsr.slsr_command)
 
 
 def main() -> None:

@@ -12,14 +12,16 @@ def list_configs() -> None:
     """Names of the shipped configs; pass one to --config (e.g. --config tiny)."""
     from genreid.core.config import find_config, read_config_dict, shipped_configs  # lazy
 
-    for name in shipped_configs():
+    names = shipped_configs()
+    width = max(map(len, names)) + 1
+    for name in names:
         first = next(
             (line[1:].strip() for line in find_config(name).read_text().splitlines()
              if line.startswith("#")),
             "",
         )  # fmt: skip
         task = read_config_dict(name).get("task", "")
-        typer.echo(f"{name:24s} {task:5s} {first}")
+        typer.echo(f"{name:{width}s} {task:5s} {first}")
 
 
 @app.command("show")
@@ -33,12 +35,12 @@ def show(
     import yaml  # lazy: keeps `genreid --help` fast
 
     from genreid.core.config import find_config, to_dict
-    from genreid.engine.tasks import load_task_config
+    from genreid.engine.tasks import load_any_config
 
     path = find_config(name)
     if not resolved:
         typer.echo(f"# {path}")
         typer.echo(path.read_text().rstrip())
         return
-    _, cfg = load_task_config(path)
+    _, cfg = load_any_config(path)
     typer.echo(yaml.safe_dump(to_dict(cfg), sort_keys=False).rstrip())

@@ -5,8 +5,9 @@
 3. train the baseline and LSRO re-ID networks (tiny recipe);
 4. extract features and evaluate both, with and without re-ranking, with figures.
 
-Every stage writes its own run folder under ``--out``; running the job again skips finished
-stages and resumes an interrupted one, so nothing already computed is lost.
+Every stage writes its own run folder under ``--out`` and runs on the shared stage runner
+(:mod:`genreid.engine.stages`): running the job again skips finished stages and resumes an
+interrupted one, so nothing already computed is lost.
 """
 
 from __future__ import annotations
@@ -20,15 +21,19 @@ from rich.table import Table
 
 from genreid.core.config import load_config
 from genreid.core.files import write_json_atomic
-from genreid.core.runs import read_results
 from genreid.data.datasets import load_dataset
 from genreid.data.stats import dataset_stats, stats_table
 from genreid.data.synthetic import render_dataset, write_preview
 from genreid.engine.gan_sampling import sample_to_folder
+from genreid.engine.stages import (
+    Stage,
+    eval_stage,
+    read_json,
+    run_finished,
+    run_stages,
+    train_stage,
+)
 from genreid.engine.tasks.gan import GanConfig, train_gan
-from genreid.engine.tasks.reid import ReIDTrainConfig, train
-from genreid.eval.extract import load_trained_model, reid_features, save_dataset_features
-from genreid.eval.report import run_evaluation
 from genreid.viz.dataset import plot_images_per_identity
 
 
@@ -48,51 +53,48 @@ def _render(out: Path, ids: int, cams: int, seed: int, console: Console) -> Path
     return root
 
 
-def _gan(out: Path, root: Path, epochs: int, seed: int, console: Console) -> Path:
-    """Train the tiny DCGAN (or resume it) and sample as many images as real training ones."""
+def _gan_stages(out: Path, root: Path, epochs: int, seed: int) -> list[Stage]:
+    """Train the tiny DCGAN (or resume it), then sample as many images as real training ones."""
     run, gen = out / "gan", out / "generated"
-    if (read_results(run) or {}).get("status") != "done":
-        cfg = load_config(
-            GanConfig,
-            "gan/dcgan_tiny",
-            [f"data.root={root}", f"train.epochs={epochs}", f"seed={seed}"],
-        )
-        train_gan(cfg, run, resume="auto")
-    if not (gen / "manifest.csv").is_file():
+    cfg = load_config(
+        GanConfig, "gan/dcgan_tiny", [f"data.root={root}", f"train.epochs={epochs}", f"seed={seed}"]
+    )
+
+    def sample() -> None:
         num = len(load_dataset("market1501", root).train)
         sample_to_folder(run, num, gen, seed=seed, grid=out / "gan_samples.png")
-        console.print(f"{num} generated images -> {gen} (sheet: {out / 'gan_samples.png'})")
-    return gen
+        Console().print(f"{num} generated images -> {gen} (sheet: {out / 'gan_samples.png'})")
 
-
-def _train(
-    out: Path, root: Path, gen: Path, strategy: str, epochs: int, seed: int
-) -> dict[str, Any]:
-    run = out / strategy
-    results = read_results(run) or {}
-    # runs of genreid 0.1.0 wrote no status: a finished one counts as done
-    if results.get("status", "done") == "done" and results.get("epochs_completed") == epochs:
-        return results
-    overrides = [
-        f"data.root={root}",
-        f"labels.strategy={strategy}",
-        f"train.epochs={epochs}",
-        f"seed={seed}",
+    title = "2. DCGAN: train on the training images, sample unlabeled pedestrians"
+    return [
+        Stage("gan", lambda: train_gan(cfg, run, resume="auto"), lambda: run_finished(run), title),
+        Stage("sample", sample, lambda: (gen / "manifest.csv").is_file(), "2. DCGAN: sample"),
     ]
-    if strategy != "baseline":
-        overrides.append(f"data.generated={gen}")
-    cfg = load_config(ReIDTrainConfig, "train/tiny", overrides)
-    return train(cfg, run, resume="auto")
 
 
-def _evaluate(out: Path, root: Path, strategy: str, ranklist: int) -> dict[str, Any]:
-    """Features of the run's query/gallery, then plain and re-ranked metrics and figures."""
-    model, data, _, device = load_trained_model(out / strategy)
-    ds = load_dataset("market1501", root)
-    qf = reid_features(model, ds.query, data.size, device=device)
-    gf = reid_features(model, ds.gallery, data.size, device=device)
-    features = save_dataset_features(out / strategy / "features.npz", ds, qf, gf)
-    return run_evaluation(features, out / strategy / "eval", ranklist=ranklist, rerank=True)
+def _reid_stages(out: Path, root: Path, epochs: int, seed: int) -> list[Stage]:
+    """Baseline and LSRO (tiny recipe), each trained and then evaluated with re-ranking."""
+    stages = []
+    for step, strategy in ((3, "baseline"), (4, "lsro")):
+        overrides = [f"data.root={root}", f"labels.strategy={strategy}",
+                     f"train.epochs={epochs}", f"seed={seed}"]  # fmt: skip
+        if strategy != "baseline":
+            overrides.append(f"data.generated={out / 'generated'}")
+        run = out / strategy
+        stages.append(
+            train_stage(run, "train/tiny", overrides, f"{step}. Re-ID training: {strategy}")
+        )
+        stages.append(
+            eval_stage(
+                run,
+                "market1501",
+                root,
+                title=f"{step}. Evaluate {strategy}",
+                ranklist=6,
+                rerank=True,
+            )  # fmt: skip
+        )
+    return stages
 
 
 def run_quickstart(
@@ -117,16 +119,16 @@ def run_quickstart(
     console.print(f"contact sheet: {preview}\nimages per identity: {hist}")
     summary: dict[str, Any] = {"dataset": stats, "preview": str(preview), "histogram": str(hist)}
     if not data_only:
-        console.rule("[bold]2. DCGAN: train on the training images, sample unlabeled pedestrians")
-        gen = _gan(out, root, gan_epochs, seed, console)
+        run_stages(
+            _gan_stages(out, root, gan_epochs, seed) + _reid_stages(out, root, epochs, seed),
+            console,
+        )
         table = Table(title="tiny re-ID on synthetic pedestrians (query vs gallery, %)")
         for col in ("strategy", "rank-1", "rank-5", "mAP", "mINP", "rank-1 RR", "mAP RR"):
             table.add_column(col, justify="left" if col == "strategy" else "right")
         summary["runs"] = {}
-        for step, strategy in ((3, "baseline"), (4, "lsro")):
-            console.rule(f"[bold]{step}. Re-ID training: {strategy}")
-            _train(out, root, gen, strategy, epochs, seed)
-            res = _evaluate(out, root, strategy, ranklist=6)
+        for strategy in ("baseline", "lsro"):
+            res = read_json(out / strategy / "eval/results.json")
             plain, rr = res["results"]["plain"], res["results"]["rerank"]
             summary["runs"][strategy] = res["results"]
             table.add_row(

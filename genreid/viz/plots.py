@@ -142,3 +142,32 @@ def plot_ranklist(
             stacklevel=2,
         )
     return len(missing)
+
+
+def plot_method_comparison(
+    per_seed: Mapping[str, Mapping[str, Sequence[float]]],
+    path: str | Path,
+    title: str | None = None,
+    dpi: int = 120,
+) -> Path:
+    """Methods side by side: a bar per method at the mean (error bar: std over seeds) with
+    every seed's value as a dot, one panel per metric. ``per_seed[method][metric]`` are
+    fractions; the figure shows percent."""
+    methods = list(per_seed)
+    metrics = list(next(iter(per_seed.values()))) if methods else []
+    fig = Figure(figsize=(1.2 + 0.9 * len(methods) * max(len(metrics), 1), 3.6))
+    for i, metric in enumerate(metrics):
+        ax = fig.add_subplot(1, len(metrics), i + 1)
+        for x, method in enumerate(methods):
+            values = 100.0 * np.asarray(per_seed[method][metric], dtype=np.float64)
+            std = values.std(ddof=1) if len(values) > 1 else 0.0
+            ax.bar(x, values.mean(), yerr=std, color=f"C{x}", alpha=0.55, capsize=3)
+            offsets = np.linspace(-0.2, 0.2, len(values)) if len(values) > 1 else np.zeros(1)
+            ax.plot(x + offsets, values, "o", color="0.25", markersize=3)
+        ax.set_xticks(range(len(methods)), methods, rotation=30, ha="right")
+        ax.set_ylabel(f"{metric} (%)")
+        ax.grid(True, axis="y", alpha=0.3)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return _save(fig, path, dpi)

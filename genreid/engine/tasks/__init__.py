@@ -1,4 +1,7 @@
-"""Training tasks by name (the ``task`` key of a config): each plugs into the one loop."""
+"""Training tasks by name (the ``task`` key of a config): each plugs into the one loop.
+
+A config's ``task`` may also name a pipeline (``slsr``): a sequence of stages that trains
+several runs, run by its own command (``genreid slsr``), not by ``genreid train``."""
 
 from __future__ import annotations
 
@@ -17,10 +20,20 @@ TASKS: Registry[Any] = Registry(
     },
 )
 
+PIPELINES: Registry[Any] = Registry(
+    "pipeline",
+    {"slsr": "genreid.engine.slsr:SlsrPipeline"},
+)
+
 
 def task_name(path: str | Path, overrides: list[str] | None = None) -> str:
     """The ``task`` of a config file (``reid`` when it names none)."""
     name = str(read_config_dict(path, overrides).get("task", "reid"))
+    if name in PIPELINES:
+        raise ConfigError(
+            f"{path} is a {name!r} pipeline config, not one training run; run it with "
+            f"`genreid {name} --config {path} --out DIR`"
+        )
     try:
         return TASKS.key(name)
     except RegistryError as exc:
@@ -31,3 +44,12 @@ def load_task_config(path: str | Path, overrides: list[str] | None = None) -> tu
     """(task class, its typed and checked config) of a config file plus overrides."""
     task = TASKS.get(task_name(path, overrides))
     return task, load_config(task.config_class, path, overrides)
+
+
+def load_any_config(path: str | Path, overrides: list[str] | None = None) -> tuple[Any, Any]:
+    """Like :func:`load_task_config`, for pipeline configs as well (``genreid config``)."""
+    name = str(read_config_dict(path, overrides).get("task", "reid"))
+    if name in PIPELINES:
+        pipeline = PIPELINES.get(name)
+        return pipeline, load_config(pipeline.config_class, path, overrides)
+    return load_task_config(path, overrides)

@@ -1,0 +1,330 @@
+"""``genreid slsr``: SLSR's whole pipeline on the stage runner, for one or several seeds.
+
+Per seed: train the baseline on labeled images; cluster its raw features of the training
+images (k-means, silhouettes, k picked or given); train one GAN per cluster; sample N/k images
+per cluster, tagged with it; train the comparison strategies (LSRO by default) and ``slsr``
+under each identity-set rule on those images; evaluate every run. Then a table over seeds:
+mean ± std of rank-1 and mAP, and a paired t-test of each method against the baseline.
+Every stage is skipped when its output exists and resumed when interrupted.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from rich.console import Console
+from rich.table import Table
+from scipy import stats as scipy_stats
+
+from genreid.core.config import load_config, save_config, to_dict
+from genreid.core.errors import ConfigError, RegistryError, RunFolderError
+from genreid.core.files import atomic_write_text, write_json_atomic
+from genreid.core.runs import versions
+from genreid.data.clusters import IDENTITY_RULES
+from genreid.data.datasets import DATASETS, load_dataset
+from genreid.data.synthetic import render_dataset
+from genreid.engine.clustering import PICKS, cluster_training_set
+from genreid.engine.gan_sampling import sample_to_folder
+from genreid.engine.loop import config_differences
+from genreid.engine.stages import (
+    Stage,
+    eval_stage,
+    read_json,
+    run_finished,
+    run_stages,
+    train_stage,
+)
+from genreid.engine.tasks.gan import GanConfig, train_gan
+from genreid.labels.registry import STRATEGIES
+from genreid.viz.plots import plot_method_comparison
+
+
+@dataclass
+class SyntheticSpec:
+    """Built-in synthetic pedestrians to render first (``ids`` > 0), instead of a ``root``."""
+
+    ids: int = 0
+    cams: int = 6
+    seed: int = 0
+
+
+@dataclass
+class SlsrDataConfig:
+    """The dataset every stage uses (parser options such as a VIPeR split included)."""
+
+    dataset: str = "market1501"
+    root: str = ""
+    options: dict[str, Any] = field(default_factory=dict)
+    synthetic: SyntheticSpec = field(default_factory=SyntheticSpec)
+
+    def check(self) -> None:
+        try:
+            DATASETS.key(self.dataset)
+        except RegistryError as exc:
+            raise ConfigError(f"data.dataset: {exc}") from None
+        if self.synthetic.ids and self.root:
+            raise ConfigError(
+                "data: give either data.root (a dataset on disk) or data.synthetic.ids (render "
+                "synthetic pedestrians), not both"
+            )
+        if self.synthetic.ids and DATASETS.key(self.dataset) != "market1501":
+            raise ConfigError("data.dataset: synthetic pedestrians use the market1501 layout")
+        if self.synthetic.ids < 0 or self.synthetic.cams < 2:
+            raise ConfigError("data.synthetic: expected ids >= 0 and cams >= 2")
+
+
+@dataclass
+class SlsrConfig:
+    """The ``genreid slsr`` pipeline."""
+
+    task: str = "slsr"
+    seeds: list[int] = field(default_factory=lambda: [0])
+    data: SlsrDataConfig = field(default_factory=SlsrDataConfig)
+    recipe: str = "train/tiny"  # the re-ID config of every run (name or file)
+    recipe_overrides: list[str] = field(default_factory=list)
+    gan: str = "gan/dcgan_tiny"  # the GAN config of every cluster's GAN
+    gan_overrides: list[str] = field(default_factory=list)
+    k: list[int] = field(default_factory=lambda: [2, 3, 4, 5])  # one value: that k
+    pick: Literal["raw", "pca2"] = "raw"  # which silhouette picks k among several
+    generated: int = 0  # images sampled in all, N/k per cluster; 0: as many as real ones
+    compare: list[str] = field(default_factory=lambda: ["lsro"])  # on the same images
+    cluster_ids: list[str] = field(default_factory=lambda: ["majority", "any"])
+    threads: int | None = None  # train.threads of every run (null: the recipe's)
+
+    def check(self) -> None:
+        if self.task != "slsr":
+            raise ConfigError(f"task: an SLSR pipeline config says task: slsr, got {self.task!r}")
+        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
+            raise ConfigError(f"seeds: expected distinct seeds, at least one; got {self.seeds}")
+        if not self.k or min(self.k) < 2:
+            raise ConfigError(f"k: expected cluster counts of 2 or more, got {self.k}")
+        if self.pick not in PICKS:
+            raise ConfigError(f"pick: expected raw or pca2, got {self.pick!r}")
+        for name in self.compare:
+            if name not in STRATEGIES or name == "slsr":
+                raise ConfigError(f"compare: {name!r} is not a strategy to compare with slsr")
+        for rule in self.cluster_ids:
+            if rule not in IDENTITY_RULES:
+                raise ConfigError(f"cluster_ids: expected majority and/or any, got {rule!r}")
+        if self.generated < 0:
+            raise ConfigError(f"generated: expected 0 or more images, got {self.generated}")
+
+
+def method_names(cfg: SlsrConfig) -> list[str]:
+    """Run folder names of one seed, baseline first."""
+    return ["baseline", *cfg.compare, *(f"slsr_{rule}" for rule in cfg.cluster_ids)]
+
+
+def synthetic_stage(cfg: SlsrConfig, out: Path) -> Stage:
+    """Render the synthetic pedestrians once, for every seed (done when dataset.json exists)."""
+    spec, root = cfg.data.synthetic, out / "synthetic"
+    return Stage(
+        "synthetic",
+        lambda: render_dataset(root, ids=spec.ids, cams=spec.cams, seed=spec.seed),
+        lambda: (root / "dataset.json").is_file(),
+        f"render {spec.ids} synthetic identities ({spec.cams} cameras)",
+    )
+
+
+def dataset_root(cfg: SlsrConfig, out: Path) -> str:
+    """Where the pipeline's dataset lies: ``data.root``, or OUT/synthetic."""
+    if cfg.data.synthetic.ids:
+        return str(out / "synthetic")
+    if not cfg.data.root:
+        raise ConfigError(
+            "data.root is empty; give the dataset folder (data.root=PATH) or render synthetic "
+            "pedestrians instead (data.synthetic.ids=120)"
+        )
+    return cfg.data.root
+
+
+def seed_stages(cfg: SlsrConfig, out: Path, seed: int, root: str) -> list[Stage]:
+    """Every stage of one seed's pipeline under ``out`` on the dataset at ``root``."""
+    d = cfg.data
+    data_keys = [f"data.dataset={d.dataset}", f"data.root={root}", f"seed={seed}"]
+    data_keys += [f"data.options.{k}={v}" for k, v in d.options.items()]
+    recipe = [*data_keys, *cfg.recipe_overrides]
+    tag = f"seed {seed}: "
+    stages = [
+        train_stage(
+            out / "baseline",
+            cfg.recipe,
+            [*recipe, "labels.strategy=baseline"],
+            f"{tag}baseline",
+            cfg.threads,
+        ),  # fmt: skip
+    ]
+    clusters = out / "clusters"
+    stages.append(
+        Stage(
+            "clusters",
+            lambda: cluster_training_set(
+                out / "baseline", d.dataset, root, clusters, cfg.k, seed, cfg.pick, d.options
+            ),  # fmt: skip
+            lambda: (clusters / "clusters.json").is_file(),
+            f"{tag}k-means on the baseline's features",
+        )
+    )
+    gan_run, gen = out / "gan", out / "generated"
+
+    extra = [f"train.threads={cfg.threads}"] if cfg.threads else []
+    gcfg = load_config(  # loaded now: a bad override fails before any stage runs
+        GanConfig, cfg.gan,
+        [*data_keys, f"data.clusters={clusters / 'clusters.csv'}", *cfg.gan_overrides, *extra],
+    )  # fmt: skip
+
+    def sample() -> None:
+        real = [r for r in load_dataset(d.dataset, root, **d.options).train if r.pid >= 0]
+        sample_to_folder(gan_run, cfg.generated or len(real), gen, seed=seed)
+
+    stages += [
+        Stage(
+            "gan",
+            lambda: train_gan(gcfg, gan_run, resume="auto"),
+            lambda: run_finished(gan_run),
+            f"{tag}one GAN per cluster",
+        ),
+        Stage("sample", sample, lambda: (gen / "manifest.csv").is_file(), f"{tag}N/k per cluster"),
+    ]
+    with_gen = [*recipe, f"data.generated={gen}"]
+    for name in cfg.compare:
+        stages.append(train_stage(out / name, cfg.recipe, [*with_gen, f"labels.strategy={name}"],
+                                  f"{tag}{name}", cfg.threads))  # fmt: skip
+    for rule in cfg.cluster_ids:
+        keys = ["labels.strategy=slsr", f"labels.clusters={clusters / 'clusters.csv'}",
+                f"labels.cluster_ids={rule}"]  # fmt: skip
+        stages.append(train_stage(out / f"slsr_{rule}", cfg.recipe, [*with_gen, *keys],
+                                  f"{tag}slsr ({rule})", cfg.threads))  # fmt: skip
+    for name in method_names(cfg):
+        stages.append(eval_stage(out / name, d.dataset, root, d.options, f"{tag}evaluate {name}"))
+    return stages
+
+
+def paired_t(diffs: list[float]) -> float | None:
+    """Two-sided p of a paired t-test on per-seed differences (None below 2 seeds or when
+    every difference is the same)."""
+    if len(diffs) < 2 or statistics.pstdev(diffs) == 0:
+        return None
+    return float(scipy_stats.ttest_1samp(diffs, 0.0).pvalue)
+
+
+def summarize(cfg: SlsrConfig, out: Path) -> dict[str, Any]:
+    """Per method: rank-1 and mAP per seed, mean ± std, and the paired test vs the baseline."""
+    per: dict[str, dict[str, list[float]]] = {}
+    for seed in cfg.seeds:
+        for name in method_names(cfg):
+            plain = read_json(out / f"seed_{seed}" / name / "eval/results.json")["results"]["plain"]
+            for key in ("rank1", "mAP"):
+                per.setdefault(name, {}).setdefault(key, []).append(plain[key])
+    rows = {}
+    for name, vals in per.items():
+        row: dict[str, Any] = {"runs": len(vals["rank1"])}
+        for key, xs in vals.items():
+            diffs = [a - b for a, b in zip(xs, per["baseline"][key], strict=True)]
+            row[key] = {
+                "per_seed": xs,
+                "mean": statistics.fmean(xs),
+                "std": statistics.stdev(xs) if len(xs) > 1 else 0.0,
+                "paired_p_vs_baseline": None if name == "baseline" else paired_t(diffs),
+            }
+        rows[name] = row
+    clusters = [read_json(out / f"seed_{s}" / "clusters/clusters.json") for s in cfg.seeds]
+    return {
+        "dataset": cfg.data.dataset,
+        "seeds": cfg.seeds,
+        "methods": rows,
+        "k": [c["k"] for c in clusters],
+        "silhouette": {str(s): c["silhouette"] for s, c in zip(cfg.seeds, clusters, strict=True)},
+        "identity_set_sizes": {
+            str(s): {r: c["identity_sets"][r]["total"] for r in IDENTITY_RULES}
+            for s, c in zip(cfg.seeds, clusters, strict=True)
+        },
+    }
+
+
+def markdown(summary: dict[str, Any]) -> str:
+    """The summary as a markdown table (percent; * marks p < 0.05 against the baseline)."""
+    lines = [
+        f"{summary['dataset']}, seeds {summary['seeds']}, k per seed {summary['k']}",
+        "",
+        "| method | runs | rank-1 % | mAP % | p (rank-1) | p (mAP) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, row in summary["methods"].items():
+        cells = []
+        for key in ("rank1", "mAP"):
+            cells.append(f"{100 * row[key]['mean']:.1f} ± {100 * row[key]['std']:.1f}")
+        ps = []
+        for key in ("rank1", "mAP"):
+            p = row[key]["paired_p_vs_baseline"]
+            ps.append("–" if p is None or math.isnan(p) else f"{p:.3f}{' *' if p < 0.05 else ''}")
+        lines.append(f"| {name} | {row['runs']} | {cells[0]} | {cells[1]} | {ps[0]} | {ps[1]} |")
+    return "\n".join(lines) + "\n"
+
+
+def record_pipeline(cfg: SlsrConfig, out: Path) -> None:
+    """OUT/config.yaml and env.json; a folder that holds another pipeline is refused (only
+    the seeds and the thread count may change, so adding seeds continues a pipeline)."""
+    saved = out / "config.yaml"
+    if saved.is_file():
+        differ = config_differences(
+            to_dict(load_config(SlsrConfig, saved)), to_dict(cfg), ("seeds", "threads")
+        )
+        if differ:
+            raise RunFolderError(
+                f"{out} holds an SLSR pipeline with a different {', '.join(differ)} (see its "
+                "config.yaml); pass another --out, or the same config (only seeds and threads "
+                "may change)"
+            )
+    out.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, saved)
+    env = {"stage": "slsr", "seeds": cfg.seeds, "versions": versions(), "command": sys.argv}
+    write_json_atomic(env, out / "env.json")
+
+
+def run_slsr(cfg: SlsrConfig, out: str | Path, console: Console | None = None) -> dict[str, Any]:
+    """The pipeline for every seed, then the summary (``summary.json``, ``summary.md``) and
+    a figure of every method's rank-1 and mAP over seeds (``comparison.png``)."""
+    console = console or Console(stderr=True)
+    out = Path(out)
+    root = dataset_root(cfg, out)
+    record_pipeline(cfg, out)
+    if cfg.data.synthetic.ids:
+        run_stages([synthetic_stage(cfg, out)], console)
+    for seed in cfg.seeds:
+        run_stages(seed_stages(cfg, out / f"seed_{seed}", seed, root), console)
+    summary = summarize(cfg, out)
+    write_json_atomic(summary, out / "summary.json")
+    atomic_write_text(out / "summary.md", markdown(summary))
+    per_seed = {
+        name: {"rank-1": row["rank1"]["per_seed"], "mAP": row["mAP"]["per_seed"]}
+        for name, row in summary["methods"].items()
+    }
+    plot_method_comparison(
+        per_seed, out / "comparison.png", f"{cfg.data.dataset}: {len(cfg.seeds)} seed(s)"
+    )
+    table = Table(title=f"SLSR pipeline on {cfg.data.dataset} ({len(cfg.seeds)} seed(s), %)")
+    for col in ("method", "runs", "rank-1", "mAP", "p rank-1", "p mAP"):
+        table.add_column(col, justify="left" if col == "method" else "right")
+    for name, row in summary["methods"].items():
+        p = [row[k]["paired_p_vs_baseline"] for k in ("rank1", "mAP")]
+        table.add_row(
+            name, str(row["runs"]),
+            *(f"{100 * row[k]['mean']:.1f} ± {100 * row[k]['std']:.1f}" for k in ("rank1", "mAP")),
+            *("–" if v is None else f"{v:.3f}" for v in p),
+        )  # fmt: skip
+    Console().print(table)
+    return summary
+
+
+class SlsrPipeline:
+    """The ``slsr`` pipeline as a registry entry (``task: slsr`` in a config)."""
+
+    name = "slsr"
+    config_class = SlsrConfig
+    run = staticmethod(run_slsr)

@@ -1,0 +1,112 @@
+"""A small stage runner for pipelines (the quickstart, ``genreid slsr``, the reproduction
+harness): stages run in order, a stage whose output already exists is skipped, and one that
+was interrupted is resumed by its own run (training runs resume from their checkpoints), so
+running a pipeline again continues it and loses nothing already computed."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from genreid.core.config import load_config
+from genreid.core.runs import read_results
+from genreid.data.datasets import load_dataset
+from genreid.engine.tasks.reid import ReIDTrainConfig, train
+from genreid.eval.extract import load_trained_model, reid_features, save_dataset_features
+from genreid.eval.report import run_evaluation
+
+
+@dataclass
+class Stage:
+    """One step: ``run()`` produces its output, ``done()`` says whether it exists already."""
+
+    name: str
+    run: Callable[[], Any]
+    done: Callable[[], bool] = lambda: False
+    title: str = ""
+
+
+def run_stages(stages: Iterable[Stage], console: Console | None = None) -> dict[str, Any]:
+    """Run every stage that is not done, in order; returns name -> what its run returned (None
+    for a skipped stage)."""
+    console = console or Console(stderr=True)
+    out: dict[str, Any] = {}
+    for stage in stages:
+        if stage.done():
+            console.print(f"[dim]done already: {stage.title or stage.name}[/dim]")
+            out[stage.name] = None
+            continue
+        console.rule(f"[bold]{stage.title or stage.name}")
+        out[stage.name] = stage.run()
+    return out
+
+
+def run_finished(run: str | Path, epochs: int | None = None) -> bool:
+    """A training run that completed (``results.json`` says done; with ``epochs``, that many).
+    Runs of genreid 0.1.0 wrote no status: one with all its epochs counts as done."""
+    res = read_results(run) or {}
+    if not res or res.get("status", "done") != "done":
+        return False
+    return epochs is None or res.get("epochs_completed", epochs) == epochs
+
+
+def newer_than(path: str | Path, *inputs: str | Path) -> bool:
+    """``path`` exists and was written after every existing ``inputs`` (an evaluation after
+    its checkpoint, say)."""
+    p = Path(path)
+    if not p.is_file():
+        return False
+    t = p.stat().st_mtime_ns
+    return all(Path(i).stat().st_mtime_ns <= t for i in inputs if Path(i).exists())
+
+
+def read_json(path: str | Path) -> dict[str, Any]:
+    return json.loads(Path(path).read_text())
+
+
+def train_stage(
+    run: Path, config: str, overrides: list[str], title: str, threads: int | None = None
+) -> Stage:
+    """Train (or resume) a re-ID run of ``config`` + ``overrides``; done when it finished."""
+    extra = [f"train.threads={threads}"] if threads else []
+    cfg = load_config(ReIDTrainConfig, config, [*overrides, *extra])
+    return Stage(
+        run.name,
+        lambda: train(cfg, run, resume="auto"),
+        lambda: run_finished(run, cfg.train.epochs),
+        title,
+    )
+
+
+def eval_stage(
+    run: Path,
+    dataset: str,
+    root: str | Path,
+    options: dict[str, Any] | None = None,
+    title: str = "",
+    **evaluation: Any,
+) -> Stage:
+    """Query/gallery features of a trained run and ``run_evaluation`` into RUN/eval; done
+    when RUN/eval/results.json is newer than the run's checkpoint."""
+
+    def evaluate() -> dict[str, Any]:
+        model, data, ev, device = load_trained_model(run)
+        ds = load_dataset(dataset, root, **(options or {}))
+        qf = reid_features(model, ds.query, data.size, ev.batch_size, ev.flip, device)
+        gf = reid_features(model, ds.gallery, data.size, ev.batch_size, ev.flip, device)
+        features = save_dataset_features(run / "features.npz", ds, qf, gf)
+        results = run_evaluation(features, run / "eval", **evaluation)
+        for name, r in results["results"].items():
+            Console().print(
+                f"{run.name} ({name}): rank-1 {100 * r['rank1']:.1f}%, mAP {100 * r['mAP']:.1f}%",
+                markup=False, highlight=False,
+            )  # fmt: skip
+        return results
+
+    done = lambda: newer_than(run / "eval/results.json", run / "checkpoints/last.pt")  # noqa: E731
+    return Stage(f"{run.name}/eval", evaluate, done, title or f"evaluate {run.name}")
