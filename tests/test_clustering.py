@@ -67,6 +67,19 @@ def test_cluster_command_writes_manifests_sets_and_figures(tmp_path):
         assert (out / f).is_file(), f
     assert "silhouette (2-D PCA)" in res.output
 
+    # --use-k fixes the trained k whatever the silhouettes say; it must be one of --k
+    args = ["cluster", "--run", str(run), "-d", "market1501", "-r", str(root), "--k", "2-3"]
+    other = 2 if k == 3 else 3
+    res = CliRunner().invoke(app, [*args, "--use-k", str(other), "--out", str(tmp_path / "u")])
+    assert res.exit_code == 0, res.output
+    fixed = json.loads((tmp_path / "u/clusters.json").read_text())
+    assert fixed["k"] == other and fixed["picked_by"] == "given k"
+    assert fixed["silhouette"] == summary["silhouette"]  # same k-means, same seed
+    rows = list(csv.DictReader((tmp_path / "u/clusters.csv").open()))
+    assert len({r["cluster"] for r in rows}) == other
+    res = CliRunner().invoke(app, [*args, "--use-k", "4", "--out", str(tmp_path / "w")])
+    assert res.exit_code == 1 and "not among the cluster counts" in res.output
+
 
 def test_raw_features_are_the_unnormalised_backbone_output(tmp_path):
     from genreid.engine.tasks.reid import train

@@ -18,7 +18,15 @@ from typer.testing import CliRunner
 from genreid.cli import app
 from genreid.core.config import load_config
 from genreid.core.errors import ConfigError, RunFolderError
-from genreid.engine.slsr import SlsrConfig, markdown, paired_t, record_pipeline, run_slsr
+from genreid.engine.slsr import (
+    SlsrConfig,
+    dataset_root,
+    markdown,
+    paired_t,
+    record_pipeline,
+    run_slsr,
+    synthetic_stage,
+)
 from genreid.engine.stages import Stage, newer_than, run_finished, run_stages
 from tests.test_train_engine import make_data
 
@@ -185,3 +193,14 @@ def test_slsr_pipeline_end_to_end(tmp_path):
         assert all(torch.equal(v, retrained[name][k]) for k, v in state.items())
     kept = [p for p in stamps if "slsr_any" not in p.parts]
     assert {p: p.stat().st_mtime_ns for p in kept} == {p: stamps[p] for p in kept}
+
+
+def test_synthetic_data_is_rendered_once_into_the_pipeline_folder(tmp_path):
+    cfg = load_config(SlsrConfig, "slsr_tiny", ["data.synthetic.ids=4", "data.synthetic.cams=2"])
+    assert dataset_root(cfg, tmp_path) == str(tmp_path / "synthetic")
+    stage = synthetic_stage(cfg, tmp_path)
+    assert not stage.done()
+    run_stages([stage])
+    assert stage.done() and (tmp_path / "synthetic/bounding_box_train").is_dir()
+    meta = json.loads((tmp_path / "synthetic/dataset.json").read_text())
+    assert (meta["arguments"]["ids"], meta["arguments"]["cams"]) == (4, 2)

@@ -16,6 +16,9 @@ def cluster_command(
     pick: str = typer.Option(
         "raw", "--pick", help="With several k, pick by the silhouette on raw features or pca2."
     ),
+    use_k: int = typer.Option(
+        None, "--use-k", help="Write clusters.csv with this k (silhouettes still for every k)."
+    ),
     seed: int = typer.Option(0, "--seed", help="k-means and sampling seed."),
     option: list[str] = typer.Option(None, "--option", "-o", help="Parser " + OPTION_HELP),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
@@ -27,7 +30,9 @@ def cluster_command(
     from genreid.engine.clustering import cluster_training_set
 
     ks = parse_ks(k)
-    s = cluster_training_set(run, dataset, root, out, ks, seed, pick, parse_options(option), device)
+    s = cluster_training_set(
+        run, dataset, root, out, ks, seed, pick, parse_options(option), device, use_k
+    )
     table = Table(
         title=f"k-means on {s['images']} training images ({s['feature_dim']}-d raw features)"
     )

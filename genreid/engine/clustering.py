@@ -120,19 +120,28 @@ def cluster_training_set(
     pick: str = "raw",
     options: dict[str, Any] | None = None,
     device: str = "auto",
+    use_k: int | None = None,
 ) -> dict[str, Any]:
-    """The whole clustering step into ``out``; returns (and writes) its summary."""
+    """The whole clustering step into ``out``; returns (and writes) its summary. ``use_k``
+    (one of ``ks``) fixes the k of ``clusters.csv``; otherwise ``pick``'s silhouette picks it."""
     if pick not in PICKS:
         raise ConfigError(f"--pick: expected raw or pca2, got {pick!r}")
     if not ks or min(ks) < 2:
         raise ConfigError(f"--k: expected cluster counts of 2 or more, got {ks}")
+    if use_k is not None and use_k not in ks:
+        raise ConfigError(f"--use-k: {use_k} is not among the cluster counts {ks}; add it to --k")
     out = Path(out)
     ds = load_dataset(dataset, root, **(options or {}))
     records = [r for r in ds.train if not r.generated and r.pid >= 0]
     feats = raw_features(run, records, device)
     rows, labels, pca2 = silhouette_table(feats, ks, seed)
     key = f"silhouette_{pick}"
-    chosen = ks[0] if len(ks) == 1 else max(rows, key=lambda r: r[key])["k"]
+    if use_k is not None:
+        chosen, picked_by = use_k, "given k"
+    elif len(ks) == 1:
+        chosen, picked_by = ks[0], "given k"
+    else:
+        chosen, picked_by = max(rows, key=lambda r: r[key])["k"], f"the highest {key}"
     for k in ks:
         write_manifest(out / f"clusters_k{k}.csv", records, labels[k])
     manifest = write_manifest(out / "clusters.csv", records, labels[chosen])
@@ -155,7 +164,7 @@ def cluster_training_set(
         "feature_dim": int(feats.shape[1]),
         "seed": seed,
         "silhouette": rows,
-        "picked_by": "given k" if len(ks) == 1 else f"the highest {key}",
+        "picked_by": picked_by,
         "k": chosen,
         "manifest": str(manifest),
         "identity_sets": sets,

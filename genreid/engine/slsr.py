@@ -91,6 +91,7 @@ class SlsrConfig:
     gan_overrides: list[str] = field(default_factory=list)
     k: list[int] = field(default_factory=lambda: [2, 3, 4, 5])  # one value: that k
     pick: Literal["raw", "pca2"] = "raw"  # which silhouette picks k among several
+    use_k: int | None = None  # train with this k (one of k) instead of the picked one
     generated: int = 0  # images sampled in all, N/k per cluster; 0: as many as real ones
     compare: list[str] = field(default_factory=lambda: ["lsro"])  # on the same images
     cluster_ids: list[str] = field(default_factory=lambda: ["majority", "any"])
@@ -103,6 +104,8 @@ class SlsrConfig:
             raise ConfigError(f"seeds: expected distinct seeds, at least one; got {self.seeds}")
         if not self.k or min(self.k) < 2:
             raise ConfigError(f"k: expected cluster counts of 2 or more, got {self.k}")
+        if self.use_k is not None and self.use_k not in self.k:
+            raise ConfigError(f"use_k: {self.use_k} is not among k = {self.k}")
         if self.pick not in PICKS:
             raise ConfigError(f"pick: expected raw or pca2, got {self.pick!r}")
         for name in self.compare:
@@ -164,7 +167,15 @@ def seed_stages(cfg: SlsrConfig, out: Path, seed: int, root: str) -> list[Stage]
         Stage(
             "clusters",
             lambda: cluster_training_set(
-                out / "baseline", d.dataset, root, clusters, cfg.k, seed, cfg.pick, d.options
+                out / "baseline",
+                d.dataset,
+                root,
+                clusters,
+                cfg.k,
+                seed,
+                cfg.pick,
+                d.options,
+                use_k=cfg.use_k,
             ),  # fmt: skip
             lambda: (clusters / "clusters.json").is_file(),
             f"{tag}k-means on the baseline's features",
