@@ -61,6 +61,10 @@ def test_cluster_command_writes_manifests_sets_and_figures(tmp_path):
     for rule in ("majority", "any"):
         want = {str(c): sorted(ids) for c, ids in cluster_identities(groups, rule).items()}
         assert summary["identity_sets"][rule]["identities"] == want
+    sets = {c: ids for c, ids in cluster_identities(groups, "majority").items()}
+    covered = sum(r.pid in sets[c] for c, recs in groups.items() for r in recs) / len(rows)
+    assert summary["identity_sets"]["majority"]["images_in_own_set"] == pytest.approx(covered)
+    assert summary["identity_sets"]["any"]["images_in_own_set"] == 1.0
     maj = summary["identity_sets"]["majority"]["total"]
     assert maj == summary["identities"] <= summary["identity_sets"]["any"]["total"]
     for f in ("embedding.png", "cluster_samples.png", "clusters_k2.csv", "clusters_k3.csv"):

@@ -224,6 +224,27 @@ def test_per_cluster_training_and_sampling(tmp_path, market):
     )
 
 
+def test_scaled_cluster_epochs_give_each_gan_the_iterations_of_one_gan_on_all(tmp_path, market):
+    train = sorted(p for p in (market / "bounding_box_train").glob("0*.jpg"))
+    train = [p for p in train if not p.name.startswith("0000")]  # 12 images
+    clusters = tmp_path / "clusters.csv"  # 8 images in cluster 0, 4 in cluster 1
+    clusters.write_text(
+        "path,cluster\n" + "".join(f"{p.name},{int(i >= 8)}\n" for i, p in enumerate(train))
+    )
+    one = train_gan(cfg_for(market, "dcgan", "train.epochs=2"), tmp_path / "one")
+    keys = ["train.epochs=2", f"data.clusters={clusters}"]
+    same = train_gan(cfg_for(market, "dcgan", *keys), tmp_path / "same")
+    scaled = train_gan(
+        cfg_for(market, "dcgan", *keys, "train.cluster_epochs=scaled"), tmp_path / "scaled"
+    )
+    assert one["iteration"] == 2 * 12 // 4
+    # same: 2 epochs each (8/4 and 4/4 batches per epoch); scaled: ceil(2 * 12/8) = 3 and
+    # 2 * 12/4 = 6 epochs, 6 iterations each, as many as the GAN on all 12 images
+    assert [same["clusters"][c]["iteration"] for c in "01"] == [4, 2]
+    assert [scaled["clusters"][c]["epochs"] for c in "01"] == [3, 6]
+    assert [scaled["clusters"][c]["iteration"] for c in "01"] == [6, 6]
+
+
 def test_cluster_manifest_errors(tmp_path, market):
     query = next((market / "query").glob("*.jpg"))
     bad = tmp_path / "bad.csv"

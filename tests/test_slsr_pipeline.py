@@ -103,12 +103,15 @@ def test_markdown_table_marks_significant_rows():
         "dataset": "viper",
         "seeds": [0, 1, 2],
         "k": [2, 2, 3],
+        "images_in_own_set": [0.9, 0.85, 0.8],
+        "generated_nearest_own_centre": [0.5, 0.25, 1.0],
         "methods": {
             "baseline": {"runs": 3, "rank1": row(0.1, None), "mAP": row(0.2, None)},
             "slsr_majority": {"runs": 3, "rank1": row(0.125, 0.01), "mAP": row(0.25, 0.2)},
         },
     }
     text = markdown(summary)
+    assert "majority set: 90%, 85%, 80%" in text and "own cluster's centre: 50%, 25%, 100%" in text
     assert "| baseline | 3 | 10.0 ± 1.0 | 20.0 ± 1.0 | – | – |" in text
     assert "| slsr_majority | 3 | 12.5 ± 1.0 | 25.0 ± 1.0 | 0.010 * | 0.200 |" in text
 
@@ -166,6 +169,12 @@ def test_slsr_pipeline_end_to_end(tmp_path):
         assert run_cfg["labels"]["strategy"] == "slsr" and run_cfg["labels"]["cluster_ids"] == rule
         assert run_cfg["labels"]["clusters"] == str(seed / "clusters/clusters.csv")
         assert run_cfg["data"]["generated"] == str(seed / "generated") and run_cfg["seed"] == 1
+    check = json.loads((seed / "generated_check.json").read_text())
+    assert check["generated"] == 30 and 0 <= check["nearest_own_centre"] <= 1
+    assert [sum(row) for row in check["confusion_tag_by_nearest"]] == [15, 15]
+    own = sum(check["confusion_tag_by_nearest"][i][i] for i in range(2)) / 30
+    assert check["nearest_own_centre"] == pytest.approx(own)
+    assert summary["generated_nearest_own_centre"][1] == check["nearest_own_centre"]
     base_cfg = yaml.safe_load((seed / "baseline" / "config.yaml").read_text())
     assert base_cfg["data"]["generated"] is None and base_cfg["labels"]["strategy"] == "baseline"
     evals = {

@@ -26,10 +26,11 @@ from genreid.core.distributed import resolve_device
 from genreid.core.errors import ConfigError
 from genreid.core.files import write_json_atomic
 from genreid.core.runs import require_run
-from genreid.data.clusters import IDENTITY_RULES, cluster_identities
+from genreid.data.clusters import IDENTITY_RULES, cluster_identities, read_cluster_manifest
 from genreid.data.config import DataConfig
 from genreid.data.dataset import ImageDataset
 from genreid.data.datasets import load_dataset
+from genreid.data.generated import read_generated
 from genreid.data.records import ImageRecord
 from genreid.data.transforms import test_transform
 from genreid.eval.extract import extract_features
@@ -94,16 +95,21 @@ def write_manifest(path: Path, records: list[ImageRecord], labels: np.ndarray) -
 
 def identity_sets(records: list[ImageRecord], labels: np.ndarray) -> dict[str, dict[str, Any]]:
     """Both identity-set rules: per cluster the number of images and identities, the sum of
-    the set sizes (K when the sets are disjoint) and the sets themselves."""
+    the set sizes (K when the sets are disjoint), the share of images whose identity is in
+    their cluster's set, and the sets themselves."""
     groups: dict[int, list[ImageRecord]] = {}
     for rec, c in zip(records, labels, strict=True):
         groups.setdefault(int(c), []).append(rec)
     out = {}
     for rule in IDENTITY_RULES:
         sets = cluster_identities(groups, rule)
+        covered = sum(r.pid in sets[int(c)] for r, c in zip(records, labels, strict=True))
         out[rule] = {
             "sizes": {str(c): len(ids) for c, ids in sorted(sets.items())},
             "total": sum(len(ids) for ids in sets.values()),
+            # real images whose own identity is in their cluster's set (majority: how well
+            # the clusters follow identities; any: 1 by definition)
+            "images_in_own_set": covered / len(records),
             "identities": {str(c): sorted(ids) for c, ids in sorted(sets.items())},
         }
     out["images"] = {str(c): len(recs) for c, recs in sorted(groups.items())}
@@ -172,3 +178,41 @@ def cluster_training_set(
     }
     write_json_atomic(summary, out / "clusters.json")
     return summary
+
+
+def check_generated(
+    run: str | Path,
+    clusters_csv: str | Path,
+    dataset: str,
+    root: str | Path,
+    generated: str | Path,
+    options: dict[str, Any] | None = None,
+    device: str = "auto",
+) -> dict[str, Any]:
+    """Do the samples of cluster c's GAN look like cluster c? In the baseline's raw feature
+    space, the share of generated images nearest to their own cluster's centre (chance: the
+    share of the largest cluster if they all fall in one), and the tag x nearest confusion.
+    SLSR labels a sample by its GAN's cluster, so a low share means the labels say little."""
+    ds = load_dataset(dataset, root, **(options or {}))
+    records = [r for r in ds.train if not r.generated and r.pid >= 0]
+    groups = read_cluster_manifest(clusters_csv, records, root)
+    real = [r for recs in groups.values() for r in recs]
+    labels = np.array([c for c, recs in groups.items() for _ in recs])
+    gen = read_generated(generated)
+    tags = np.array([-1 if g.cluster is None else g.cluster for g in gen])
+    ids = sorted(groups)
+    if not set(tags) <= set(ids):
+        raise ConfigError(f"{generated}: generated clusters {sorted(set(tags))} are not {ids}")
+    feats = raw_features(run, real, device)
+    centres = np.stack([feats[labels == c].mean(0) for c in ids])
+    nearest = np.array(ids)[
+        ((raw_features(run, gen, device)[:, None, :] - centres[None]) ** 2).sum(-1).argmin(1)
+    ]
+    confusion = [[int(np.sum((tags == a) & (nearest == b))) for b in ids] for a in ids]
+    return {
+        "generated": len(gen),
+        "nearest_own_centre": float(np.mean(nearest == tags)),
+        "largest_tag_share": float(max(np.mean(tags == c) for c in ids)),
+        "confusion_tag_by_nearest": confusion,
+        "clusters": ids,
+    }

@@ -28,7 +28,7 @@ from genreid.core.runs import versions
 from genreid.data.clusters import IDENTITY_RULES
 from genreid.data.datasets import DATASETS, load_dataset
 from genreid.data.synthetic import render_dataset
-from genreid.engine.clustering import PICKS, cluster_training_set
+from genreid.engine.clustering import PICKS, check_generated, cluster_training_set
 from genreid.engine.gan_sampling import sample_to_folder
 from genreid.engine.loop import config_differences
 from genreid.engine.stages import (
@@ -201,6 +201,12 @@ def seed_stages(cfg: SlsrConfig, out: Path, seed: int, root: str) -> list[Stage]
             f"{tag}one GAN per cluster",
         ),
         Stage("sample", sample, lambda: (gen / "manifest.csv").is_file(), f"{tag}N/k per cluster"),
+        Stage(
+            "generated_check",
+            lambda: check_stage(out, d.dataset, root, d.options),
+            lambda: (out / "generated_check.json").is_file(),
+            f"{tag}do the samples of each GAN look like its cluster?",
+        ),
     ]
     with_gen = [*recipe, f"data.generated={gen}"]
     for name in cfg.compare:
@@ -214,6 +220,20 @@ def seed_stages(cfg: SlsrConfig, out: Path, seed: int, root: str) -> list[Stage]
     for name in method_names(cfg):
         stages.append(eval_stage(out / name, d.dataset, root, d.options, f"{tag}evaluate {name}"))
     return stages
+
+
+def check_stage(out: Path, dataset: str, root: str, options: dict[str, Any]) -> dict[str, Any]:
+    """``check_generated`` into ``out/generated_check.json``, with a line on the console."""
+    res = check_generated(
+        out / "baseline", out / "clusters/clusters.csv", dataset, root, out / "generated", options
+    )
+    write_json_atomic(res, out / "generated_check.json")
+    Console().print(
+        f"{100 * res['nearest_own_centre']:.1f}% of generated images lie nearest to their own "
+        f"cluster's centre (all in one cluster would give {100 * res['largest_tag_share']:.1f}%)",
+        markup=False, highlight=False,
+    )  # fmt: skip
+    return res
 
 
 def paired_t(diffs: list[float]) -> float | None:
@@ -255,13 +275,24 @@ def summarize(cfg: SlsrConfig, out: Path) -> dict[str, Any]:
             str(s): {r: c["identity_sets"][r]["total"] for r in IDENTITY_RULES}
             for s, c in zip(cfg.seeds, clusters, strict=True)
         },
+        "images_in_own_set": [
+            c["identity_sets"]["majority"]["images_in_own_set"] for c in clusters
+        ],
+        "generated_nearest_own_centre": [
+            read_json(out / f"seed_{s}" / "generated_check.json")["nearest_own_centre"]
+            for s in cfg.seeds
+        ],
     }
 
 
 def markdown(summary: dict[str, Any]) -> str:
     """The summary as a markdown table (percent; * marks p < 0.05 against the baseline)."""
+    pct = lambda xs: ", ".join(f"{100 * x:.0f}%" for x in xs)  # noqa: E731
     lines = [
-        f"{summary['dataset']}, seeds {summary['seeds']}, k per seed {summary['k']}",
+        f"{summary['dataset']}, seeds {summary['seeds']}, k per seed {summary['k']}; real images "
+        f"whose identity is in their cluster's majority set: {pct(summary['images_in_own_set'])}; "
+        f"generated images nearest their own cluster's centre: "
+        f"{pct(summary['generated_nearest_own_centre'])}",
         "",
         "| method | runs | rank-1 % | mAP % | p (rank-1) | p (mAP) |",
         "|---|---|---|---|---|---|",

@@ -10,6 +10,8 @@ come from ``genreid.models.gan`` (no code here branches on the architecture). Wi
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,6 +63,9 @@ class GanTrainSection(LoopConfig):
     critic_steps: int = 5  # WGAN-GP: critic updates per generator update
     gp_weight: float = 10.0
     max_iters: int | None = None  # stop after this many iterations (tests, smoke runs)
+    # one GAN per cluster: every GAN trains `epochs` over its own images (same), or
+    # epochs x all images / its images, as many iterations as one GAN on all (scaled)
+    cluster_epochs: Literal["same", "scaled"] = "same"
     log_every: int = 10  # iterations between metrics.jsonl records
     grid_size: int = 16  # images in the per-epoch sample grid
     collapse_patience: int = 200  # consecutive bad iterations before stopping
@@ -147,6 +152,17 @@ def training_records(cfg: GanConfig) -> list[ImageRecord]:
             "training split (e.g. Market-1501's bounding_box_train)."
         )
     return records
+
+
+def cluster_config(cfg: GanConfig, images: int, total: int) -> GanConfig:
+    """One cluster's GAN config. ``train.cluster_epochs=scaled`` trains a cluster of
+    ``images`` of the ``total`` clustered images for ceil(epochs * total / images) epochs, so
+    that a small cluster's GAN gets as many iterations as one GAN on all images (at tiny scale
+    ``same`` leaves the GANs of small clusters with a few dozen iterations: grey noise)."""
+    if cfg.train.cluster_epochs == "same":
+        return cfg
+    epochs = math.ceil(cfg.train.epochs * total / images)
+    return dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, epochs=epochs))
 
 
 def cluster_seed(seed: int, cluster: int) -> int:
@@ -414,11 +430,14 @@ def train_gan(cfg: GanConfig, out: str | Path, resume: bool | str = False) -> di
     top.record_config(cfg, cfg.seed, stage="gan_clusters")
     results: dict[str, Any] = {"status": "done", "arch": cfg.model.arch, "clusters": {}}
     try:
+        total = sum(len(recs) for recs in groups.values())
         for c, recs in groups.items():
-            task = GanTask(cfg, recs, seed=cluster_seed(cfg.seed, c), cluster=c)
+            ccfg = cluster_config(cfg, len(recs), total)
+            task = GanTask(ccfg, recs, seed=cluster_seed(cfg.seed, c), cluster=c)
             res = Loop(task, out / f"cluster_{c}", "auto" if resume else False).run()
             results["clusters"][str(c)] = {
                 "images": len(recs),
+                "epochs": ccfg.train.epochs,
                 "run": f"cluster_{c}",
                 "status": res["status"],
                 "iteration": res["iteration"],
