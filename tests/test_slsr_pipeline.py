@@ -170,6 +170,7 @@ def test_slsr_pipeline_end_to_end(tmp_path):
         assert run_cfg["labels"]["clusters"] == str(seed / "clusters/clusters.csv")
         assert run_cfg["data"]["generated"] == str(seed / "generated") and run_cfg["seed"] == 1
     check = json.loads((seed / "generated_check.json").read_text())
+    assert (seed / "generated_samples.png").stat().st_size > 0
     assert check["generated"] == 30 and 0 <= check["nearest_own_centre"] <= 1
     assert [sum(row) for row in check["confusion_tag_by_nearest"]] == [15, 15]
     own = sum(check["confusion_tag_by_nearest"][i][i] for i in range(2)) / 30

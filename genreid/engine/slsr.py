@@ -10,6 +10,7 @@ Every stage is skipped when its output exists and resumed when interrupted.
 
 from __future__ import annotations
 
+import csv
 import math
 import statistics
 import sys
@@ -27,6 +28,7 @@ from genreid.core.files import atomic_write_text, write_json_atomic
 from genreid.core.runs import versions
 from genreid.data.clusters import IDENTITY_RULES
 from genreid.data.datasets import DATASETS, load_dataset
+from genreid.data.generated import read_generated
 from genreid.data.synthetic import render_dataset
 from genreid.engine.clustering import PICKS, check_generated, cluster_training_set
 from genreid.engine.gan_sampling import sample_to_folder
@@ -41,6 +43,7 @@ from genreid.engine.stages import (
 )
 from genreid.engine.tasks.gan import GanConfig, train_gan
 from genreid.labels.registry import STRATEGIES
+from genreid.viz.clusters import cluster_sheet
 from genreid.viz.plots import plot_method_comparison
 
 
@@ -223,15 +226,24 @@ def seed_stages(cfg: SlsrConfig, out: Path, seed: int, root: str) -> list[Stage]
 
 
 def check_stage(out: Path, dataset: str, root: str, options: dict[str, Any]) -> dict[str, Any]:
-    """``check_generated`` into ``out/generated_check.json``, with a line on the console."""
+    """``check_generated`` into ``out/generated_check.json`` with a line on the console, and
+    ``out/generated_samples.png``: per cluster a row of real images and one of its samples."""
     res = check_generated(
         out / "baseline", out / "clusters/clusters.csv", dataset, root, out / "generated", options
     )
-    write_json_atomic(res, out / "generated_check.json")
+    with (out / "clusters/clusters.csv").open(newline="") as fh:
+        real = [(r["path"], int(r["cluster"])) for r in csv.DictReader(fh)]
+    generated = read_generated(out / "generated")
+    rows: dict[str, list[str]] = {}
+    for c in res["clusters"]:  # a row of real images, then one of its GAN's samples
+        rows[f"cluster {c} real"] = [path for path, k in real if k == c][:12]
+        rows[f"cluster {c} GAN"] = [g.path for g in generated if g.cluster == c][:12]
+    cluster_sheet(rows, out / "generated_samples.png")
+    write_json_atomic(res, out / "generated_check.json")  # last: the stage is done
     Console().print(
         f"{100 * res['nearest_own_centre']:.1f}% of generated images lie nearest to their own "
         f"cluster's centre (all in one cluster would give {100 * res['largest_tag_share']:.1f}%)",
-        markup=False, highlight=False,
+        markup=False, highlight=False, soft_wrap=True,
     )  # fmt: skip
     return res
 

@@ -38,20 +38,22 @@ def plot_embedding(
 
 
 def cluster_sheet(
-    paths_by_cluster: dict[int, Sequence[str]],
+    paths_by_cluster: dict[int, Sequence[str]] | dict[str, Sequence[str]],
     path: str | Path,
     per_row: int = 12,
     size: tuple[int, int] = (32, 64),
 ) -> Path:
-    """One labelled row of sample images (width x height ``size``) per cluster."""
+    """One labelled row of sample images (width x height ``size``) per cluster (int keys:
+    "cluster c", sorted) or per named row (str keys, in order)."""
     w, h = size
-    label_w, pad = 90, 2
-    rows = sorted(paths_by_cluster)
+    label_w, pad = 110, 2
+    named = any(isinstance(c, str) for c in paths_by_cluster)
+    rows = list(paths_by_cluster) if named else sorted(paths_by_cluster)
     sheet = Image.new("RGB", (label_w + per_row * (w + pad), len(rows) * (h + pad) + pad), "white")
     draw = ImageDraw.Draw(sheet)
     for r, c in enumerate(rows):
         y = pad + r * (h + pad)
-        draw.text((4, y + h // 2 - 6), f"cluster {c}", fill="black")
+        draw.text((4, y + h // 2 - 6), c if named else f"cluster {c}", fill="black")
         for k, p in enumerate(list(paths_by_cluster[c])[:per_row]):
             img = read_image(p).resize((w, h))
             sheet.paste(img, (label_w + k * (w + pad), y))
