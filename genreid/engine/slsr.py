@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import math
+import random
 import statistics
 import sys
 from dataclasses import dataclass, field
@@ -235,8 +236,10 @@ def check_stage(out: Path, dataset: str, root: str, options: dict[str, Any]) -> 
         real = [(r["path"], int(r["cluster"])) for r in csv.DictReader(fh)]
     generated = read_generated(out / "generated")
     rows: dict[str, list[str]] = {}
-    for c in res["clusters"]:  # a row of real images, then one of its GAN's samples
-        rows[f"cluster {c} real"] = [path for path, k in real if k == c][:12]
+    rng = random.Random(0)
+    for c in res["clusters"]:  # a row of real images (drawn at random), then of its samples
+        paths = [path for path, k in real if k == c]
+        rows[f"cluster {c} real"] = rng.sample(paths, min(12, len(paths)))
         rows[f"cluster {c} GAN"] = [g.path for g in generated if g.cluster == c][:12]
     cluster_sheet(rows, out / "generated_samples.png")
     write_json_atomic(res, out / "generated_check.json")  # last: the stage is done
