@@ -25,6 +25,7 @@ from genreid.engine.slsr import (
     paired_t,
     record_pipeline,
     run_slsr,
+    step_matched_epochs,
     synthetic_stage,
 )
 from genreid.engine.stages import Stage, newer_than, run_finished, run_stages
@@ -90,6 +91,11 @@ def test_run_finished_and_newer_than(tmp_path):
     assert newer_than(b, tmp_path / "missing")  # inputs that do not exist are ignored
 
 
+def test_step_matched_epochs():
+    assert step_matched_epochs(30, 632, 632) == 60 and step_matched_epochs(8, 1061, 1061) == 16
+    assert step_matched_epochs(8, 1061, 500) == 12  # ceil(8 * 1561 / 1061) = ceil(11.77)
+
+
 def test_paired_t_matches_a_hand_computed_value():
     # differences 0.1, 0.2, 0.3: mean 0.2, sd 0.1, t = 0.2 / (0.1 / sqrt 3) = 3.4641 with 2
     # degrees of freedom; two-sided p = 2 * (1 - F(3.4641)) = 0.0742 (t table)
@@ -114,6 +120,18 @@ def test_markdown_table_marks_significant_rows():
     assert "majority set: 90%, 85%, 80%" in text and "own cluster's centre: 50%, 25%, 100%" in text
     assert "| baseline | 3 | 10.0 ± 1.0 | 20.0 ± 1.0 | – | – |" in text
     assert "| slsr_majority | 3 | 12.5 ± 1.0 | 25.0 ± 1.0 | 0.010 * | 0.200 |" in text
+    summary["methods"]["baseline_steps"] = {
+        "runs": 3, "rank1": row(0.11, 0.5), "mAP": row(0.21, 0.04),
+    }  # fmt: skip
+    summary["methods"]["slsr_majority"]["rank1"]["paired_p_vs_baseline_steps"] = 0.02
+    summary["methods"]["slsr_majority"]["mAP"]["paired_p_vs_baseline_steps"] = 0.3
+    text = markdown(summary)
+    assert "| method | runs | rank-1 % | mAP % | p rank-1 | p mAP | p rank-1 (steps) |" in text
+    assert (
+        "| slsr_majority | 3 | 12.5 ± 1.0 | 25.0 ± 1.0 | 0.010 * | 0.200 | 0.020 * | 0.300 |"
+        in text
+    )
+    assert "| baseline_steps | 3 | 11.0 ± 1.0 | 21.0 ± 1.0 | 0.500 | 0.040 * | – | – |" in text
 
 
 def test_bad_pipeline_configs_fail_before_anything_runs(tmp_path):
@@ -141,6 +159,7 @@ def test_a_pipeline_folder_only_continues_the_same_pipeline(tmp_path):
     root, _ = make_data(tmp_path, ids=4, n_gen=0)
     record_pipeline(small_pipeline(root), tmp_path / "p")
     record_pipeline(small_pipeline(root, "seeds=[0, 1, 2]", "threads=2"), tmp_path / "p")
+    record_pipeline(small_pipeline(root, "compare=[lsro, pseudo_label]"), tmp_path / "p")
     with pytest.raises(RunFolderError, match="different k"):
         record_pipeline(small_pipeline(root, "k=[3]"), tmp_path / "p")
 
@@ -151,7 +170,8 @@ def test_slsr_pipeline_end_to_end(tmp_path):
     cfg = small_pipeline(root, "generated=30")
     summary = run_slsr(cfg, out)
 
-    assert list(summary["methods"]) == ["baseline", "lsro", "slsr_majority", "slsr_any"]
+    names = ["baseline", "baseline_steps", "lsro", "slsr_majority", "slsr_any"]
+    assert list(summary["methods"]) == names
     for row in summary["methods"].values():
         assert row["runs"] == 2 and len(row["rank1"]["per_seed"]) == 2
         assert all(0 <= v <= 1 for v in row["rank1"]["per_seed"] + row["mAP"]["per_seed"])
@@ -176,6 +196,10 @@ def test_slsr_pipeline_end_to_end(tmp_path):
     own = sum(check["confusion_tag_by_nearest"][i][i] for i in range(2)) / 30
     assert check["nearest_own_centre"] == pytest.approx(own)
     assert summary["generated_nearest_own_centre"][1] == check["nearest_own_centre"]
+    # 1 epoch over 32 real + 30 generated images: 2 epochs over the 32 real ones
+    long = yaml.safe_load((seed / "baseline_steps" / "config.yaml").read_text())
+    assert long["train"]["epochs"] == 2 and long["data"]["generated"] is None
+    assert "paired_p_vs_baseline_steps" in summary["methods"]["lsro"]["rank1"]
     base_cfg = yaml.safe_load((seed / "baseline" / "config.yaml").read_text())
     assert base_cfg["data"]["generated"] is None and base_cfg["labels"]["strategy"] == "baseline"
     evals = {

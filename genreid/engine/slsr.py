@@ -43,6 +43,7 @@ from genreid.engine.stages import (
     train_stage,
 )
 from genreid.engine.tasks.gan import GanConfig, train_gan
+from genreid.engine.tasks.reid import ReIDTrainConfig
 from genreid.labels.registry import STRATEGIES
 from genreid.viz.clusters import cluster_sheet
 from genreid.viz.plots import plot_method_comparison
@@ -99,6 +100,9 @@ class SlsrConfig:
     generated: int = 0  # images sampled in all, N/k per cluster; 0: as many as real ones
     compare: list[str] = field(default_factory=lambda: ["lsro"])  # on the same images
     cluster_ids: list[str] = field(default_factory=lambda: ["majority", "any"])
+    # also a baseline trained for as many steps as the runs with generated images (an epoch
+    # of theirs holds the real and the generated images): more steps alone may explain a gain
+    step_matched_baseline: bool = True
     threads: int | None = None  # train.threads of every run (null: the recipe's)
 
     def check(self) -> None:
@@ -122,9 +126,20 @@ class SlsrConfig:
             raise ConfigError(f"generated: expected 0 or more images, got {self.generated}")
 
 
+# keys that may change in an existing pipeline folder: they add runs (or take them out of the
+# summary) or change only the speed; every finished run stays valid
+ADDS_RUNS_ONLY = ("seeds", "compare", "cluster_ids", "step_matched_baseline", "threads")
+
+
 def method_names(cfg: SlsrConfig) -> list[str]:
     """Run folder names of one seed, baseline first."""
-    return ["baseline", *cfg.compare, *(f"slsr_{rule}" for rule in cfg.cluster_ids)]
+    control = ["baseline_steps"] if cfg.step_matched_baseline else []
+    return ["baseline", *control, *cfg.compare, *(f"slsr_{rule}" for rule in cfg.cluster_ids)]
+
+
+def step_matched_epochs(epochs: int, real: int, generated: int) -> int:
+    """Baseline epochs with as many steps as ``epochs`` over real + generated images."""
+    return math.ceil(epochs * (real + generated) / real)
 
 
 def synthetic_stage(cfg: SlsrConfig, out: Path) -> Stage:
@@ -193,9 +208,11 @@ def seed_stages(cfg: SlsrConfig, out: Path, seed: int, root: str) -> list[Stage]
         [*data_keys, f"data.clusters={clusters / 'clusters.csv'}", *cfg.gan_overrides, *extra],
     )  # fmt: skip
 
+    real = sum(r.pid >= 0 for r in load_dataset(d.dataset, root, **d.options).train)
+    num_generated = cfg.generated or real
+
     def sample() -> None:
-        real = [r for r in load_dataset(d.dataset, root, **d.options).train if r.pid >= 0]
-        sample_to_folder(gan_run, cfg.generated or len(real), gen, seed=seed)
+        sample_to_folder(gan_run, num_generated, gen, seed=seed)
 
     stages += [
         Stage(
@@ -212,6 +229,18 @@ def seed_stages(cfg: SlsrConfig, out: Path, seed: int, root: str) -> list[Stage]
             f"{tag}do the samples of each GAN look like its cluster?",
         ),
     ]
+    if cfg.step_matched_baseline:
+        epochs = load_config(ReIDTrainConfig, cfg.recipe, recipe).train.epochs
+        long = step_matched_epochs(epochs, real, num_generated)
+        stages.append(
+            train_stage(
+                out / "baseline_steps",
+                cfg.recipe,
+                [*recipe, "labels.strategy=baseline", f"train.epochs={long}"],
+                f"{tag}baseline, {long} epochs (the steps of {epochs} with generated images)",
+                cfg.threads,
+            )  # fmt: skip
+        )
     with_gen = [*recipe, f"data.generated={gen}"]
     for name in cfg.compare:
         stages.append(train_stage(out / name, cfg.recipe, [*with_gen, f"labels.strategy={name}"],
@@ -278,6 +307,11 @@ def summarize(cfg: SlsrConfig, out: Path) -> dict[str, Any]:
                 "std": statistics.stdev(xs) if len(xs) > 1 else 0.0,
                 "paired_p_vs_baseline": None if name == "baseline" else paired_t(diffs),
             }
+            if "baseline_steps" in per and name not in ("baseline", "baseline_steps"):
+                ref = per["baseline_steps"][key]
+                row[key]["paired_p_vs_baseline_steps"] = paired_t(
+                    [a - b for a, b in zip(xs, ref, strict=True)]
+                )
         rows[name] = row
     clusters = [read_json(out / f"seed_{s}" / "clusters/clusters.json") for s in cfg.seeds]
     return {
@@ -300,43 +334,61 @@ def summarize(cfg: SlsrConfig, out: Path) -> dict[str, Any]:
     }
 
 
+def _p(value: float | None) -> str:
+    return (
+        "–" if value is None or math.isnan(value) else f"{value:.3f}{' *' if value < 0.05 else ''}"
+    )
+
+
+def table(summary: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of the summary table: mean ± std in percent, paired p against the
+    baseline (and the step-matched baseline when there is one; * marks p < 0.05)."""
+    steps = "baseline_steps" in summary["methods"]
+    header = ["method", "runs", "rank-1 %", "mAP %", "p rank-1", "p mAP"]
+    header += ["p rank-1 (steps)", "p mAP (steps)"] if steps else []
+    rows = []
+    for name, row in summary["methods"].items():
+        cells = [name, str(row["runs"])]
+        cells += [
+            f"{100 * row[k]['mean']:.1f} ± {100 * row[k]['std']:.1f}" for k in ("rank1", "mAP")
+        ]
+        cells += [_p(row[k]["paired_p_vs_baseline"]) for k in ("rank1", "mAP")]
+        if steps:
+            cells += [_p(row[k].get("paired_p_vs_baseline_steps")) for k in ("rank1", "mAP")]
+        rows.append(cells)
+    return header, rows
+
+
 def markdown(summary: dict[str, Any]) -> str:
-    """The summary as a markdown table (percent; * marks p < 0.05 against the baseline)."""
+    """The summary as markdown: what the clusters and samples look like, then the table."""
     pct = lambda xs: ", ".join(f"{100 * x:.0f}%" for x in xs)  # noqa: E731
+    header, rows = table(summary)
     lines = [
         f"{summary['dataset']}, seeds {summary['seeds']}, k per seed {summary['k']}; real images "
         f"whose identity is in their cluster's majority set: {pct(summary['images_in_own_set'])}; "
         f"generated images nearest their own cluster's centre: "
         f"{pct(summary['generated_nearest_own_centre'])}",
         "",
-        "| method | runs | rank-1 % | mAP % | p (rank-1) | p (mAP) |",
-        "|---|---|---|---|---|---|",
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+        *("| " + " | ".join(cells) + " |" for cells in rows),
     ]
-    for name, row in summary["methods"].items():
-        cells = []
-        for key in ("rank1", "mAP"):
-            cells.append(f"{100 * row[key]['mean']:.1f} ± {100 * row[key]['std']:.1f}")
-        ps = []
-        for key in ("rank1", "mAP"):
-            p = row[key]["paired_p_vs_baseline"]
-            ps.append("–" if p is None or math.isnan(p) else f"{p:.3f}{' *' if p < 0.05 else ''}")
-        lines.append(f"| {name} | {row['runs']} | {cells[0]} | {cells[1]} | {ps[0]} | {ps[1]} |")
     return "\n".join(lines) + "\n"
 
 
 def record_pipeline(cfg: SlsrConfig, out: Path) -> None:
     """OUT/config.yaml and env.json; a folder that holds another pipeline is refused (only
-    the seeds and the thread count may change, so adding seeds continues a pipeline)."""
+    keys that add runs, and the thread count, may change: adding seeds continues a pipeline)."""
     saved = out / "config.yaml"
     if saved.is_file():
         differ = config_differences(
-            to_dict(load_config(SlsrConfig, saved)), to_dict(cfg), ("seeds", "threads")
+            to_dict(load_config(SlsrConfig, saved)), to_dict(cfg), ADDS_RUNS_ONLY
         )
         if differ:
             raise RunFolderError(
                 f"{out} holds an SLSR pipeline with a different {', '.join(differ)} (see its "
-                "config.yaml); pass another --out, or the same config (only seeds and threads "
-                "may change)"
+                f"config.yaml); pass another --out, or the same config (only "
+                f"{', '.join(ADDS_RUNS_ONLY)} may change: they add runs or run them faster)"
             )
     out.mkdir(parents=True, exist_ok=True)
     save_config(cfg, saved)
@@ -365,17 +417,13 @@ def run_slsr(cfg: SlsrConfig, out: str | Path, console: Console | None = None) -
     plot_method_comparison(
         per_seed, out / "comparison.png", f"{cfg.data.dataset}: {len(cfg.seeds)} seed(s)"
     )
-    table = Table(title=f"SLSR pipeline on {cfg.data.dataset} ({len(cfg.seeds)} seed(s), %)")
-    for col in ("method", "runs", "rank-1", "mAP", "p rank-1", "p mAP"):
-        table.add_column(col, justify="left" if col == "method" else "right")
-    for name, row in summary["methods"].items():
-        p = [row[k]["paired_p_vs_baseline"] for k in ("rank1", "mAP")]
-        table.add_row(
-            name, str(row["runs"]),
-            *(f"{100 * row[k]['mean']:.1f} ± {100 * row[k]['std']:.1f}" for k in ("rank1", "mAP")),
-            *("–" if v is None else f"{v:.3f}" for v in p),
-        )  # fmt: skip
-    Console().print(table)
+    header, rows = table(summary)
+    shown = Table(title=f"SLSR pipeline on {cfg.data.dataset} ({len(cfg.seeds)} seed(s))")
+    for col in header:
+        shown.add_column(col, justify="left" if col == "method" else "right")
+    for cells in rows:
+        shown.add_row(*cells)
+    Console().print(shown)
     return summary
 
 
