@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import csv
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from sklearn.metrics import normalized_mutual_info_score as nmi
 from typer.testing import CliRunner
 
 from genreid.cli import app
@@ -45,6 +47,7 @@ def test_cluster_command_writes_manifests_sets_and_figures(tmp_path):
         app,
         ["cluster", "--run", str(run), "-d", "market1501", "-r", str(root), "--k", "2-3",
          "--out", str(out)],
+        env={"COLUMNS": "160"},  # the whole table on one line per row
     )  # fmt: skip
     assert res.exit_code == 0, res.output
     summary = json.loads((out / "clusters.json").read_text())
@@ -70,6 +73,13 @@ def test_cluster_command_writes_manifests_sets_and_figures(tmp_path):
     for f in ("embedding.png", "cluster_samples.png", "clusters_k2.csv", "clusters_k3.csv"):
         assert (out / f).is_file(), f
     assert "silhouette (2-D PCA)" in res.output
+    by_path = {str(Path(r.path).resolve()): r for r in train_recs}
+    for row in summary["silhouette"]:  # NMI against identities and cameras, per k
+        kk = list(csv.DictReader((out / f"clusters_k{row['k']}.csv").open()))
+        recs = [by_path[str(Path(r["path"]).resolve())] for r in kk]
+        got = [int(r["cluster"]) for r in kk]
+        assert row["nmi_identity"] == pytest.approx(nmi([r.pid for r in recs], got))
+        assert row["nmi_camera"] == pytest.approx(nmi([r.camid for r in recs], got))
 
     # --use-k fixes the trained k whatever the silhouettes say; it must be one of --k
     args = ["cluster", "--run", str(run), "-d", "market1501", "-r", str(root), "--k", "2-3"]

@@ -137,6 +137,8 @@ def test_markdown_table_marks_significant_rows():
 def test_bad_pipeline_configs_fail_before_anything_runs(tmp_path):
     with pytest.raises(ConfigError, match="not both"):
         load_config(SlsrConfig, "slsr_tiny", ["data.root=/somewhere"])
+    assert load_config(SlsrConfig, "slsr_tiny").data.describe() == "synthetic (120 ids, 6 cams)"
+    assert load_config(SlsrConfig, "slsr_viper_tiny").data.describe() == "viper"
     with pytest.raises(ConfigError, match="distinct seeds"):
         load_config(SlsrConfig, "slsr_tiny", ["seeds=[1, 1]"])
     with pytest.raises(ConfigError, match="not a strategy to compare"):

@@ -82,6 +82,12 @@ class SlsrDataConfig:
         if self.synthetic.ids < 0 or self.synthetic.cams < 2:
             raise ConfigError("data.synthetic: expected ids >= 0 and cams >= 2")
 
+    def describe(self) -> str:
+        """The dataset in words for titles: a rendered set is not Market-1501."""
+        if self.synthetic.ids:
+            return f"synthetic ({self.synthetic.ids} ids, {self.synthetic.cams} cams)"
+        return self.dataset
+
 
 @dataclass
 class SlsrConfig:
@@ -315,7 +321,7 @@ def summarize(cfg: SlsrConfig, out: Path) -> dict[str, Any]:
         rows[name] = row
     clusters = [read_json(out / f"seed_{s}" / "clusters/clusters.json") for s in cfg.seeds]
     return {
-        "dataset": cfg.data.dataset,
+        "dataset": cfg.data.describe(),
         "seeds": cfg.seeds,
         "methods": rows,
         "k": [c["k"] for c in clusters],
@@ -415,10 +421,10 @@ def run_slsr(cfg: SlsrConfig, out: str | Path, console: Console | None = None) -
         for name, row in summary["methods"].items()
     }
     plot_method_comparison(
-        per_seed, out / "comparison.png", f"{cfg.data.dataset}: {len(cfg.seeds)} seed(s)"
+        per_seed, out / "comparison.png", f"{cfg.data.describe()}: {len(cfg.seeds)} seed(s)"
     )
     header, rows = table(summary)
-    shown = Table(title=f"SLSR pipeline on {cfg.data.dataset} ({len(cfg.seeds)} seed(s))")
+    shown = Table(title=f"SLSR pipeline on {cfg.data.describe()} ({len(cfg.seeds)} seed(s))")
     for col in header:
         shown.add_column(col, justify="left" if col == "method" else "right")
     for cells in rows:
