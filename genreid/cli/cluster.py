@@ -36,15 +36,15 @@ def cluster_command(
     table = Table(
         title=f"k-means on {s['images']} training images ({s['feature_dim']}-d raw features)"
     )
-    cols = ("k", "silhouette (raw features)", "silhouette (2-D PCA)", "NMI identity", "NMI camera")
+    cols = ("k", "silhouette (raw features)", "silhouette (2-D PCA)", "AMI identity", "AMI camera")
     for col in (*cols, "cluster sizes"):
         table.add_column(col, justify="right")
     for row in s["silhouette"]:
         mark = " *" if row["k"] == s["k"] else ""
         sizes = " ".join(map(str, row["cluster_sizes"]))
         raw, pca = f"{row['silhouette_raw']:.3f}", f"{row['silhouette_pca2']:.3f}"
-        nmi = f"{row['nmi_identity']:.3f}", f"{row['nmi_camera']:.3f}"
-        table.add_row(f"{row['k']}{mark}", raw, pca, *nmi, sizes)
+        ami = f"{row['ami_identity']:.3f}", f"{row['ami_camera']:.3f}"
+        table.add_row(f"{row['k']}{mark}", raw, pca, *ami, sizes)
     console = Console()
     console.print(table)
     sets = s["identity_sets"]

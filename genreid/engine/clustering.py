@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
-from sklearn.metrics import normalized_mutual_info_score, silhouette_score
+from sklearn.metrics import adjusted_mutual_info_score, silhouette_score
 
 from genreid.core.config import load_section
 from genreid.core.distributed import resolve_device
@@ -141,12 +141,12 @@ def cluster_training_set(
     records = [r for r in ds.train if not r.generated and r.pid >= 0]
     feats = raw_features(run, records, device)
     rows, labels, pca2 = silhouette_table(feats, ks, seed)
-    for row in rows:  # do the clusters follow identities (as SLSR wants) or cameras?
-        row["nmi_identity"] = float(
-            normalized_mutual_info_score([r.pid for r in records], labels[row["k"]])
+    for row in rows:  # do clusters follow identities (as SLSR wants) or cameras? (0: chance)
+        row["ami_identity"] = float(
+            adjusted_mutual_info_score([r.pid for r in records], labels[row["k"]])
         )
-        row["nmi_camera"] = float(
-            normalized_mutual_info_score([r.camid for r in records], labels[row["k"]])
+        row["ami_camera"] = float(
+            adjusted_mutual_info_score([r.camid for r in records], labels[row["k"]])
         )
     key = f"silhouette_{pick}"
     if use_k is not None:
