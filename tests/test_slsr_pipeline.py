@@ -23,7 +23,7 @@ from genreid.engine.slsr import (
     dataset_root,
     markdown,
     paired_t,
-    record_pipeline,
+    record_slsr,
     run_slsr,
     step_matched_epochs,
     synthetic_stage,
@@ -159,11 +159,11 @@ def test_bad_pipeline_configs_fail_before_anything_runs(tmp_path):
 
 def test_a_pipeline_folder_only_continues_the_same_pipeline(tmp_path):
     root, _ = make_data(tmp_path, ids=4, n_gen=0)
-    record_pipeline(small_pipeline(root), tmp_path / "p")
-    record_pipeline(small_pipeline(root, "seeds=[0, 1, 2]", "threads=2"), tmp_path / "p")
-    record_pipeline(small_pipeline(root, "compare=[lsro, pseudo_label]"), tmp_path / "p")
+    record_slsr(small_pipeline(root), tmp_path / "p")
+    record_slsr(small_pipeline(root, "seeds=[0, 1, 2]", "threads=2"), tmp_path / "p")
+    record_slsr(small_pipeline(root, "compare=[lsro, pseudo_label]"), tmp_path / "p")
     with pytest.raises(RunFolderError, match="different k"):
-        record_pipeline(small_pipeline(root, "k=[3]"), tmp_path / "p")
+        record_slsr(small_pipeline(root, "k=[3]"), tmp_path / "p")
 
 
 def test_slsr_pipeline_end_to_end(tmp_path):

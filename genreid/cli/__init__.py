@@ -56,6 +56,7 @@ from genreid.cli import config as _config  # noqa: E402
 from genreid.cli import data as _data  # noqa: E402
 from genreid.cli import evaluate as _evaluate  # noqa: E402
 from genreid.cli import gan as _gan  # noqa: E402
+from genreid.cli import pretrain as _pretrain  # noqa: E402
 from genreid.cli import quickstart as _quickstart  # noqa: E402
 from genreid.cli import slsr as _slsr  # noqa: E402
 from genreid.cli import train as _train  # noqa: E402
@@ -69,6 +70,7 @@ app.add_typer(_config.app, name="config")
 app.command("quickstart")(_quickstart.quickstart_command)
 app.command("cluster")(_cluster.cluster_command)
 app.command("slsr")(_slsr.slsr_command)
+app.command("pretrain")(_pretrain.pretrain_command)
 
 
 def main() -> None:

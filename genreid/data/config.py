@@ -67,6 +67,9 @@ class DataConfig(ImageSourceConfig):
     # FAPL Table IV: identities with 8 or more images keep this fraction of them (seeded),
     # the others all; 1, 1/2 or 1/3 (any fraction in (0, 1] works)
     label_fraction: float | str = 1.0
+    # train: the training split; all: every identity of every split trains (pretraining on
+    # synthetic pedestrians; nothing is left to evaluate on)
+    train_splits: Literal["train", "all"] = "train"
     resize: list[int] = field(default_factory=list)  # [h, w] before the random crop
     pad: int = 0
     erasing_p: float = 0.0

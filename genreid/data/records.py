@@ -74,6 +74,21 @@ class ReIDDataset:
     def num_train_pids(self) -> int:
         return len(train_pids(self.train))
 
+    def all_for_training(self) -> ReIDDataset:
+        """Every identity of every split as training data, nothing left to evaluate on (for
+        pretraining): query and gallery images of real identities (not junk, not
+        distractors) join the training images under their own identity numbers."""
+        moved = [
+            ImageRecord(r.path, r.pid, r.camid, Role.TRAIN)
+            for r in (*self.query, *self.gallery, *self.mquery, *self.unused)
+            if r.pid not in (JUNK_PID, DISTRACTOR_PID) and not r.generated
+        ]
+        seen = {r.path for r in self.train}
+        extra = [r for r in dict.fromkeys(moved) if r.path not in seen]
+        notes = {**self.notes, "splits": "train, query and gallery identities all train"}
+        return ReIDDataset(self.name, self.root, [*self.train, *extra], [], [], notes=notes,
+                           split=self.split, num_splits=self.num_splits)  # fmt: skip
+
     def train_label_map(self) -> dict[int, int]:
         """Contiguous class labels 0..K-1 for the training identities (sorted by pid)."""
         return {pid: i for i, pid in enumerate(train_pids(self.train))}

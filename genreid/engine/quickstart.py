@@ -12,7 +12,6 @@ interrupted one, so nothing already computed is lost.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ from genreid.core.files import write_json_atomic
 from genreid.data.datasets import load_dataset
 from genreid.data.stats import dataset_stats, stats_table
 from genreid.data.synthetic import render_dataset, write_preview
+from genreid.data.synthetic.spec import SyntheticSpec, holds_render
 from genreid.engine.gan_sampling import sample_to_folder
 from genreid.engine.stages import (
     Stage,
@@ -39,12 +39,9 @@ from genreid.viz.dataset import plot_images_per_identity
 
 def _render(out: Path, ids: int, cams: int, seed: int, console: Console) -> Path:
     root = out / "synthetic"
-    meta = root / "dataset.json"
-    if meta.is_file():
-        args = json.loads(meta.read_text()).get("arguments", {})
-        if (args.get("ids"), args.get("cams"), args.get("seed")) == (ids, cams, seed):
-            console.print(f"already rendered: {root}")
-            return root
+    if holds_render(root, SyntheticSpec(ids, cams, seed)):  # a render cut short is redone
+        console.print(f"already rendered: {root}")
+        return root
     stats = render_dataset(root, ids=ids, cams=cams, seed=seed)
     console.print(
         f"{stats['images']} images in {stats['seconds']:.1f} s "

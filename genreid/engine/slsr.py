@@ -14,7 +14,6 @@ import csv
 import math
 import random
 import statistics
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -23,21 +22,20 @@ from rich.console import Console
 from rich.table import Table
 from scipy import stats as scipy_stats
 
-from genreid.core.config import load_config, save_config, to_dict
-from genreid.core.errors import ConfigError, RegistryError, RunFolderError
+from genreid.core.config import load_config
+from genreid.core.errors import ConfigError, RegistryError
 from genreid.core.files import atomic_write_text, write_json_atomic
-from genreid.core.runs import versions
 from genreid.data.clusters import IDENTITY_RULES
 from genreid.data.datasets import DATASETS, load_dataset
 from genreid.data.generated import read_generated
-from genreid.data.synthetic import render_dataset
+from genreid.data.synthetic.spec import SyntheticSpec, holds_render
 from genreid.engine.clustering import PICKS, check_generated, cluster_training_set
 from genreid.engine.gan_sampling import sample_to_folder
-from genreid.engine.loop import config_differences
 from genreid.engine.stages import (
     Stage,
     eval_stage,
     read_json,
+    record_pipeline,
     run_finished,
     run_stages,
     train_stage,
@@ -47,15 +45,6 @@ from genreid.engine.tasks.reid import ReIDTrainConfig
 from genreid.labels.registry import STRATEGIES
 from genreid.viz.clusters import cluster_sheet
 from genreid.viz.plots import plot_method_comparison
-
-
-@dataclass
-class SyntheticSpec:
-    """Built-in synthetic pedestrians to render first (``ids`` > 0), instead of a ``root``."""
-
-    ids: int = 0
-    cams: int = 6
-    seed: int = 0
 
 
 @dataclass
@@ -149,12 +138,13 @@ def step_matched_epochs(epochs: int, real: int, generated: int) -> int:
 
 
 def synthetic_stage(cfg: SlsrConfig, out: Path) -> Stage:
-    """Render the synthetic pedestrians once, for every seed (done when dataset.json exists)."""
+    """Render the synthetic pedestrians once, for every seed (done when a complete render of
+    the same arguments is there)."""
     spec, root = cfg.data.synthetic, out / "synthetic"
     return Stage(
         "synthetic",
-        lambda: render_dataset(root, ids=spec.ids, cams=spec.cams, seed=spec.seed),
-        lambda: (root / "dataset.json").is_file(),
+        lambda: spec.render(root),
+        lambda: holds_render(root, spec),
         f"render {spec.ids} synthetic identities ({spec.cams} cameras)",
     )
 
@@ -382,24 +372,9 @@ def markdown(summary: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def record_pipeline(cfg: SlsrConfig, out: Path) -> None:
-    """OUT/config.yaml and env.json; a folder that holds another pipeline is refused (only
-    keys that add runs, and the thread count, may change: adding seeds continues a pipeline)."""
-    saved = out / "config.yaml"
-    if saved.is_file():
-        differ = config_differences(
-            to_dict(load_config(SlsrConfig, saved)), to_dict(cfg), ADDS_RUNS_ONLY
-        )
-        if differ:
-            raise RunFolderError(
-                f"{out} holds an SLSR pipeline with a different {', '.join(differ)} (see its "
-                f"config.yaml); pass another --out, or the same config (only "
-                f"{', '.join(ADDS_RUNS_ONLY)} may change: they add runs or run them faster)"
-            )
-    out.mkdir(parents=True, exist_ok=True)
-    save_config(cfg, saved)
-    env = {"stage": "slsr", "seeds": cfg.seeds, "versions": versions(), "command": sys.argv}
-    write_json_atomic(env, out / "env.json")
+def record_slsr(cfg: SlsrConfig, out: Path) -> None:
+    """OUT/config.yaml and env.json; a folder holding another SLSR pipeline is refused."""
+    record_pipeline(cfg, out, ADDS_RUNS_ONLY, "an SLSR pipeline", {"seeds": cfg.seeds})
 
 
 def run_slsr(cfg: SlsrConfig, out: str | Path, console: Console | None = None) -> dict[str, Any]:
@@ -408,7 +383,7 @@ def run_slsr(cfg: SlsrConfig, out: str | Path, console: Console | None = None) -
     console = console or Console(stderr=True)
     out = Path(out)
     root = dataset_root(cfg, out)
-    record_pipeline(cfg, out)
+    record_slsr(cfg, out)
     if cfg.data.synthetic.ids:
         run_stages([synthetic_stage(cfg, out)], console)
     for seed in cfg.seeds:

@@ -6,6 +6,7 @@ running a pipeline again continues it and loses nothing already computed."""
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,9 +14,12 @@ from typing import Any
 
 from rich.console import Console
 
-from genreid.core.config import load_config
-from genreid.core.runs import read_results
+from genreid.core.config import load_config, save_config, to_dict
+from genreid.core.errors import RunFolderError
+from genreid.core.files import write_json_atomic
+from genreid.core.runs import read_results, versions
 from genreid.data.datasets import load_dataset
+from genreid.engine.loop import config_differences
 from genreid.engine.tasks.reid import ReIDTrainConfig, train
 from genreid.eval.extract import load_trained_model, reid_features, save_dataset_features
 from genreid.eval.report import run_evaluation
@@ -29,6 +33,28 @@ class Stage:
     run: Callable[[], Any]
     done: Callable[[], bool] = lambda: False
     title: str = ""
+
+
+def record_pipeline(
+    cfg: Any, out: Path, may_change: tuple[str, ...], what: str, env: dict[str, Any] | None = None
+) -> None:
+    """OUT/config.yaml and env.json of a pipeline. A folder that holds a pipeline of another
+    config is refused: only the keys in ``may_change`` (ones that add runs, or run them
+    faster) may differ, so running again continues the same pipeline."""
+    saved = out / "config.yaml"
+    if saved.is_file():
+        old = to_dict(load_config(type(cfg), saved))
+        differ = config_differences(old, to_dict(cfg), may_change)
+        if differ:
+            raise RunFolderError(
+                f"{out} holds {what} with a different {', '.join(differ)} (see its "
+                f"config.yaml); pass another --out, or the same config (only "
+                f"{', '.join(may_change)} may change: they add runs or run them faster)"
+            )
+    out.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, saved)
+    record = {"stage": cfg.task, **(env or {}), "versions": versions(), "command": sys.argv}
+    write_json_atomic(record, out / "env.json")
 
 
 def run_stages(stages: Iterable[Stage], console: Console | None = None) -> dict[str, Any]:

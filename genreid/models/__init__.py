@@ -9,7 +9,7 @@ _EXPORTS = {
     "ARCHS": "genreid.models.reid",
     "REID_ARCHS": "genreid.models.reid",
     "ModelConfig": "genreid.models.reid",
-    "PretrainedError": "genreid.models.reid",
+    "PretrainedError": "genreid.models.pretrained",
     "ReIDModel": "genreid.models.reid",
     "build_model": "genreid.models.reid",
     "load_run_model": "genreid.models.loading",

@@ -15,9 +15,16 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from genreid.core.errors import ConfigError, GenreidError, RegistryError
+from genreid.core.errors import ConfigError, RegistryError
 from genreid.core.registry import Registry
 from genreid.models.backbones import BACKBONES, build_backbone, imagenet_state_dict
+from genreid.models.pretrained import (
+    PretrainedError,
+    check_fits,
+    is_backbone_file,
+    read_backbone_file,
+    shipped_path,
+)
 
 
 @dataclass(frozen=True)
@@ -43,10 +50,6 @@ REID_ARCHS: Registry[Arch] = Registry(
 ARCHS: tuple[str, ...] = REID_ARCHS.names()
 
 
-class PretrainedError(GenreidError, ValueError):
-    """Pretrained weights that are missing or do not fit the backbone."""
-
-
 @dataclass
 class ModelConfig:
     """The ``model`` section: ``arch`` (ide, bottleneck, ide_tiny, bottleneck_tiny); empty or 0
@@ -57,7 +60,7 @@ class ModelConfig:
     width: int = 0
     dropout: float | None = None
     bottleneck_dim: int = 512
-    pretrained: str | None = None  # "imagenet" or a state-dict file
+    pretrained: str | None = None  # imagenet, synthetic (shipped) or a weights file
 
     def check(self) -> None:
         try:
@@ -132,27 +135,34 @@ class ReIDModel(nn.Module):
 
 
 def build_model(cfg: ModelConfig, num_outputs: int, load_pretrained: bool = True) -> ReIDModel:
-    """A re-ID model; with ``load_pretrained`` its backbone is loaded from ``cfg.pretrained``
-    (``imagenet`` or a local state-dict file). Rebuilding a trained run skips that."""
+    """A re-ID model; with ``load_pretrained`` its backbone is loaded from ``cfg.pretrained``:
+    ``imagenet`` (torchvision, downloaded), ``synthetic`` (genreid's shipped weights from
+    synthetic pedestrians, no download) or a file (a backbone file of ``genreid pretrain``,
+    a state dict, a genreid checkpoint). Rebuilding a trained run skips that."""
     model = ReIDModel(cfg, num_outputs)
     pretrained = cfg.pretrained if load_pretrained else None
     if pretrained:
+        spec = model.spec
         if pretrained.lower() == "imagenet":
-            state = imagenet_state_dict(model.spec.backbone)
-            source = f"torchvision ImageNet {model.spec.backbone}"
+            state = imagenet_state_dict(spec.backbone)
+            source = f"torchvision ImageNet {spec.backbone}"
+        elif pretrained.lower() == "synthetic":
+            state, header = read_backbone_file(shipped_path(spec.backbone, spec.width))
+            source = f"genreid's synthetic-pedestrian {spec.backbone} (width {spec.width})"
+            check_fits(header, spec.backbone, spec.width, source)
         else:
-            state = _read_state_file(pretrained)
+            state = _read_state_file(pretrained, spec.backbone, spec.width)
             source = pretrained
         load_backbone_state(model, state, source)
     return model
 
 
-def _read_state_file(path: str) -> dict[str, torch.Tensor]:
+def _read_state_file(path: str, backbone: str, width: int) -> dict[str, torch.Tensor]:
     p = Path(path).expanduser()
     if not p.is_file():
         raise PretrainedError(
-            f"model.pretrained: {p} does not exist; give 'imagenet' or the path of a "
-            "state-dict file (.pt/.pth)"
+            f"model.pretrained: {p} does not exist; give imagenet, synthetic or the path of a "
+            "weights file (a backbone.pt of `genreid pretrain`, or a state dict .pt/.pth)"
         )
     try:
         obj = torch.load(p, map_location="cpu", weights_only=True)
@@ -161,6 +171,10 @@ def _read_state_file(path: str) -> dict[str, torch.Tensor]:
             f"model.pretrained: cannot load {p} ({type(exc).__name__}: {exc}); expected a "
             "torch state dict saved with torch.save"
         ) from None
+    if is_backbone_file(obj):
+        state, header = read_backbone_file(p)  # checks the sha256 against the sidecar
+        check_fits(header, backbone, width, str(p))
+        return state
     if isinstance(obj, dict) and isinstance(obj.get("modules"), dict):
         obj = obj["modules"].get("model", obj)  # a genreid training checkpoint
     if isinstance(obj, dict) and isinstance(obj.get("model"), dict):

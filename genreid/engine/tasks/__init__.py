@@ -1,7 +1,8 @@
 """Training tasks by name (the ``task`` key of a config): each plugs into the one loop.
 
-A config's ``task`` may also name a pipeline (``slsr``): a sequence of stages that trains
-several runs, run by its own command (``genreid slsr``), not by ``genreid train``."""
+A config's ``task`` may also name a pipeline (``slsr``, ``pretrain``): a sequence of stages
+that trains one or more runs, run by its own command (``genreid slsr``, ``genreid pretrain``),
+not by ``genreid train``."""
 
 from __future__ import annotations
 
@@ -22,7 +23,10 @@ TASKS: Registry[Any] = Registry(
 
 PIPELINES: Registry[Any] = Registry(
     "pipeline",
-    {"slsr": "genreid.engine.slsr:SlsrPipeline"},
+    {
+        "slsr": "genreid.engine.slsr:SlsrPipeline",
+        "pretrain": "genreid.engine.pretrain:PretrainPipeline",
+    },
 )
 
 

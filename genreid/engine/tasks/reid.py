@@ -84,6 +84,8 @@ def load_training_data(
     """The dataset, the training records (real first, then generated) and the label map."""
     root = cfg.data.require_root()
     ds = load_dataset(cfg.data.dataset, root, **cfg.data.options)
+    if cfg.data.train_splits == "all":
+        ds = ds.all_for_training()
     label_map = ds.train_label_map()
     if not label_map:
         raise TrainingError(f"{cfg.data.dataset} at {root} has no training identities")

@@ -1,0 +1,153 @@
+"""``genreid pretrain``: a backbone trained on many synthetic pedestrians, no download needed.
+
+Stages (each skipped when done, resumed when cut short): render the synthetic set (or reuse a
+complete render at ``root``), train the re-ID ``recipe`` on **every** identity of it (training,
+query and gallery splits alike: nothing is held out, the set exists to teach features), and
+write ``backbone.pt``, a backbone-only weights file, with ``backbone.json`` beside it (the
+config, the synthetic set's arguments, the command and the file's sha256). ``model.pretrained
+=RUN/backbone.pt`` then initialises any model with that backbone; genreid ships the tiny one
+(``model.pretrained: synthetic``).
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from genreid.core.config import to_dict
+from genreid.core.errors import ConfigError
+from genreid.core.runs import read_results, versions
+from genreid.data.synthetic.plan import check_arguments
+from genreid.data.synthetic.spec import SyntheticSpec, holds_render, render_arguments
+from genreid.engine.stages import (
+    Stage,
+    newer_than,
+    read_json,
+    record_pipeline,
+    run_stages,
+    train_stage,
+)
+from genreid.models.loading import load_run_model
+from genreid.models.pretrained import save_backbone, sidecar_path
+
+MAY_CHANGE = ("threads",)  # a pretraining folder continues only the same pretraining
+
+
+@dataclass
+class PretrainConfig:
+    """The ``genreid pretrain`` pipeline (``task: pretrain``)."""
+
+    task: str = "pretrain"
+    seed: int = 0  # the training seed (the set has its own: synthetic.seed)
+    synthetic: SyntheticSpec = field(default_factory=lambda: SyntheticSpec(ids=1200))
+    root: str = ""  # a complete render of `synthetic` to reuse; empty: render into OUT/synthetic
+    recipe: str = "train/tiny"  # the re-ID config that trains the backbone
+    recipe_overrides: list[str] = field(default_factory=list)
+    threads: int | None = None
+
+    def check(self) -> None:
+        if self.task != "pretrain":
+            raise ConfigError(f"task: expected 'pretrain', got {self.task!r}")
+        try:
+            check_arguments(self.synthetic.ids, self.synthetic.cams, self.synthetic.seed,
+                            tuple(self.synthetic.size))  # fmt: skip
+        except ValueError as exc:
+            raise ConfigError(f"synthetic: {exc}") from None
+        if self.threads is not None and self.threads < 1:
+            raise ConfigError(f"threads: expected 1 or more (or null), got {self.threads}")
+
+
+def pretrain_root(cfg: PretrainConfig, out: Path) -> Path:
+    """Where the synthetic set lies: ``root`` (which must hold it) or OUT/synthetic."""
+    if not cfg.root:
+        return out / "synthetic"
+    root = Path(cfg.root).expanduser()
+    if not holds_render(root, cfg.synthetic):
+        s = cfg.synthetic
+        found = render_arguments(root)
+        raise ConfigError(
+            f"root: {root} does not hold a complete synthetic render of ids={s.ids} cams="
+            f"{s.cams} seed={s.seed} size={s.size} (it holds {found or 'none'}); leave root "
+            f"empty to render into the run folder, or render it: `genreid data synth --out "
+            f"{root} --ids {s.ids} --cams {s.cams} --seed {s.seed}`"
+        )
+    return root
+
+
+def training_overrides(cfg: PretrainConfig, root: Path) -> list[str]:
+    """The recipe's keys for pretraining: every identity trains, nothing is evaluated."""
+    return [
+        "data.dataset=market1501", f"data.root={root}", "data.train_splits=all",
+        f"data.height={cfg.synthetic.size[0]}", f"data.width={cfg.synthetic.size[1]}",
+        "labels.strategy=baseline", "model.pretrained=null", f"seed={cfg.seed}",
+        "train.eval_every=0", *cfg.recipe_overrides,
+    ]  # fmt: skip
+
+
+def export_backbone(cfg: PretrainConfig, out: Path, root: Path) -> dict[str, Any]:
+    """OUT/backbone.pt and its sidecar from the finished training run."""
+    run = out / "train"
+    model = load_run_model(run, device="cpu")
+    results = read_results(run) or {}
+    record = {
+        "made_by": "genreid pretrain",
+        "command": " ".join(["genreid", *sys.argv[1:]]) if sys.argv else "",
+        "config": to_dict(cfg),
+        "synthetic": read_json(root / "dataset.json")["arguments"],
+        "training": {
+            "identities": results.get("num_classes"),
+            "images": results.get("train_images"),
+            "epochs": results.get("epochs_completed"),
+            "seconds": results.get("train_seconds"),
+            "final_loss": (results.get("final") or {}).get("loss"),
+        },
+        "versions": versions(),
+    }
+    spec = model.spec
+    return save_backbone(model.backbone, spec.backbone, spec.width, out / "backbone.pt", record)
+
+
+def run_pretrain(
+    cfg: PretrainConfig, out: str | Path, console: Console | None = None
+) -> dict[str, Any]:
+    """Every stage into ``out``; returns the sidecar of ``out/backbone.pt``."""
+    console = console or Console(stderr=True)
+    out = Path(out)
+    root = pretrain_root(cfg, out)
+    record_pipeline(cfg, out, MAY_CHANGE, "a pretraining run")
+    s = cfg.synthetic
+    train = train_stage(
+        out / "train", cfg.recipe, training_overrides(cfg, root),
+        f"train on all {s.ids} synthetic identities", cfg.threads,
+    )  # fmt: skip
+    checkpoint, backbone = out / "train/checkpoints/last.pt", out / "backbone.pt"
+    stages = [
+        Stage(
+            "synthetic",
+            lambda: s.render(root),
+            lambda: holds_render(root, s),
+            f"render {s.ids} synthetic identities ({s.cams} cameras)",
+        ),
+        train,
+        Stage(
+            "backbone",
+            lambda: export_backbone(cfg, out, root),
+            lambda: newer_than(sidecar_path(backbone), checkpoint) and backbone.is_file(),
+            "write the backbone weights",
+        ),
+    ]
+    run_stages(stages, console)
+    return read_json(sidecar_path(backbone))
+
+
+class PretrainPipeline:
+    """The ``pretrain`` pipeline as a registry entry (``task: pretrain`` in a config)."""
+
+    name = "pretrain"
+    config_class = PretrainConfig
+    run = staticmethod(run_pretrain)
+
