@@ -14,14 +14,15 @@ def list_configs() -> None:
 
     names = shipped_configs()
     width = max(map(len, names)) + 1
+    tasks = {name: str(read_config_dict(name).get("task", "")) for name in names}
+    task_width = max(map(len, tasks.values()))
     for name in names:
         first = next(
             (line[1:].strip() for line in find_config(name).read_text().splitlines()
              if line.startswith("#")),
             "",
         )  # fmt: skip
-        task = read_config_dict(name).get("task", "")
-        typer.echo(f"{name:{width}s} {task:5s} {first}")
+        typer.echo(f"{name:{width}s} {tasks[name]:{task_width}s} {first}")
 
 
 @app.command("show")

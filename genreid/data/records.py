@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
+from genreid.data.errors import DatasetError
+
 JUNK_PID = -1
 DISTRACTOR_PID = 0
 
@@ -88,6 +90,42 @@ class ReIDDataset:
         notes = {**self.notes, "splits": "train, query and gallery identities all train"}
         return ReIDDataset(self.name, self.root, [*self.train, *extra], [], [], notes=notes,
                            split=self.split, num_splits=self.num_splits)  # fmt: skip
+
+    def validation_split(self, held: float | int | str, seed: int | str = 0) -> ReIDDataset:
+        """Training identities held out for choosing hyper-parameters, in place of the test
+        split: ``held`` < 1 is a fraction of the training identities, >= 1 a number of them,
+        drawn (seeded) among those seen by two or more cameras. Each held-out identity gives
+        one random image as query and the rest as gallery; the test split is dropped."""
+        value, seed = float(held), int(seed)
+        by_id: dict[int, list[ImageRecord]] = {}
+        for r in self.train:
+            if not r.generated and r.pid not in (JUNK_PID, DISTRACTOR_PID):
+                by_id.setdefault(r.pid, []).append(r)
+        pids = sorted(by_id)
+        n = round(value * len(pids)) if value < 1 else int(value)
+        usable = [p for p in pids if len({r.camid for r in by_id[p]}) >= 2]
+        if not 1 <= n <= min(len(usable), len(pids) - 2):
+            raise DatasetError(
+                f"{self.name}: validation={held} holds out {n} of {len(pids)} training "
+                f"identities ({len(usable)} seen by two or more cameras); expected at least 1, "
+                "at most that many, leaving two or more to train: try validation=0.2"
+            )
+        rng = np.random.default_rng([seed, 7321])
+        chosen = sorted(int(p) for p in rng.choice(usable, size=n, replace=False))
+        query, gallery = [], []
+        for pid in chosen:
+            recs = by_id[pid]
+            q = int(rng.integers(len(recs)))
+            query.append(ImageRecord(recs[q].path, pid, recs[q].camid, Role.QUERY))
+            gallery += [ImageRecord(r.path, pid, r.camid, Role.GALLERY)
+                        for i, r in enumerate(recs) if i != q]  # fmt: skip
+        held_out = set(chosen)
+        notes = {**self.notes, "validation": f"{n} of {len(pids)} training identities held "
+                 f"out as query/gallery (seed {seed}); the test split is not used"}  # fmt: skip
+        return ReIDDataset(
+            self.name, self.root, [r for r in self.train if r.pid not in held_out], query,
+            gallery, notes=notes, split=self.split, num_splits=self.num_splits,
+        )  # fmt: skip
 
     def train_label_map(self) -> dict[int, int]:
         """Contiguous class labels 0..K-1 for the training identities (sorted by pid)."""

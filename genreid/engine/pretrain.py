@@ -150,4 +150,3 @@ class PretrainPipeline:
     name = "pretrain"
     config_class = PretrainConfig
     run = staticmethod(run_pretrain)
-

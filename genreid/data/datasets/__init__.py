@@ -40,8 +40,16 @@ def get_parser(name: str) -> Callable[..., ReIDDataset]:
     return DATASETS.get(name)
 
 
+# Options every dataset takes (after its parser's own): hyper-parameters are chosen on
+# identities held out of the training split, never on the test identities.
+SPLIT_OPTIONS = ("validation", "validation_seed")
+
+
 def load_dataset(name: str, root: str | Path, **options: Any) -> ReIDDataset:
-    """Parse a dataset in its original layout; ``options`` are parser-specific (e.g. split)."""
+    """Parse a dataset in its original layout; ``options`` are parser-specific (e.g. split),
+    plus ``validation`` (a fraction, or a number, of training identities held out as query and
+    gallery in place of the test split) and ``validation_seed``."""
+    held = {k: options.pop(k) for k in SPLIT_OPTIONS if k in options}
     parser = get_parser(name)
     try:
         inspect.signature(parser).bind(root, **options)
@@ -49,6 +57,9 @@ def load_dataset(name: str, root: str | Path, **options: Any) -> ReIDDataset:
         takes = [p for p in inspect.signature(parser).parameters if p != "root"]
         raise DatasetOptionError(
             f"{DATASETS.key(name)}: bad option(s) {sorted(options)} ({exc}); it takes "
-            f"{', '.join(takes) or 'no options'}"
+            f"{', '.join([*takes, *SPLIT_OPTIONS])}"
         ) from None
-    return parser(root, **options)
+    ds = parser(root, **options)
+    if held.get("validation"):
+        ds = ds.validation_split(held["validation"], held.get("validation_seed", 0))
+    return ds
