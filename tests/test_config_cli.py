@@ -8,6 +8,7 @@ from typer.testing import CliRunner
 
 from genreid.cli import app
 from genreid.core.config import ConfigError, find_config, load_config, shipped_configs
+from genreid.engine.pretrain import PretrainConfig, PretrainPipeline
 from genreid.engine.slsr import SlsrConfig, SlsrPipeline
 from genreid.engine.tasks import load_any_config, load_task_config
 from genreid.engine.tasks.gan import GanConfig, GanTask
@@ -22,8 +23,9 @@ def test_every_shipped_config_loads_with_its_task():
     for name in names:
         if name.startswith("pipelines/"):
             pipeline, cfg = load_any_config(name)
-            assert (pipeline, type(cfg)) == (SlsrPipeline, SlsrConfig), name
-            with pytest.raises(ConfigError, match="genreid slsr --config"):
+            kinds = {SlsrPipeline: SlsrConfig, PretrainPipeline: PretrainConfig}
+            assert kinds.get(pipeline) is type(cfg), name
+            with pytest.raises(ConfigError, match=f"genreid {pipeline.name} --config"):
                 load_task_config(name)
             continue
         task, cfg = load_task_config(name)
