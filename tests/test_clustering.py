@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from genreid.cli import app
 from genreid.data.clusters import cluster_identities, read_cluster_manifest
 from genreid.data.datasets import load_dataset
+from genreid.data.records import ImageRecord, Role
 from genreid.engine.clustering import raw_features, silhouette_table
 from tests.test_train_engine import make_data, tiny_cfg
 
@@ -113,3 +114,19 @@ def test_raw_features_are_the_unnormalised_backbone_output(tmp_path):
         want = model.backbone(ds.collate([ds[i] for i in range(5)])["image"]).numpy()
     np.testing.assert_allclose(feats, want, rtol=1e-5, atol=1e-6)
     assert not np.allclose(np.linalg.norm(feats, axis=1), 1.0)  # not L2-normalised
+
+
+def test_majority_ties_are_spread_over_the_tied_clusters():
+    # 8 identities with one image in cluster 0 and one in cluster 2 (VIPeR-like ties), one
+    # identity with 2 of 3 images in cluster 1
+    def rec(pid: int, i: int) -> ImageRecord:
+        return ImageRecord(f"{pid}_{i}.jpg", pid, i, Role.TRAIN)
+
+    groups = {
+        0: [rec(p, 0) for p in range(1, 9)],
+        1: [rec(9, 0), rec(9, 1)],
+        2: [rec(p, 1) for p in range(1, 9)] + [rec(9, 2)],
+    }
+    sets = cluster_identities(groups, "majority")
+    assert sets == {0: {2, 4, 6, 8}, 1: {9}, 2: {1, 3, 5, 7}}  # pid mod 2 picks among (0, 2)
+    assert cluster_identities(groups, "any") == {0: set(range(1, 9)), 1: {9}, 2: set(range(1, 10))}

@@ -23,10 +23,12 @@ def cluster_identities(
 ) -> dict[int, set[int]]:
     """The identity set C_c of every cluster (dataset pids).
 
-    ``majority``: each identity belongs to the one cluster holding most of its images (ties:
-    the lower cluster id), so the sets are disjoint, about K/k identities each (SLSR's "0.004
-    ~ 3/751" at k = 3 on Market). ``any``: every identity with at least one image in c (sets
-    overlap and grow towards all K).
+    ``majority``: each identity belongs to the one cluster holding most of its images, so the
+    sets are disjoint, about K/k identities each (SLSR's "0.004 ~ 3/751" at k = 3 on Market).
+    Ties are spread over the tied clusters by identity number (pid mod their count): with two
+    images per identity (VIPeR) a third of the identities tie, and "the lower cluster id"
+    gave every one of them to the first cluster. ``any``: every identity with at least one
+    image in c (sets overlap and grow towards all K).
     """
     if rule not in IDENTITY_RULES:
         raise DatasetError(f"identity-set rule {rule!r}: expected majority or any")
@@ -39,7 +41,9 @@ def cluster_identities(
             per[c] = per.get(c, 0) + 1
     sets: dict[int, set[int]] = {c: set() for c in groups}
     for pid, per in counts.items():
-        sets[max(sorted(per), key=lambda c: per[c])].add(pid)
+        most = max(per.values())
+        tied = sorted(c for c, n in per.items() if n == most)
+        sets[tied[pid % len(tied)]].add(pid)
     return sets
 
 
