@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The package works outside the checkout: build the wheel, install it into a fresh venv and run
-# `genreid` from another directory (shipped configs, synthetic data, a short training run).
+# `genreid` from another directory (shipped configs and weights, synthetic data, short runs).
 # The heavy dependencies (torch alone is 5 GB) come from the dev venv through a .pth line;
 # genreid itself comes only from the wheel, which the script checks.
 set -euo pipefail
@@ -34,4 +34,8 @@ bin="$tmp/venv/bin/genreid"
 "$bin" train --config tiny data.root="$tmp/synth" train.epochs=1 train.max_iters=2 \
   train.progress=false model.width=8 --out "$tmp/run"
 test -f "$tmp/run/results.json"
+# the shipped synthetic-pedestrian backbone comes with the wheel and initialises a tiny model
+"$bin" train --config tiny data.root="$tmp/synth" train.epochs=1 train.max_iters=2 \
+  train.progress=false model.pretrained=synthetic --out "$tmp/run_pretrained"
+test -f "$tmp/run_pretrained/results.json"
 echo "wheel check: ok"

@@ -56,7 +56,7 @@ def test_pretrain_end_to_end(tmp_path):
     full = load_dataset("market1501", out / "synthetic")
     real = [r for s in (full.train, full.query, full.gallery) for r in s if r.pid > 0]
     assert side["training"]["identities"] == 6 == len({r.pid for r in real})
-    assert side["training"]["images"] == len(real)
+    assert side["training"]["images"] == len(real) and side["training"]["final_loss"] > 0
     assert side["synthetic"]["seed"] == 1000 and side["synthetic"]["size"] == [32, 16]
     assert side["sha256"] == file_sha256(out / "backbone.pt")
     assert (side["backbone"], side["width"]) == ("resnet18", 8)

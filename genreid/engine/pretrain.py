@@ -11,6 +11,7 @@ config, the synthetic set's arguments, the command and the file's sha256). ``mod
 
 from __future__ import annotations
 
+import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,6 +89,12 @@ def training_overrides(cfg: PretrainConfig, root: Path) -> list[str]:
     ]  # fmt: skip
 
 
+def last_epoch_loss(metrics: Path) -> float | None:
+    """The training loss of the last finished epoch in a metrics.jsonl."""
+    ends = [json.loads(x) for x in metrics.read_text().splitlines() if '"epoch_end"' in x]
+    return ends[-1].get("loss") if ends else None
+
+
 def export_backbone(cfg: PretrainConfig, out: Path, root: Path) -> dict[str, Any]:
     """OUT/backbone.pt and its sidecar from the finished training run."""
     run = out / "train"
@@ -103,7 +110,7 @@ def export_backbone(cfg: PretrainConfig, out: Path, root: Path) -> dict[str, Any
             "images": results.get("train_images"),
             "epochs": results.get("epochs_completed"),
             "seconds": results.get("train_seconds"),
-            "final_loss": (results.get("final") or {}).get("loss"),
+            "final_loss": last_epoch_loss(run / "metrics.jsonl"),
         },
         "versions": versions(),
     }
