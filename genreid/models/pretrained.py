@@ -92,28 +92,44 @@ def is_backbone_file(obj: Any) -> bool:
     return isinstance(obj, dict) and obj.get("format") == FORMAT
 
 
+def load_weights(path: Path, expected: str) -> Any:
+    """``torch.load`` with ``weights_only=True``; an unreadable file is a PretrainedError."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise PretrainedError(
+            f"model.pretrained: cannot load {path} ({type(exc).__name__}: {exc}); expected "
+            f"{expected}"
+        ) from None
+
+
+def verify_sidecar(path: Path) -> bool:
+    """Check a weights file against the sha256 in its sidecar; False when it has none."""
+    side = sidecar_path(path)
+    if not side.is_file():
+        return False
+    want = json.loads(side.read_text()).get("sha256")
+    if want and file_sha256(path) != want:
+        raise PretrainedError(
+            f"model.pretrained: {path} does not match the sha256 in {side.name} (the file is "
+            "corrupt or was replaced); restore it, or write it again with the command "
+            "recorded in that file"
+        )
+    return True
+
+
+def split_backbone(obj: Any, path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """(state dict, header) of a loaded backbone file."""
+    if not is_backbone_file(obj) or not isinstance(obj.get("state_dict"), dict):
+        raise PretrainedError(f"model.pretrained: {path} is not a genreid backbone file")
+    return obj["state_dict"], {k: v for k, v in obj.items() if k != "state_dict"}
+
+
 def read_backbone_file(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """(state dict, header) of a backbone file, its sha256 checked against the sidecar."""
     p = Path(path)
-    side = sidecar_path(p)
-    if side.is_file():
-        want = json.loads(side.read_text()).get("sha256")
-        if want and file_sha256(p) != want:
-            raise PretrainedError(
-                f"model.pretrained: {p} does not match the sha256 in {side.name} (the file is "
-                "corrupt or was replaced); restore it, or write it again with the command "
-                "recorded in that file"
-            )
-    try:
-        obj = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise PretrainedError(
-            f"model.pretrained: cannot load {p} ({type(exc).__name__}: {exc}); expected a "
-            "backbone file written by `genreid pretrain`"
-        ) from None
-    if not is_backbone_file(obj) or not isinstance(obj.get("state_dict"), dict):
-        raise PretrainedError(f"model.pretrained: {p} is not a genreid backbone file")
-    return obj["state_dict"], {k: v for k, v in obj.items() if k != "state_dict"}
+    verify_sidecar(p)
+    return split_backbone(load_weights(p, "a backbone file written by `genreid pretrain`"), p)
 
 
 def check_fits(header: dict[str, Any], backbone: str, width: int, source: str) -> None:

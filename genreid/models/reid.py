@@ -22,8 +22,11 @@ from genreid.models.pretrained import (
     PretrainedError,
     check_fits,
     is_backbone_file,
+    load_weights,
     read_backbone_file,
     shipped_path,
+    split_backbone,
+    verify_sidecar,
 )
 
 
@@ -164,15 +167,10 @@ def _read_state_file(path: str, backbone: str, width: int) -> dict[str, torch.Te
             f"model.pretrained: {p} does not exist; give imagenet, synthetic or the path of a "
             "weights file (a backbone.pt of `genreid pretrain`, or a state dict .pt/.pth)"
         )
-    try:
-        obj = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise PretrainedError(
-            f"model.pretrained: cannot load {p} ({type(exc).__name__}: {exc}); expected a "
-            "torch state dict saved with torch.save"
-        ) from None
+    verify_sidecar(p)  # a backbone file of `genreid pretrain`: its sha256 first
+    obj = load_weights(p, "a torch state dict saved with torch.save")
     if is_backbone_file(obj):
-        state, header = read_backbone_file(p)  # checks the sha256 against the sidecar
+        state, header = split_backbone(obj, p)
         check_fits(header, backbone, width, str(p))
         return state
     if isinstance(obj, dict) and isinstance(obj.get("modules"), dict):
