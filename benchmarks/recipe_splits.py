@@ -23,9 +23,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from scipy import stats
-
 from genreid.core.cpu import threads_per_job
+from genreid.eval.significance import paired_t
 
 
 def run_dir(args: argparse.Namespace, arm: str, split: int) -> Path:
@@ -54,12 +53,6 @@ def train(args: argparse.Namespace, arm: str, overrides: list[str], split: int) 
         with log.open("w") as fh:
             subprocess.run(cmd, check=True, stdout=fh, stderr=subprocess.STDOUT)
     return json.loads(results.read_text())["final"]
-
-
-def paired_p(a: list[float], b: list[float]) -> float | None:
-    if len(a) < 2 or all(x == y for x, y in zip(a, b, strict=True)):
-        return None
-    return float(stats.ttest_rel(a, b).pvalue)
 
 
 def main() -> None:
@@ -99,7 +92,8 @@ def main() -> None:
         for key in ("rank1", "mAP"):
             xs = scores[name][key]
             sd = statistics.stdev(xs) if len(xs) > 1 else 0.0
-            p = paired_p(xs, scores[ref][key]) if name != ref else None
+            diffs = [a - b for a, b in zip(xs, scores[ref][key], strict=True)]
+            p = paired_t(diffs) if name != ref else None
             row[key] = {"per_split": xs, "mean": statistics.mean(xs), "std": sd, "p": p}
             cells.append(f"{statistics.mean(xs):.1f} ± {sd:.1f}")
         ps = [row[k]["p"] for k in ("rank1", "mAP")]

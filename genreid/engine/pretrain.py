@@ -11,7 +11,6 @@ config, the synthetic set's arguments, the command and the file's sha256). ``mod
 
 from __future__ import annotations
 
-import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +20,7 @@ from rich.console import Console
 
 from genreid.core.config import to_dict
 from genreid.core.errors import ConfigError
-from genreid.core.runs import read_results, versions
+from genreid.core.runs import RunDir, read_results, versions
 from genreid.data.synthetic.plan import check_arguments
 from genreid.data.synthetic.spec import SyntheticSpec, holds_render, render_arguments
 from genreid.engine.stages import (
@@ -89,9 +88,9 @@ def training_overrides(cfg: PretrainConfig, root: Path) -> list[str]:
     ]  # fmt: skip
 
 
-def last_epoch_loss(metrics: Path) -> float | None:
-    """The training loss of the last finished epoch in a metrics.jsonl."""
-    ends = [json.loads(x) for x in metrics.read_text().splitlines() if '"epoch_end"' in x]
+def last_epoch_loss(run: Path) -> float | None:
+    """The training loss of a run's last finished epoch."""
+    ends = [r for r in RunDir(run, is_main=False).read_metrics() if r.get("epoch_end")]
     return ends[-1].get("loss") if ends else None
 
 
@@ -104,13 +103,13 @@ def export_backbone(cfg: PretrainConfig, out: Path, root: Path) -> dict[str, Any
         "made_by": "genreid pretrain",
         "command": " ".join(["genreid", *sys.argv[1:]]) if sys.argv else "",
         "config": to_dict(cfg),
-        "synthetic": read_json(root / "dataset.json")["arguments"],
+        "synthetic": render_arguments(root),
         "training": {
             "identities": results.get("num_classes"),
             "images": results.get("train_images"),
             "epochs": results.get("epochs_completed"),
             "seconds": results.get("train_seconds"),
-            "final_loss": last_epoch_loss(run / "metrics.jsonl"),
+            "final_loss": last_epoch_loss(run),
         },
         "versions": versions(),
     }

@@ -22,7 +22,7 @@ from genreid.core.config import load_config
 from genreid.core.files import write_json_atomic
 from genreid.data.datasets import load_dataset
 from genreid.data.stats import dataset_stats, stats_table
-from genreid.data.synthetic import render_dataset, write_preview
+from genreid.data.synthetic import write_preview
 from genreid.data.synthetic.spec import SyntheticSpec, holds_render
 from genreid.engine.gan_sampling import sample_to_folder
 from genreid.engine.stages import (
@@ -39,10 +39,11 @@ from genreid.viz.dataset import plot_images_per_identity
 
 def _render(out: Path, ids: int, cams: int, seed: int, console: Console) -> Path:
     root = out / "synthetic"
-    if holds_render(root, SyntheticSpec(ids, cams, seed)):  # a render cut short is redone
+    spec = SyntheticSpec(ids, cams, seed)
+    if holds_render(root, spec):  # a render cut short is redone
         console.print(f"already rendered: {root}")
         return root
-    stats = render_dataset(root, ids=ids, cams=cams, seed=seed)
+    stats = spec.render(root)
     console.print(
         f"{stats['images']} images in {stats['seconds']:.1f} s "
         f"({stats['images_per_second']:.0f} images/s) -> {root}"

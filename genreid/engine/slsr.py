@@ -20,7 +20,6 @@ from typing import Any, Literal
 
 from rich.console import Console
 from rich.table import Table
-from scipy import stats as scipy_stats
 
 from genreid.core.config import load_config
 from genreid.core.errors import ConfigError, RegistryError
@@ -42,6 +41,7 @@ from genreid.engine.stages import (
 )
 from genreid.engine.tasks.gan import GanConfig, train_gan
 from genreid.engine.tasks.reid import ReIDTrainConfig
+from genreid.eval.significance import paired_t
 from genreid.labels.registry import STRATEGIES
 from genreid.viz.clusters import cluster_sheet
 from genreid.viz.plots import plot_method_comparison
@@ -274,14 +274,6 @@ def check_stage(out: Path, dataset: str, root: str, options: dict[str, Any]) -> 
         markup=False, highlight=False, soft_wrap=True,
     )  # fmt: skip
     return res
-
-
-def paired_t(diffs: list[float]) -> float | None:
-    """Two-sided p of a paired t-test on per-seed differences (None below 2 seeds or when
-    every difference is the same)."""
-    if len(diffs) < 2 or statistics.pstdev(diffs) == 0:
-        return None
-    return float(scipy_stats.ttest_1samp(diffs, 0.0).pvalue)
 
 
 def summarize(cfg: SlsrConfig, out: Path) -> dict[str, Any]:

@@ -7,11 +7,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from PIL import Image, ImageDraw
 
 from genreid.data.io import read_image
+from genreid.viz.plots import save_figure
 
 
 def plot_embedding(
@@ -30,11 +30,7 @@ def plot_embedding(
     if title:
         ax.set_title(title, fontsize=10)
     fig.tight_layout()
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    FigureCanvasAgg(fig)
-    fig.savefig(out, dpi=dpi)
-    return out
+    return save_figure(fig, path, dpi)
 
 
 def cluster_sheet(

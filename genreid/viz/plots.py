@@ -24,7 +24,8 @@ QUERY_COLOR = "#2b2b2b"
 _LABELS = {"plain": "plain", "rerank": "re-ranked"}
 
 
-def _save(fig: Figure, path: str | Path, dpi: int) -> Path:
+def save_figure(fig: Figure, path: str | Path, dpi: int) -> Path:
+    """Render a matplotlib figure (no pyplot state) to ``path``, creating its folder."""
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     FigureCanvasAgg(fig)
@@ -57,7 +58,7 @@ def plot_cmc(
     if title:
         ax.set_title(title)
     fig.tight_layout()
-    return _save(fig, path, dpi)
+    return save_figure(fig, path, dpi)
 
 
 def _thumbnail(path: str, cache: dict[str, np.ndarray | None]) -> np.ndarray:
@@ -133,7 +134,7 @@ def plot_ranklist(
             color = MATCH_COLOR if g_pids[gi] == q_pids[qi] else MISMATCH_COLOR
             _framed(ax, _thumbnail(str(g_paths[gi]), thumbs), color, 4.0, f"{k + 1}")
     fig.subplots_adjust(left=0.01, right=0.99, top=0.95, bottom=0.01, wspace=0.08, hspace=0.25)
-    _save(fig, path, dpi)
+    save_figure(fig, path, dpi)
     missing = [p for p, t in thumbs.items() if t is None]
     if missing:
         warnings.warn(
@@ -170,4 +171,4 @@ def plot_method_comparison(
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    return _save(fig, path, dpi)
+    return save_figure(fig, path, dpi)
