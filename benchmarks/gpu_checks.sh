@@ -41,3 +41,16 @@ $PY -m genreid.cli train --config gan/dcgan_tiny data.root=/tmp/synth train.epoc
   --out /tmp/gan_gpu 2>&1 | tail -3 | tee "$OUT/gan_gpu.log"
 $PY benchmarks/train_speed.py --end-to-end --root /tmp/synth --epochs 3 --device cuda 2>&1 \
   | tail -9 | tee "$OUT/end_to_end_gpu.log"
+# 6. DG-Net: paper-scale iterations/s with AMP on one GPU (ResNet-50 E_a, 256x128, 8 pairs),
+#    then a short tiny run end to end (teacher, DG-Net with L_prim/L_fine on, extract, swaps)
+$PY benchmarks/dgnet_speed.py --config dgnet_paper,dgnet_tiny --device cuda --iters 20 2>&1 \
+  | tail -3 | tee "$OUT/dgnet_speed.log"
+$PY -m genreid.cli train --config dgnet_tiny_baseline data.root=/tmp/synth train.epochs=4 \
+  --out /tmp/dgnet_teacher > /dev/null 2>&1
+$PY -m genreid.cli train --config dgnet_tiny data.root=/tmp/synth teacher=/tmp/dgnet_teacher \
+  train.amp=bf16 train.epochs=2 train.epoch_iters=100 loss.start=100 loss.warmup=20 \
+  --out /tmp/dgnet_gpu 2>&1 | tail -3 | tee "$OUT/dgnet_gpu.log"
+cp /tmp/dgnet_gpu/results.json "$OUT/dgnet_gpu_results.json" 2>/dev/null
+cp /tmp/dgnet_gpu/figures/swap_002.png "$OUT/dgnet_gpu_swap.png" 2>/dev/null
+$PY -m genreid.cli extract --run /tmp/dgnet_gpu -d market1501 -r /tmp/synth \
+  --out /tmp/dgnet_gpu/feats.npz 2>&1 | tail -1 | tee -a "$OUT/dgnet_gpu.log"

@@ -328,3 +328,11 @@ def make_folder_tree(root: Path) -> Path:
         for k, name in enumerate(names):
             write_jpeg(root / folder / name, k)
     return root
+
+
+# A DG-Net small enough for unit tests: 64x32 images, width-8 E_a, width-4 E_s/G (seconds).
+DGNET_SMALL = [
+    "data.height=64", "data.width=32", "model.backbone=resnet18", "model.width=8",
+    "model.pretrained=null", "model.embed_dim=16", "model.gen_width=4", "model.mlp_dim=16",
+    "model.dis_width=8",
+]  # fmt: skip

@@ -11,6 +11,7 @@ from genreid.core.config import ConfigError, find_config, load_config, shipped_c
 from genreid.engine.pretrain import PretrainConfig, PretrainPipeline
 from genreid.engine.slsr import SlsrConfig, SlsrPipeline
 from genreid.engine.tasks import load_any_config, load_task_config
+from genreid.engine.tasks.dgnet import DGNetConfig, DGNetTask
 from genreid.engine.tasks.gan import GanConfig, GanTask
 from genreid.engine.tasks.reid import ReIDTask, ReIDTrainConfig
 
@@ -20,6 +21,8 @@ runner = CliRunner()
 def test_every_shipped_config_loads_with_its_task():
     names = shipped_configs()
     assert {"train/tiny", "train/ide_paper", "gan/dcgan_tiny", "gan/wgangp_paper"} <= set(names)
+    assert {"dgnet/dgnet_tiny", "dgnet/dgnet_paper", "dgnet/dgnet_tiny_baseline"} <= set(names)
+    assert {"dgnet/dgnet_tiny_prim", "dgnet/dgnet_tiny_fine", "dgnet/dgnet_tiny_both"} <= set(names)
     for name in names:
         if name.startswith("pipelines/"):
             pipeline, cfg = load_any_config(name)
@@ -29,8 +32,12 @@ def test_every_shipped_config_loads_with_its_task():
                 load_task_config(name)
             continue
         task, cfg = load_task_config(name)
-        assert (task, type(cfg)) in ((ReIDTask, ReIDTrainConfig), (GanTask, GanConfig)), name
-        assert name.startswith("train/") == (task is ReIDTask)
+        kinds = ((ReIDTask, ReIDTrainConfig), (GanTask, GanConfig), (DGNetTask, DGNetConfig))
+        assert (task, type(cfg)) in kinds, name
+        # dgnet/dgnet_tiny_baseline is DG-Net Table 3's baseline: the re-ID teacher recipe
+        reid = name.startswith("train/") or name == "dgnet/dgnet_tiny_baseline"
+        assert reid == (task is ReIDTask), name
+        assert (task is DGNetTask) == (name.startswith("dgnet/") and not reid), name
 
 
 def test_names_resolve_from_anywhere(tmp_path, monkeypatch):
@@ -53,6 +60,7 @@ def test_config_list_and_show():
     assert res.exit_code == 0
     lines = {line.split()[0]: line.split()[1] for line in res.output.splitlines()}
     assert lines["train/tiny"] == "reid" and lines["gan/dcgan_tiny"] == "gan"
+    assert lines["dgnet/dgnet_tiny"] == lines["dgnet/dgnet_paper"] == "dgnet"
     res = runner.invoke(app, ["config", "show", "gan/dcgan_tiny", "--resolved"])
     assert res.exit_code == 0
     shown = yaml.safe_load(res.output)

@@ -54,6 +54,7 @@ def _root(
 from genreid.cli import cluster as _cluster  # noqa: E402
 from genreid.cli import config as _config  # noqa: E402
 from genreid.cli import data as _data  # noqa: E402
+from genreid.cli import dgnet as _dgnet  # noqa: E402
 from genreid.cli import evaluate as _evaluate  # noqa: E402
 from genreid.cli import gan as _gan  # noqa: E402
 from genreid.cli import pretrain as _pretrain  # noqa: E402
@@ -66,6 +67,7 @@ app.command("evaluate")(_evaluate.evaluate_command)
 app.command("train")(_train.train_command)
 app.command("extract")(_train.extract_command)
 app.add_typer(_gan.app, name="gan")
+app.add_typer(_dgnet.app, name="dgnet")
 app.add_typer(_config.app, name="config")
 app.command("quickstart")(_quickstart.quickstart_command)
 app.command("cluster")(_cluster.cluster_command)

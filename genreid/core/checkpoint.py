@@ -70,6 +70,17 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         ) from exc
 
 
+def load_run_checkpoint(run: str | Path, name: str = "last.pt") -> dict:
+    """A run folder's checkpoint ``checkpoints/NAME``; missing means no epoch has finished."""
+    path = Path(run) / "checkpoints" / name
+    if not path.is_file():
+        raise CheckpointError(
+            f"{path} does not exist: the run has not finished an epoch yet; train it longer "
+            "or resume it with `genreid train --out RUN --resume`"
+        )
+    return load_checkpoint(path)
+
+
 def module_state(ckpt: dict[str, Any], name: str) -> dict[str, torch.Tensor]:
     """The state dict of module ``name`` (``model``, ``G``, ...) of a training checkpoint."""
     modules = ckpt.get("modules", {})

@@ -50,6 +50,12 @@ def normalized(x: torch.Tensor) -> torch.Tensor:
     return x.to(torch.float32).div_(255).sub_(_MEAN).div_(_STD)
 
 
+def denormalized(x: torch.Tensor) -> torch.Tensor:
+    """The inverse of :func:`normalized` without the rounding: float (B x) 3 x H x W in [0, 1]
+    for images in the normalised space (e.g. DG-Net's generated images), clamped."""
+    return (x.float() * _STD.to(x.device) + _MEAN.to(x.device)).clamp_(0, 1)
+
+
 NO_ERASE = (-1, -1, -1, -1)
 Choices = tuple[bool, tuple[int, int, int, int]]  # (flip, erase box i, j, h, w)
 KEEP: Choices = (False, NO_ERASE)

@@ -63,10 +63,13 @@ class ResNetBackbone(nn.Module):
         out += [block(self.inplanes, planes) for _ in range(1, blocks)]
         return nn.Sequential(*out)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def feature_map(self, x: torch.Tensor) -> torch.Tensor:
+        """The last stage's map (B x out_dim x H/32 x W/32, H/16 with ``last_stride=1``)."""
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
-        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
-        return torch.flatten(self.pool(x), 1)
+        return self.layer4(self.layer3(self.layer2(self.layer1(x))))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.flatten(self.pool(self.feature_map(x)), 1)
 
 
 class DenseNetBackbone(nn.Module):

@@ -145,19 +145,24 @@ def build_model(cfg: ModelConfig, num_outputs: int, load_pretrained: bool = True
     model = ReIDModel(cfg, num_outputs)
     pretrained = cfg.pretrained if load_pretrained else None
     if pretrained:
-        spec = model.spec
-        if pretrained.lower() == "imagenet":
-            state = imagenet_state_dict(spec.backbone)
-            source = f"torchvision ImageNet {spec.backbone}"
-        elif pretrained.lower() == "synthetic":
-            state, header = read_backbone_file(shipped_path(spec.backbone, spec.width))
-            source = f"genreid's synthetic-pedestrian {spec.backbone} (width {spec.width})"
-            check_fits(header, spec.backbone, spec.width, source)
-        else:
-            state = _read_state_file(pretrained, spec.backbone, spec.width)
-            source = pretrained
+        state, source = pretrained_state(pretrained, model.spec.backbone, model.spec.width)
         load_backbone_state(model, state, source)
     return model
+
+
+def pretrained_state(
+    pretrained: str, backbone: str, width: int
+) -> tuple[dict[str, torch.Tensor], str]:
+    """(backbone state dict, where it came from) for a ``model.pretrained`` value: ``imagenet``,
+    ``synthetic`` or a weights file."""
+    if pretrained.lower() == "imagenet":
+        return imagenet_state_dict(backbone), f"torchvision ImageNet {backbone}"
+    if pretrained.lower() == "synthetic":
+        state, header = read_backbone_file(shipped_path(backbone, width))
+        source = f"genreid's synthetic-pedestrian {backbone} (width {width})"
+        check_fits(header, backbone, width, source)
+        return state, source
+    return _read_state_file(pretrained, backbone, width), pretrained
 
 
 def _read_state_file(path: str, backbone: str, width: int) -> dict[str, torch.Tensor]:
@@ -184,8 +189,10 @@ def _read_state_file(path: str, backbone: str, width: int) -> dict[str, torch.Te
     return obj
 
 
-def load_backbone_state(model: ReIDModel, state: dict[str, torch.Tensor], source: str) -> None:
-    """Copy backbone weights (torchvision names or ``backbone.*``); classifier keys are skipped."""
+def load_backbone_state(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
+    """Copy backbone weights (torchvision names or ``backbone.*``); classifier keys are skipped.
+    ``model`` has a ``backbone`` and a ``spec`` with ``backbone`` and ``width`` (a
+    :class:`ReIDModel`, DG-Net's appearance encoder)."""
     state = {k.removeprefix("module."): v for k, v in state.items()}
     if any(k.startswith("backbone.") for k in state):
         state = {k[9:]: v for k, v in state.items() if k.startswith("backbone.")}

@@ -18,6 +18,7 @@ TASKS: Registry[Any] = Registry(
     {
         "reid": "genreid.engine.tasks.reid:ReIDTask",
         "gan": "genreid.engine.tasks.gan:GanTask",
+        "dgnet": "genreid.engine.tasks.dgnet:DGNetTask",
     },
 )
 

@@ -1,0 +1,600 @@
+"""The DG-Net task: appearance/structure encoders, decoder and discriminator trained jointly
+with the re-ID network on batches of positive pairs (Zheng et al., CVPR 2019; METHODS §7).
+
+One step is one iteration: encode the anchors, their positives and the anchors' structure
+codes, decode the self-, same-identity and cross-identity images, update D once on the
+current fakes (LSGAN + R1 on the reals), then update E_a (SGD) and E_s + G (Adam) once on the
+weighted sum of Eq. 10. The teacher (a trained re-ID run) labels the cross-identity images
+for L_prim; L_fine uses the structure donor's label; both start at ``loss.start`` and warm up
+linearly. Gradients are averaged over processes by hand (the iteration runs each network
+several times before one backward pass, which DDP's hooks do not allow).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from PIL import Image
+from torch import nn
+from torch.nn import functional as F
+from torch.utils.data import DataLoader
+
+from genreid.core.config import load_section
+from genreid.core.distributed import all_reduce_sum, barrier, is_distributed
+from genreid.core.errors import ConfigError
+from genreid.data.config import DataConfig
+from genreid.data.dataset import ImageDataset, cache_fits
+from genreid.data.datasets import DATASETS
+from genreid.data.pairs import PairBatchSampler
+from genreid.data.transforms import test_transform, to_tensor, train_transform
+from genreid.engine.dgnet_swap import unit
+from genreid.engine.loop import Loop, LoopConfig, StepInfo, Task, TrainingError
+from genreid.engine.tasks.reid import load_training_data
+from genreid.eval.config import EvalConfig
+from genreid.eval.extract import evaluate_model
+from genreid.models.dgnet import DGNetModelConfig, DGNetReID, build_dgnet
+from genreid.models.dgnet.discriminator import lsgan_d_loss, lsgan_g_loss, r1_penalty
+from genreid.models.dgnet.losses import kl_to_teacher, l1, ramp, teacher_soft_labels
+from genreid.models.loading import load_run_model
+from genreid.models.reid import ReIDModel
+from genreid.viz.swap import swap_sheet
+
+NAN_ADVICE = (
+    "lower learning rates (optim.ea.lr, optim.gen.lr, optim.dis.lr), train.amp=off, or a "
+    "later loss.start (the re-ID losses on generated images joined too early)."
+)
+
+
+@dataclass
+class DGNetLossConfig:
+    """The weights of Eq. 10 and the schedule of the two losses on generated images."""
+
+    img: float = 5.0  # lambda_img on L_recon^img1 (self) + L_recon^img2 (same identity)
+    code_a: float = 1.0  # L_recon^code1: E_a(G(a_i, s_j)) against a_i
+    code_s: float = 1.0  # L_recon^code2: E_s(G(a_i, s_j)) against s_j
+    id: float = 1.0  # L_id^s: cross-entropy of the real images (primary head)
+    id_cross: float = 0.5  # lambda_id on L_id^c: the appearance donor's label on G(a_i, s_j)
+    adv: float = 1.0  # L_adv (LSGAN), generator side
+    gp: float = 0.01  # gradient penalty on real images in D's loss
+    prim: float = 2.0  # lambda_prim once warmed up: KL to the teacher (Eq. 8)
+    fine: float = 0.4  # lambda_fine once warmed up (0.2 lambda_prim): structure donor's label
+    start: int = 30000  # iteration at which L_prim and L_fine join
+    warmup: int = 4000  # iterations of their linear ramp from 0
+    # true: G gets a detached appearance code (the released code), so the generation losses
+    # do not train E_a; false (the paper): they do
+    detach_appearance: bool = False
+
+    def check(self) -> None:
+        for key in ("img", "code_a", "code_s", "id", "id_cross", "adv", "gp", "prim", "fine"):
+            if getattr(self, key) < 0:
+                raise ConfigError(f"loss.{key}: expected a weight >= 0, got {getattr(self, key)}")
+        if self.start < 0 or self.warmup < 0:
+            raise ConfigError(
+                f"loss.start and loss.warmup: expected iterations >= 0, got {self.start}, "
+                f"{self.warmup}"
+            )
+
+
+@dataclass
+class SGDSection:
+    """E_a's optimiser: SGD with momentum, the heads at ``head_lr_mult`` x lr."""
+
+    lr: float = 0.002
+    head_lr_mult: float = 10.0
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    milestones: list[int] = field(default_factory=lambda: [60000])  # iterations
+    gamma: float = 0.1
+
+
+@dataclass
+class AdamSection:
+    """An Adam optimiser (E_s + G, or D) with a step schedule in iterations."""
+
+    lr: float = 1e-4
+    betas: list[float] = field(default_factory=lambda: [0.0, 0.999])
+    weight_decay: float = 5e-4
+    milestones: list[int] = field(default_factory=lambda: [60000])  # iterations
+    gamma: float = 0.1
+
+
+@dataclass
+class DGNetOptimConfig:
+    """Three optimisers, each with its own schedule: ``ea`` (E_a), ``gen`` (E_s, G), ``dis``."""
+
+    ea: SGDSection = field(default_factory=SGDSection)
+    gen: AdamSection = field(default_factory=AdamSection)
+    dis: AdamSection = field(default_factory=AdamSection)
+
+    def check(self) -> None:
+        for name in ("ea", "gen", "dis"):
+            sec = getattr(self, name)
+            if sec.lr <= 0 or sec.weight_decay < 0 or not 0 < sec.gamma <= 1:
+                raise ConfigError(
+                    f"optim.{name}: expected lr > 0, weight_decay >= 0 and 0 < gamma <= 1"
+                )
+            if any(m < 1 for m in sec.milestones):
+                raise ConfigError(f"optim.{name}.milestones: expected iterations >= 1")
+        for name in ("gen", "dis"):
+            betas = getattr(self, name).betas
+            if len(betas) != 2 or not all(0 <= b < 1 for b in betas):
+                raise ConfigError(f"optim.{name}.betas: expected two values in [0, 1)")
+        if self.ea.head_lr_mult <= 0 or not 0 <= self.ea.momentum < 1:
+            raise ConfigError("optim.ea: expected head_lr_mult > 0 and momentum in [0, 1)")
+
+
+@dataclass
+class DGNetTrainSection(LoopConfig):
+    """An epoch is ``epoch_iters`` iterations (checkpoint, metrics, evaluation, image grid)."""
+
+    epochs: int = 100
+    epoch_iters: int = 1000
+    pairs: int = 8  # positive pairs per process and iteration (2 x pairs images)
+    grid_images: int = 4  # images of the per-epoch swap sheet (n x n swaps)
+
+    def check(self) -> None:
+        super().check()
+        for key in ("epoch_iters", "pairs"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"train.{key}: expected 1 or more, got {getattr(self, key)}")
+        if self.pairs < 2:
+            raise ConfigError("train.pairs: cross-identity swaps need 2 or more pairs")
+        if self.grid_images < 0:
+            raise ConfigError(f"train.grid_images: expected 0 or more, got {self.grid_images}")
+
+
+@dataclass
+class DGNetConfig:
+    """Everything one DG-Net run needs (``genreid train`` with ``task: dgnet``)."""
+
+    task: str = "dgnet"
+    seed: int = 0
+    teacher: str | None = None  # a finished re-ID run on the same data (needed when loss.prim>0)
+    data: DataConfig = field(default_factory=DataConfig)
+    model: DGNetModelConfig = field(default_factory=DGNetModelConfig)
+    loss: DGNetLossConfig = field(default_factory=DGNetLossConfig)
+    optim: DGNetOptimConfig = field(default_factory=DGNetOptimConfig)
+    train: DGNetTrainSection = field(default_factory=DGNetTrainSection)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def check(self) -> None:
+        if self.task != "dgnet":
+            raise ConfigError(f"task: this is a DG-Net config, expected 'dgnet', got {self.task!r}")
+        if self.data.generated:
+            raise ConfigError(
+                "data.generated: DG-Net generates its images online; leave it null (a folder "
+                "of DG-Net images for other strategies comes from `genreid dgnet swap`)"
+            )
+        self.model.check_size(self.data.height, self.data.width)
+
+    @property
+    def iterations(self) -> int:
+        return self.train.epochs * self.train.epoch_iters
+
+
+class IterStepSchedule:
+    """Every group's lr = its base lr x gamma^(milestones reached), per iteration."""
+
+    def __init__(self, optimizer: torch.optim.Optimizer, milestones: list[int], gamma: float):
+        self.optimizer, self.milestones, self.gamma = optimizer, list(milestones), gamma
+        self.base = [g.setdefault("initial_lr", g["lr"]) for g in optimizer.param_groups]
+        self.iteration = 0
+
+    def _apply(self) -> None:
+        f = self.gamma ** sum(self.iteration >= m for m in self.milestones)
+        for g, b in zip(self.optimizer.param_groups, self.base, strict=True):
+            g["lr"] = b * f
+
+    def step(self) -> None:
+        self.iteration += 1
+        self._apply()
+
+    def lr(self) -> float:
+        return float(self.optimizer.param_groups[0]["lr"])
+
+    def state_dict(self) -> dict[str, int]:
+        return {"iteration": self.iteration}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.iteration = int(state["iteration"])
+        self._apply()
+
+
+class Teacher:
+    """A trained re-ID network (eval mode, frozen) giving flip-averaged soft labels; images
+    are resized to its training size when that differs."""
+
+    def __init__(self, model: ReIDModel, size: tuple[int, int]) -> None:
+        self.model = model.eval().requires_grad_(False)
+        self.size = tuple(size)
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        if tuple(x.shape[-2:]) != self.size:
+            x = F.interpolate(x, size=self.size, mode="bilinear", align_corners=False)
+        return self.model.head(self.model.backbone(x))
+
+    def soft_labels(self, x: torch.Tensor) -> torch.Tensor:
+        return teacher_soft_labels(self.logits, x)
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def load_teacher(
+    cfg: DGNetConfig, num_classes: int, device: torch.device
+) -> tuple[Teacher, dict[str, str]]:
+    """The teacher run's network and its identity (path, checkpoint sha256); it must have been
+    trained on the same dataset and split, with one output per training identity."""
+    run = Path(str(cfg.teacher)).expanduser()
+    model = load_run_model(run, device=device)
+    if not isinstance(model, ReIDModel):
+        raise ConfigError(f"teacher: {run} is not a re-ID run (train one with --config tiny)")
+    tdata = load_section(run / "config.yaml", "data", DataConfig)
+    same = DATASETS.key(tdata.dataset) == DATASETS.key(cfg.data.dataset)
+    if not same or tdata.options != cfg.data.options:
+        raise ConfigError(
+            f"teacher: {run} was trained on {tdata.dataset} {tdata.options or ''}, this run "
+            f"trains on {cfg.data.dataset} {cfg.data.options or ''}; give a teacher trained on "
+            "the same dataset and split (its identities are this run's classes)"
+        )
+    if model.num_outputs != num_classes:
+        raise ConfigError(
+            f"teacher: {run} has {model.num_outputs} outputs, this run {num_classes} training "
+            "identities; train the teacher on the same data with labels.strategy=baseline"
+        )
+    sha = file_sha256(run / "checkpoints" / "last.pt")
+    return Teacher(model, tdata.size), {"run": str(run.resolve()), "sha256": sha}
+
+
+def average_gradients(params: list[nn.Parameter]) -> None:
+    """Mean of the gradients over processes, in one all-reduce (no-op in one process)."""
+    if not is_distributed():
+        return
+    grads = [p.grad for p in params if p.grad is not None]
+    if not grads:
+        return
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    all_reduce_sum(flat)
+    flat /= torch.distributed.get_world_size()
+    at = 0
+    for g in grads:
+        g.copy_(flat[at : at + g.numel()].view_as(g))
+        at += g.numel()
+
+
+@dataclass
+class Forward:
+    """What one iteration's forward pass keeps for the joint update."""
+
+    parts: dict[str, torch.Tensor]  # loss terms so far, unweighted
+    a: torch.Tensor  # the anchors' appearance codes (as G received them)
+    s: torch.Tensor  # their structure codes
+    donor: torch.Tensor  # structure donor of each cross-identity image
+    x_cross: torch.Tensor  # x_j^i = G(a_i, s_j)
+    lam_prim: float
+    lam_fine: float
+
+
+class DGNetSteps:
+    """The four networks, the three optimisers and schedules, two gradient scalers, and one
+    training iteration on a batch of pairs (no data, no I/O: benchmarks time it directly)."""
+
+    def __init__(
+        self,
+        cfg: DGNetConfig,
+        num_classes: int,
+        device: torch.device,
+        teacher: Teacher | None = None,
+        amp: torch.dtype | None = None,
+        finite: Callable[[str, torch.Tensor], float] | None = None,
+        load_pretrained: bool = True,
+    ) -> None:
+        self.cfg, self.device, self.teacher, self.amp = cfg, device, teacher, amp
+        self.nets = build_dgnet(cfg.model, num_classes, load_pretrained).to(device)
+        n = self.nets
+        self.E_a, self.E_s, self.G, self.D = n.E_a, n.E_s, n.G, n.D
+        o = cfg.optim
+        self.opt_ea = torch.optim.SGD(
+            [
+                {"params": self.E_a.backbone_parameters(), "lr": o.ea.lr},
+                {"params": self.E_a.head_parameters(), "lr": o.ea.lr * o.ea.head_lr_mult},
+            ],
+            lr=o.ea.lr, momentum=o.ea.momentum, weight_decay=o.ea.weight_decay,
+        )  # fmt: skip
+        self.opt_gen = torch.optim.Adam(
+            [*self.E_s.parameters(), *self.G.parameters()],
+            lr=o.gen.lr, betas=tuple(o.gen.betas), weight_decay=o.gen.weight_decay,
+        )  # fmt: skip
+        self.opt_dis = torch.optim.Adam(
+            self.D.parameters(),
+            lr=o.dis.lr, betas=tuple(o.dis.betas), weight_decay=o.dis.weight_decay,
+        )  # fmt: skip
+        self.sched = {
+            "E_a": IterStepSchedule(self.opt_ea, o.ea.milestones, o.ea.gamma),
+            "gen": IterStepSchedule(self.opt_gen, o.gen.milestones, o.gen.gamma),
+            "D": IterStepSchedule(self.opt_dis, o.dis.milestones, o.dis.gamma),
+        }
+        fp16 = amp == torch.float16
+        self.scaler_g = torch.amp.GradScaler("cuda", enabled=fp16)
+        self.scaler_d = torch.amp.GradScaler("cuda", enabled=fp16)
+        self.finite = finite or (lambda what, loss: float(loss.detach()))
+        self.gen_params = [*self.E_a.parameters(), *self.E_s.parameters(), *self.G.parameters()]
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        if self.amp is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.amp)
+
+    def weights(self, iteration: int) -> tuple[float, float]:
+        """(lambda_prim, lambda_fine) at a 0-based iteration."""
+        L = self.cfg.loss
+        r = ramp(iteration, L.start, L.warmup)
+        return L.prim * r, L.fine * r
+
+    def d_step(self, real: torch.Tensor, fake: torch.Tensor) -> dict[str, float]:
+        """One update of D: LSGAN on the (detached) fakes and the reals, plus R1 on the reals."""
+        gp = self.cfg.loss.gp
+        real = real.detach().requires_grad_(gp > 0)
+        with self.autocast():
+            out_fake, out_real = self.D(fake.detach()), self.D(real)
+        adv = lsgan_d_loss(out_fake, out_real)
+        loss, stats = adv, {"d/adv": float(adv.detach())}
+        if gp > 0:
+            scale = float(self.scaler_d.get_scale()) if self.scaler_d.is_enabled() else 1.0
+            penalty = r1_penalty(out_real, real, scale)
+            loss = loss + gp * penalty
+            stats["d/gp"] = float(penalty.detach())
+        stats["loss/d"] = self.finite("discriminator loss", loss)
+        self.opt_dis.zero_grad(set_to_none=True)
+        self.scaler_d.scale(loss).backward()
+        average_gradients(list(self.D.parameters()))
+        self.scaler_d.step(self.opt_dis)
+        self.scaler_d.update()
+        self.sched["D"].step()
+        return stats
+
+    def forward(
+        self, x: torch.Tensor, xp: torch.Tensor, y: torch.Tensor, iteration: int
+    ) -> Forward:
+        """Encode anchors (x), positives (xp) and the anchors' structure, decode the self,
+        same-identity and cross-identity images x_j^i = G(a_i, s_j) (structure donor
+        j = i + 1 mod P: another identity, as every batch holds distinct identities)."""
+        P = x.shape[0]
+        donor = torch.roll(torch.arange(P, device=x.device), -1)
+        with self.autocast():
+            app, app_pos = self.E_a(x), self.E_a(xp)
+            s = self.E_s(x)
+            a, a_pos = app.code, app_pos.code
+            if self.cfg.loss.detach_appearance:
+                a, a_pos = a.detach(), a_pos.detach()
+            x_self, x_pos, x_cross = self.G(a, s), self.G(a_pos, s), self.G(a, s[donor])
+            id_real = F.cross_entropy(app.prim.float(), y) + F.cross_entropy(
+                app_pos.prim.float(), y
+            )
+            parts = {"img1": l1(x_self, x), "img2": l1(x_pos, x), "id": id_real / 2}
+        return Forward(parts, a, s, donor, x_cross, *self.weights(iteration))
+
+    def g_step(self, fwd: Forward, y: torch.Tensor) -> dict[str, float]:
+        """One joint update of E_a (SGD) and E_s + G (Adam) on the weighted sum of Eq. 10."""
+        L, parts, x_cross = self.cfg.loss, fwd.parts, fwd.x_cross
+        self.D.requires_grad_(False)
+        try:
+            with self.autocast():
+                rec = self.E_a(x_cross)
+                parts["code_a"] = l1(rec.code, fwd.a)
+                parts["code_s"] = l1(self.E_s(x_cross), fwd.s[fwd.donor])
+                parts["id_cross"] = F.cross_entropy(rec.prim.float(), y)
+                parts["adv"] = lsgan_g_loss(self.D(x_cross))
+                if fwd.lam_prim > 0 or fwd.lam_fine > 0:
+                    fed = x_cross.detach()  # online feeding trains E_a, not G (released code)
+                    out = self.E_a(fed)
+                    if fwd.lam_prim > 0:
+                        if self.teacher is None:
+                            raise TrainingError("loss.prim > 0 needs a teacher")
+                        parts["prim"] = kl_to_teacher(out.prim, self.teacher.soft_labels(fed))
+                    if fwd.lam_fine > 0:
+                        parts["fine"] = F.cross_entropy(out.fine.float(), y[fwd.donor])
+        finally:
+            self.D.requires_grad_(True)
+        weight = {
+            "img1": L.img, "img2": L.img, "code_a": L.code_a, "code_s": L.code_s, "id": L.id,
+            "id_cross": L.id_cross, "adv": L.adv, "prim": fwd.lam_prim, "fine": fwd.lam_fine,
+        }  # fmt: skip
+        total = sum(weight[k] * v for k, v in parts.items())
+        value = self.finite("generator loss", total)
+        self.opt_ea.zero_grad(set_to_none=True)
+        self.opt_gen.zero_grad(set_to_none=True)
+        self.scaler_g.scale(total).backward()
+        average_gradients(self.gen_params)
+        self.scaler_g.step(self.opt_ea)
+        self.scaler_g.step(self.opt_gen)
+        self.scaler_g.update()
+        self.sched["E_a"].step()
+        self.sched["gen"].step()
+        out = {"loss/g": value, **{f"g/{k}": float(v.detach()) for k, v in parts.items()}}
+        out["lambda_prim"] = fwd.lam_prim
+        return out
+
+    def iteration(
+        self, x: torch.Tensor, xp: torch.Tensor, y: torch.Tensor, iteration: int
+    ) -> dict[str, float]:
+        """One DG-Net iteration: forward, one D step on the current fakes, one joint step."""
+        for net in (self.E_a, self.E_s, self.G, self.D):
+            net.train()
+        fwd = self.forward(x, xp, y, iteration)
+        stats = self.d_step(x, fwd.x_cross)
+        return {**stats, **self.g_step(fwd, y)}
+
+
+class DGNetTask(Task):
+    """DG-Net on the training identities of ``data``; the test model is E_a's two heads."""
+
+    name = "dgnet"
+    config_class = DGNetConfig
+    stage = "dgnet"
+    nan_advice = NAN_ADVICE
+
+    def __init__(self, cfg: DGNetConfig) -> None:
+        super().__init__(cfg)
+        self.cfg: DGNetConfig = cfg
+        self.teacher_id: dict[str, str] = {}
+
+    # ------------------------------------------------------------------ set-up
+    def setup(self, loop: Loop) -> None:
+        cfg, d = self.cfg, self.cfg.data
+        self.loop = loop
+        self.ds, self.records, self.label_map = load_training_data(cfg, uses_generated=False)
+        K = len(self.label_map)
+        teacher = None
+        if cfg.loss.prim > 0:
+            if not cfg.teacher:
+                raise ConfigError(
+                    "teacher: loss.prim > 0 needs a teacher, a finished re-ID run on the same "
+                    "data (e.g. `genreid train --config tiny data.root=... --out RUN`), given "
+                    "as teacher=RUN; or set loss.prim=0"
+                )
+            teacher, self.teacher_id = load_teacher(cfg, K, loop.device)
+        self.steps = steps = DGNetSteps(cfg, K, loop.device, teacher, loop.amp, loop.finite)
+        for name in ("E_a", "E_s", "G", "D"):
+            loop.module(name, getattr(steps, name), ddp_wrap=False)
+        loop.optimizer("E_a", steps.opt_ea)
+        loop.optimizer("gen", steps.opt_gen)
+        loop.optimizer("D", steps.opt_dis)
+        for name, sched in steps.sched.items():
+            loop.scheduler(name, sched)
+        steps.scaler_g, steps.scaler_d = loop.scaler("scaler_g"), loop.scaler("scaler_d")
+        pipeline = train_transform(d)
+        cache = d.cache == "on" or (d.cache == "auto" and cache_fits(self.records, pipeline))
+        self.train_set = ImageDataset(self.records, pipeline, self.label_map, cache=cache)
+        self.sampler = PairBatchSampler(
+            self.train_set.labels, cfg.train.pairs, cfg.train.epoch_iters, seed=cfg.seed,
+            rank=loop.dist.rank, world_size=loop.dist.world_size,
+        )  # fmt: skip
+        self.loader = DataLoader(
+            self.train_set.batched(),
+            batch_sampler=self.sampler,
+            collate_fn=self.train_set.collate,
+            num_workers=d.workers,
+            pin_memory=loop.device.type == "cuda",
+            generator=torch.Generator().manual_seed(cfg.seed),
+        )
+        self.sheet_images = self._sheet_images()
+
+    def _sheet_images(self) -> torch.Tensor | None:
+        """The first image of each of the first ``grid_images`` identities (test transform)."""
+        n = self.cfg.train.grid_images
+        firsts: dict[int, int] = {}
+        for i, y in enumerate(self.train_set.labels):
+            firsts.setdefault(y, i)
+        chosen = [firsts[y] for y in sorted(firsts)[:n]]
+        data = ImageDataset([self.records[i] for i in chosen], test_transform(self.cfg.data.size))
+        return torch.stack([data[k]["image"] for k in range(len(data))]) if chosen else None
+
+    # ------------------------------------------------------------------ data
+    def epoch_length(self, epoch: int) -> int:
+        return self.cfg.train.epoch_iters
+
+    def batches(self, epoch: int, start: int) -> DataLoader:
+        self.sampler.set_epoch(epoch, start)
+        return self.loader
+
+    # ------------------------------------------------------------------ training
+    def step(self, batch: dict[str, Any], at: StepInfo) -> dict[str, float]:
+        dev = self.loop.device
+        images = batch["image"].to(dev, non_blocking=True)
+        P = images.shape[0] // 2
+        y = batch["label"][:P].to(dev)
+        return self.steps.iteration(images[:P], images[P:], y, at.step)
+
+    @torch.no_grad()
+    def sample_sheet(self) -> Image.Image | None:
+        """The swap sheet of the fixed images (eval mode: no RNG or statistics side effects)."""
+        if self.sheet_images is None:
+            return None
+        nets = self.steps.nets
+        was = {n: m.training for n, m in nets.named_children()}
+        nets.eval()
+        try:
+            x = self.sheet_images.to(self.loop.device)
+            n = x.shape[0]
+            code, s = self.steps.E_a(x).code, self.steps.E_s(x)
+            rows = [self.steps.G(code[i : i + 1].expand(n, -1, -1, -1), s) for i in range(n)]
+            swapped = torch.stack(rows)  # appearance i x structure j
+        finally:
+            for name, mode in was.items():
+                getattr(nets, name).train(mode)
+        return swap_sheet(unit(x), unit(x), unit(swapped.flatten(0, 1)).unflatten(0, (n, n)))
+
+    def end_epoch(self, epoch: int) -> dict[str, Any]:
+        sheet = self.sample_sheet()
+        if sheet is not None and self.loop.is_main:
+            path = self.loop.rundir.figures / f"swap_{epoch + 1:03d}.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            sheet.save(path)
+            tb = self.loop.rundir.tensorboard()
+            tb.add_image("swap", to_tensor(sheet), self.loop.step)
+            tb.flush()
+        return {
+            "lr_ea": self.steps.sched["E_a"].lr(),
+            "lr_gen": self.steps.sched["gen"].lr(),
+            "lr_d": self.steps.sched["D"].lr(),
+            "iteration": self.loop.step,
+        }
+
+    def test_model(self) -> DGNetReID:
+        m = self.cfg.model
+        return DGNetReID(self.steps.E_a, m.feature, m.beta)
+
+    def evaluate(self) -> dict[str, float]:
+        if not self.ds.query or not self.ds.gallery:
+            return {}
+        metrics: dict[str, float] = {}
+        if self.loop.is_main:
+            e = self.cfg.eval
+            metrics, _, _ = evaluate_model(
+                self.test_model(), self.ds, self.cfg.data.size, e.metric, e.flip, e.batch_size,
+                self.loop.device,
+            )  # fmt: skip
+        barrier()
+        return metrics
+
+    # ------------------------------------------------------------------ records
+    def meta(self) -> dict[str, Any]:
+        return {
+            "arch": "dgnet",
+            "num_classes": len(self.label_map),
+            "code_dim": self.steps.E_a.code_dim,
+            "teacher": dict(self.teacher_id),
+        }
+
+    def check_checkpoint(self, meta: dict[str, Any], path: Path) -> None:
+        if int(meta.get("num_classes", -1)) != len(self.label_map):
+            raise TrainingError(
+                f"{path} has {meta.get('num_classes')} classes, this data {len(self.label_map)}: "
+                "resume with the run's config and data"
+            )
+        saved = meta.get("teacher", {}).get("sha256")
+        if saved and self.teacher_id and saved != self.teacher_id["sha256"]:
+            raise TrainingError(
+                f"the teacher {self.teacher_id['run']} changed since {path} was written (its "
+                "checkpoint's sha256 differs); resume with the teacher the run started with"
+            )
+
+    def results(self) -> dict[str, Any]:
+        return {
+            "num_classes": len(getattr(self, "label_map", {})),
+            "train_images": len(getattr(self, "records", [])),
+            "iterations": self.loop.step if hasattr(self, "loop") else 0,
+            "teacher": dict(self.teacher_id),
+        }

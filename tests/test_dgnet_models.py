@@ -1,0 +1,277 @@
+"""DG-Net's networks and losses: shapes, AdaIN parameter count, hand-computed losses, the
+warm-up schedule, what the detached paths leave untouched, and a reconstruction that learns."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch.nn import functional as F
+
+from genreid.core.config import load_config
+from genreid.engine.tasks.dgnet import DGNetConfig, DGNetSteps, IterStepSchedule, Teacher
+from genreid.models.dgnet import DGNetModelConfig, DGNetReID, build_dgnet
+from genreid.models.dgnet.decoder import Decoder
+from genreid.models.dgnet.discriminator import lsgan_d_loss, lsgan_g_loss, r1_penalty
+from genreid.models.dgnet.losses import kl_to_teacher, l1, ramp, teacher_soft_labels
+from genreid.models.reid import ModelConfig, build_model
+from tests.fixtures import DGNET_SMALL
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+K = 5
+SMALL = [*DGNET_SMALL, "train.pairs=3"]
+
+
+def small_cfg(*extra: str) -> DGNetConfig:
+    return load_config(DGNetConfig, None, [*SMALL, *extra])
+
+
+def images(n: int = 3, seed: int = 0) -> torch.Tensor:
+    """Smooth random images (upsampled noise), like normalised photos in range."""
+    g = torch.Generator().manual_seed(seed)
+    return F.interpolate(torch.randn(n, 3, 8, 4, generator=g), size=(64, 32), mode="bilinear")
+
+
+def test_shapes_of_every_module():
+    cfg = small_cfg()
+    nets = build_dgnet(cfg.model, K)
+    x = images()
+    app = nets.E_a(x)
+    assert app.code.shape == (3, 64, 4, 1)  # resnet18 width 8: 64 channels, 4 stripes
+    assert app.prim.shape == app.fine.shape == (3, K)
+    f_prim, f_fine = nets.E_a.embeddings(x)
+    assert f_prim.shape == f_fine.shape == (3, 16)
+    s = nets.E_s(x)
+    assert s.shape == (3, 32, 16, 8)  # 8 x gen_width channels at 1/4 size
+    out = nets.G(app.code, s)
+    assert out.shape == x.shape
+    d = nets.D(x)
+    assert [o.shape for o in d] == [(3, 1, 16, 8), (3, 1, 8, 4), (3, 1, 4, 2)]
+    nets.eval()
+    both = DGNetReID(nets.E_a, "both", 0.5)(x)
+    assert both.shape == (3, 32) and both.shape[1] == DGNetReID(nets.E_a).feat_dim
+    # each half L2-normalised, the fine half weighted by beta
+    assert torch.allclose(both[:, :16].norm(dim=1), torch.ones(3), atol=1e-5)
+    assert torch.allclose(both[:, 16:].norm(dim=1), torch.full((3,), 0.5), atol=1e-5)
+    assert torch.equal(DGNetReID(nets.E_a, "prim")(x), nets.E_a.embeddings(x)[0])
+    assert DGNetReID(nets.E_a, "fine")(x).shape == (3, 16)
+
+
+def test_paper_sizes():
+    """METHODS §7 at 256x128: code 2048 x 4 x 1, s 128 x 64 x 32, MLPs 2048-512-512-256."""
+    cfg = load_config(DGNetConfig, "dgnet_paper", ["model.pretrained=null"])
+    nets = build_dgnet(cfg.model, 751, load_pretrained=False)
+    assert nets.E_a.code_dim == 2048 and nets.E_s.out_dim == 128
+    mlp = nets.G.mlp_scale[0].net
+    assert [(m.in_features, m.out_features) for m in mlp if isinstance(m, torch.nn.Linear)] == [
+        (2048, 512),
+        (512, 512),
+        (512, 256),
+    ]
+    assert len(nets.G.mlp_scale) + len(nets.G.mlp_bias) == 8 and len(nets.D.nets) == 3
+    assert nets.E_a.backbone.layer4[0].conv2.stride == (1, 1)  # last stride 1
+    with torch.no_grad():
+        s = nets.E_s(torch.zeros(1, 3, 256, 128))
+    assert s.shape == (1, 128, 64, 32)
+
+
+def test_adain_parameters_produced_equal_those_consumed():
+    dec = Decoder(code_dim=12, channels=24, mlp_dim=10)
+    adain_layers = [m for m in dec.modules() if getattr(m, "norm_kind", "") == "adain"]
+    assert len(adain_layers) == 8
+    consumed = sum(2 * m.channels for m in adain_layers)  # a scale and a bias per channel
+    produced = sum(m.out_features for m in [*dec.mlp_scale, *dec.mlp_bias])
+    assert consumed == produced == dec.num_adain_params == 8 * 2 * 24
+    code = torch.randn(2, 12, 4, 1)
+    assert dec.adain_params(code).shape == (2, consumed)
+    assert dec(code, torch.randn(2, 24, 8, 4)).shape == (2, 3, 32, 16)
+
+
+def test_adain_params_change_the_output():
+    """G uses the appearance code: a different code gives a different image."""
+    torch.manual_seed(0)
+    dec = Decoder(code_dim=12, channels=8, mlp_dim=10)
+    s = torch.randn(1, 8, 8, 4)
+    a, b = dec(torch.randn(1, 12, 4, 1), s), dec(torch.randn(1, 12, 4, 1), s)
+    assert (a - b).abs().max() > 1e-3
+
+
+def test_kl_to_teacher_by_hand():
+    # q = [1/2, 1/2, 0], p = uniform: KL = 2 * 1/2 * log(1/2 / (1/3)) = log 1.5
+    q = torch.tensor([[0.5, 0.5, 0.0]])
+    assert kl_to_teacher(torch.zeros(1, 3), q).item() == pytest.approx(math.log(1.5), abs=1e-6)
+    assert kl_to_teacher(torch.log(q + 1e-30), q).item() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_primary_loss_is_kl_to_the_flip_averaged_teacher_softmax():
+    g = torch.Generator().manual_seed(1)
+    W = torch.randn(3 * 4 * 2, K, generator=g)
+    x = torch.randn(2, 3, 4, 2, generator=g)  # not mirror-symmetric
+
+    def teacher(t: torch.Tensor) -> torch.Tensor:
+        return t.flatten(1) @ W
+
+    student = torch.randn(2, K, generator=g)
+    loss = kl_to_teacher(student, teacher_soft_labels(teacher, x)).item()
+    # by hand, in float64 numpy
+    xs, Wn = x.double().numpy(), W.double().numpy()
+
+    def softmax(z):
+        e = np.exp(z - z.max(1, keepdims=True))
+        return e / e.sum(1, keepdims=True)
+
+    q = (softmax(xs.reshape(2, -1) @ Wn) + softmax(xs[..., ::-1].reshape(2, -1) @ Wn)) / 2
+    p = softmax(student.double().numpy())
+    expected = np.mean(np.sum(q * np.log(q / p), axis=1))
+    assert loss == pytest.approx(expected, rel=1e-5)
+    # the plain (unflipped) softmax is a different target
+    q_plain = softmax(xs.reshape(2, -1) @ Wn)
+    assert abs(np.mean(np.sum(q_plain * np.log(q_plain / p), axis=1)) - expected) > 1e-3
+
+
+def test_teacher_soft_labels_from_a_reid_model_are_mirror_invariant_and_resized():
+    model = build_model(ModelConfig(arch="ide_tiny", width=4), K)
+    teacher = Teacher(model, (32, 16))
+    x = torch.randn(2, 3, 64, 32)
+    q = teacher.soft_labels(x)
+    assert q.shape == (2, K) and torch.allclose(q.sum(1), torch.ones(2))
+    assert torch.allclose(q, teacher.soft_labels(x.flip(-1)), atol=1e-6)
+    small = F.interpolate(x, size=(32, 16), mode="bilinear", align_corners=False)
+    with torch.no_grad():
+        logits = model.head(model.backbone(small))
+    assert torch.allclose(teacher.logits(x), logits, atol=1e-6)
+    assert not any(p.requires_grad for p in model.parameters())
+
+
+def test_lsgan_and_gradient_penalty_by_hand():
+    ones, zeros = [torch.ones(2, 1, 3, 3)], [torch.zeros(2, 1, 3, 3)]
+    assert lsgan_d_loss(zeros, ones).item() == 0.0
+    assert lsgan_d_loss(ones, zeros).item() == 2.0
+    assert lsgan_g_loss(ones).item() == 0.0 and lsgan_g_loss(zeros).item() == 1.0
+    # D(x) = <w, x>: grad_x D = w, so the penalty is ||w||^2 for every image and scale
+    w = torch.randn(3, 4, 2)
+    x = torch.randn(5, 3, 4, 2, requires_grad=True)
+    out = (x * w).sum(dim=(1, 2, 3))
+    pen = r1_penalty([out, 2 * out], x)
+    assert pen.item() == pytest.approx(5 * w.pow(2).sum().item(), rel=1e-5)  # 1 + 4 times
+    assert r1_penalty([out], x, scale=1024.0).item() == pytest.approx(w.pow(2).sum().item())
+
+
+def test_warm_up_of_lambda_prim_and_lambda_fine():
+    assert [ramp(i, 10, 4) for i in (0, 9, 10, 11, 12, 13, 14, 1000)] == [
+        0.0, 0.0, 0.25, 0.5, 0.75, 1.0, 1.0, 1.0,
+    ]  # fmt: skip
+    assert ramp(10, 10, 0) == 1.0 and ramp(9, 10, 0) == 0.0
+    steps = DGNetSteps(small_cfg("loss.start=30000", "loss.warmup=4000"), K, torch.device("cpu"))
+    assert steps.weights(29999) == (0.0, 0.0)
+    assert steps.weights(30999) == pytest.approx((0.5, 0.1))  # lambda_fine = 0.2 lambda_prim
+    assert steps.weights(33999) == pytest.approx((2.0, 0.4))
+    assert steps.weights(99999) == pytest.approx((2.0, 0.4))
+
+
+def test_iteration_step_schedule():
+    p, q = torch.nn.Parameter(torch.zeros(1)), torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.SGD([{"params": [p], "lr": 1.0}, {"params": [q], "lr": 10.0}])
+    sched = IterStepSchedule(opt, [2, 4], 0.1)
+    lrs = []
+    for _ in range(5):
+        sched.step()
+        lrs += [g["lr"] for g in opt.param_groups]
+    assert lrs == pytest.approx([1, 10, 0.1, 1, 0.1, 1, 0.01, 0.1, 0.01, 0.1])
+    again = IterStepSchedule(opt, [2, 4], 0.1)
+    again.load_state_dict({"iteration": 3})
+    assert again.lr() == pytest.approx(0.1)
+
+
+def _grads(module: torch.nn.Module) -> list[torch.Tensor | None]:
+    return [p.grad for p in module.parameters()]
+
+
+def _all_zero(module: torch.nn.Module) -> bool:
+    return all(g is None or not g.any() for g in _grads(module))
+
+
+def test_discriminator_step_reaches_only_d():
+    steps = DGNetSteps(small_cfg(), K, torch.device("cpu"))
+    x, xp, y = images(3), images(3, 1), torch.tensor([0, 1, 2])
+    fwd = steps.forward(x, xp, y, 0)
+    steps.d_step(x, fwd.x_cross)
+    for net in (steps.E_a, steps.E_s, steps.G):
+        assert all(g is None for g in _grads(net))
+    assert not _all_zero(steps.D)
+    before = [g.clone() for g in _grads(steps.D)]
+    steps.g_step(fwd, y)  # D is frozen in the joint step
+    assert all(torch.equal(a, b) for a, b in zip(before, _grads(steps.D), strict=True))
+
+
+@pytest.mark.parametrize("detach", [True, False])
+def test_generation_losses_reach_e_a_only_without_the_detached_code(detach):
+    only_generation = [
+        "loss.id=0", "loss.id_cross=0", "loss.code_a=0", "loss.prim=0", "loss.fine=0",
+        f"loss.detach_appearance={str(detach).lower()}",
+    ]  # fmt: skip
+    steps = DGNetSteps(small_cfg(*only_generation), K, torch.device("cpu"))
+    x, xp, y = images(3), images(3, 1), torch.tensor([0, 1, 2])
+    fwd = steps.forward(x, xp, y, 0)
+    steps.g_step(fwd, y)
+    assert _all_zero(steps.E_a) == detach  # img, code_s, adv: E_a only through the code
+    assert not _all_zero(steps.G) and not _all_zero(steps.E_s)
+
+
+def test_re_id_losses_on_generated_images_do_not_reach_g_or_e_s():
+    """L_prim and L_fine train E_a on detached generated images (online feeding)."""
+    zero_rest = ["loss.img=0", "loss.code_a=0", "loss.code_s=0", "loss.id=0", "loss.id_cross=0"]
+    cfg = small_cfg(*zero_rest, "loss.adv=0", "loss.start=0", "loss.warmup=0")
+    teacher = Teacher(build_model(ModelConfig(arch="ide_tiny", width=4), K), (64, 32))
+    steps = DGNetSteps(cfg, K, torch.device("cpu"), teacher=teacher)
+    x, xp, y = images(3), images(3, 1), torch.tensor([0, 1, 2])
+    fwd = steps.forward(x, xp, y, 0)
+    values = steps.g_step(fwd, y)
+    assert values["g/prim"] > 0 and values["g/fine"] > 0 and values["lambda_prim"] == 2.0
+    assert _all_zero(steps.G) and _all_zero(steps.E_s)
+    assert not _all_zero(steps.E_a.prim) and not _all_zero(steps.E_a.fine)
+
+
+def test_fine_loss_uses_the_structure_donors_label():
+    cfg = small_cfg("loss.start=0", "loss.warmup=0", "loss.prim=0")
+    steps = DGNetSteps(cfg, K, torch.device("cpu"))
+    steps.E_a.eval()  # no dropout: the same logits twice
+    torch.nn.init.normal_(steps.E_a.fine.classifier.weight, std=1.0)  # distinct classes
+    x, xp, y = images(3), images(3, 1), torch.tensor([0, 1, 2])
+    fwd = steps.forward(x, xp, y, 0)
+    with torch.no_grad():
+        fine = steps.E_a(fwd.x_cross).fine
+    values = steps.g_step(fwd, y)
+    assert values["g/fine"] == pytest.approx(F.cross_entropy(fine, y[[1, 2, 0]]).item(), rel=1e-5)
+    assert values["g/fine"] != pytest.approx(F.cross_entropy(fine, y).item(), rel=1e-3)
+
+
+def test_self_reconstruction_loss_falls_on_a_fixed_batch():
+    torch.manual_seed(0)
+    nets = build_dgnet(small_cfg().model, K)
+    params = [*nets.E_a.parameters(), *nets.E_s.parameters(), *nets.G.parameters()]
+    opt = torch.optim.Adam(params, lr=2e-3)
+    x = images(3)
+    losses = []
+    for _ in range(40):
+        loss = l1(nets.G(nets.E_a(x).code, nets.E_s(x)), x)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.5 * losses[0], losses[::8]
+
+
+def test_model_config_checks_sizes_and_names():
+    from genreid.core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="multiples of 16"):
+        small_cfg("data.height=60")
+    with pytest.raises(ConfigError, match="is a ResNet"):
+        load_config(DGNetConfig, None, ["model.backbone=densenet121"])
+    with pytest.raises(ConfigError, match="generates its images online"):
+        small_cfg("data.generated=/tmp/x")
+    assert DGNetModelConfig().beta == 0.5 and DGNetModelConfig().feature == "both"
