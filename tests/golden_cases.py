@@ -77,7 +77,9 @@ def reid_overrides(root: Path, gen: Path | None, *extra: str) -> list[str]:
     out = [
         f"data.root={root}", "data.height=32", "data.width=16", "data.pad=2",
         "data.erasing_p=0.5", "train.batch_size=8", "train.epochs=2", "train.progress=false",
-        "train.eval_every=1", "model.width=8", "train.device=cpu", "train.threads=1", *extra,
+        "train.eval_every=1", "model.width=8", "train.device=cpu", "train.threads=1",
+        # train/tiny's defaults when the digests were recorded (random weights, IDE dropout)
+        "model.pretrained=null", "model.dropout=0.75", *extra,
     ]  # fmt: skip
     if gen is not None:
         out.append(f"data.generated={gen}")

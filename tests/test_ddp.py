@@ -135,6 +135,7 @@ def test_torchrun_cli(tmp_path):
         "data.height=32",
         "data.width=16",
         "model.width=8",
+        "model.pretrained=null",
         "train.epochs=1",
         "train.batch_size=4",
         "train.progress=false",

@@ -26,8 +26,8 @@ from genreid.models.pretrained import (
 
 SMALL = [
     "synthetic.ids=6", "synthetic.size=[32, 16]", "threads=1",
-    "recipe_overrides=[train.epochs=1, model.width=8, train.batch_size=8, data.pad=2, "
-    "train.progress=false, train.device=cpu]",
+    "recipe_overrides=[model.pretrained=null, train.epochs=1, model.width=8, train.batch_size=8, "
+    "data.pad=2, train.progress=false, train.device=cpu]",
 ]  # fmt: skip
 
 

@@ -36,6 +36,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 SMALL_RECIPE = [
     "data.height=32", "data.width=16", "data.pad=2", "train.batch_size=8", "train.epochs=1",
     "train.progress=false", "train.eval_every=0", "model.width=8", "train.device=cpu",
+    "model.pretrained=null",
 ]  # fmt: skip
 SMALL_GAN = [
     "data.height=32", "data.width=16", "model.width=4", "model.depth=2", "train.batch_size=4",

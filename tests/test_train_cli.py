@@ -17,6 +17,7 @@ TINY = [
     "data.height=32",
     "data.width=16",
     "model.width=8",
+    "model.pretrained=null",
     "train.epochs=1",
     "train.batch_size=8",
     "train.progress=false",

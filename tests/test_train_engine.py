@@ -44,6 +44,7 @@ def tiny_cfg(root: Path, gen: Path | None, *extra: str) -> ReIDTrainConfig:
         "train.progress=false",
         "train.eval_every=0",
         "model.width=8",
+        "model.pretrained=null",
         "train.device=cpu",
         "train.threads=1",
         *extra,

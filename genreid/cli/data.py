@@ -88,13 +88,34 @@ def synth(
     size: str = typer.Option("128x64", "--size", help="Image size HxW."),
     preview: Path | None = typer.Option(None, "--preview", help="Write a contact sheet PNG."),
     workers: int = typer.Option(0, "--workers", help="Processes (0: all cores)."),
+    fresh_noise: bool = typer.Option(False, "--fresh-noise", help="New sensor noise per image."),
+    three_quarter: bool = typer.Option(
+        False, "--three-quarter", help="Turn half the front/back views towards a side."
+    ),
+    texture: bool = typer.Option(False, "--texture", help="Fabric grain on garments."),
+    lighting: bool = typer.Option(
+        False, "--lighting", help="A light gradient and, sometimes, a cast shadow per image."
+    ),
+    occlusion: float = typer.Option(
+        0.18, "--occlusion", min=0.0, max=1.0, help="Share of identity images with an occluder."
+    ),
 ) -> None:
-    """Render the procedural synthetic pedestrian dataset in the Market-1501 layout."""
-    from genreid.data.synthetic import render_dataset, write_preview  # lazy: fast --help
+    """Render the procedural synthetic pedestrian dataset in the Market-1501 layout.
 
-    stats = render_dataset(
-        out, ids=ids, cams=cams, seed=seed, size=parse_size(size, minimum=16), workers=workers
+    The style flags add renderer features measured for pretraining (docs/RESULTS.md); without
+    them the bytes are those of the original renderer.
+    """
+    from genreid.data.synthetic import (  # lazy: fast --help
+        RenderStyle,
+        render_dataset,
+        write_preview,
     )
+
+    style = RenderStyle(fresh_noise, three_quarter, texture, lighting, occlusion)
+    stats = render_dataset(
+        out, ids=ids, cams=cams, seed=seed, size=parse_size(size, minimum=16), workers=workers,
+        style=style,
+    )  # fmt: skip
     if preview is not None:
         write_preview(out, preview)
     typer.echo(json.dumps(stats, indent=2))

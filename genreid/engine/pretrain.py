@@ -55,6 +55,7 @@ class PretrainConfig:
         try:
             check_arguments(self.synthetic.ids, self.synthetic.cams, self.synthetic.seed,
                             tuple(self.synthetic.size))  # fmt: skip
+            self.synthetic.style.check()
         except ValueError as exc:
             raise ConfigError(f"synthetic: {exc}") from None
         if self.threads is not None and self.threads < 1:

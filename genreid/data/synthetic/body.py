@@ -29,7 +29,8 @@ class Placement:
     cx: float
     y0: float
     s: float
-    mirror: int  # image x = cx + mirror * u * s
+    mirror: int  # image x = cx + mirror * u * s * squash
+    squash: float = 1.0  # < 1: a body turned away from the camera looks narrower
 
 
 class Painter:
@@ -42,7 +43,7 @@ class Painter:
     def p(self, u: float, v: float) -> tuple[float, float]:
         """Body units to canvas pixels."""
         at = self.at
-        return (at.cx + at.mirror * u * at.s, at.y0 + v * at.s)
+        return (at.cx + at.mirror * u * at.s * at.squash, at.y0 + v * at.s)
 
     def poly(self, pts: list[tuple[float, float]], label: int) -> None:
         """Filled polygon."""
@@ -51,7 +52,7 @@ class Painter:
     def ellipse(self, cu: float, cv: float, ru: float, rv: float, label: int) -> None:
         """Filled axis-aligned ellipse (centre, radii)."""
         x, y = self.p(cu, cv)
-        rx, ry = ru * self.at.s, rv * self.at.s
+        rx, ry = ru * self.at.s * self.at.squash, rv * self.at.s
         self.d.ellipse((x - rx, y - ry, x + rx, y + ry), fill=label)
 
     def arc(self, cu, cv, ru, rv, t0: float, t1: float, label: int, n: int = 14) -> None:
@@ -139,19 +140,21 @@ def _hair_panel(pt: Painter, ident: Identity) -> None:
         )
 
 
-def _head_front(pt: Painter, ident: Identity, back: bool) -> None:
-    """Head, hair and hat seen from the front or the back."""
+def _head_front(pt: Painter, ident: Identity, back: bool, turn: float = 0.0) -> None:
+    """Head, hair and hat seen from the front or the back; ``turn`` moves the face sideways."""
     if back:
         _hair_panel(pt, ident)
     pt.poly([(-0.021, 0.11), (0.021, 0.11), (0.023, 0.17), (-0.023, 0.17)], SKIN)
     if back:
         pt.ellipse(0, 0.07, 0.049, 0.062, HAIR)
     else:
+        f = 0.03 * turn  # the face slides towards the side the person turns to
         pt.ellipse(0, 0.065, 0.05, 0.058, HAIR)
-        pt.ellipse(0, 0.08, 0.044, 0.054, SKIN)
-        pt.ellipse(-0.018, 0.077, 0.0065, 0.0055, DARK)
-        pt.ellipse(0.018, 0.077, 0.0065, 0.0055, DARK)
-        pt.ellipse(0, 0.112, 0.012, 0.004, SKIN + FAR)  # mouth shadow
+        pt.ellipse(f, 0.08, 0.044 - 0.01 * abs(turn), 0.054, SKIN)
+        for eye in (-1, 1):
+            if eye * turn > -0.5:  # the far eye hides behind the nose when turned well away
+                pt.ellipse(eye * 0.018 + 1.3 * f, 0.077, 0.0065, 0.0055, DARK)
+        pt.ellipse(1.3 * f, 0.112, 0.012, 0.004, SKIN + FAR)  # mouth shadow
     if ident.hat == "cap":
         pt.arc(0, 0.058, 0.053, 0.05, -5, 185, HAT)
         if not back:
@@ -177,8 +180,14 @@ def _head_side(pt: Painter, ident: Identity) -> None:
         pt.arc(0.002, 0.066, 0.058, 0.064, -8, 188, HAT)
 
 
-def draw_front_back(pt: Painter, ident: Identity, back: bool, phase: float) -> None:
-    """Whole body seen from the front (``back=False``) or from behind."""
+def draw_front_back(
+    pt: Painter, ident: Identity, back: bool, phase: float, turn: float = 0.0
+) -> None:
+    """Whole body seen from the front (``back=False``) or from behind.
+
+    ``turn`` (-1..1, 0: square to the camera) is a three-quarter view: the arm on the far
+    side is drawn darker and behind the torso, the face slides towards the near side.
+    """
     w = ident.width
     sh, wa, hp = 0.105 * w, 0.085 * w, 0.09 * w
     sw = math.sin(phase)
@@ -197,6 +206,14 @@ def draw_front_back(pt: Painter, ident: Identity, back: bool, phase: float) -> N
     )
     if ident.lower_kind == "skirt":
         pt.poly([(-wa, 0.46), (wa, 0.46), (hp + 0.04, 0.7), (-hp - 0.04, 0.7)], LOWER)
+    if turn != 0.0:  # the far arm, darker, half hidden by the torso
+        side = -1 if turn > 0 else 1
+        k = abs(math.sin(phase)) * 0.025
+        shoulder, elbow = (side * (sh - 0.03), 0.19), (side * (sh - 0.004), 0.335 - k)
+        wrist = (side * (sh + 0.004), 0.47 - 2 * k)
+        _arm(pt, ident, shoulder, elbow, wrist, w, FAR + ARM)
+        if ident.bag == "handbag" and side == ident.bag_side:
+            _handbag(pt, ident, wrist, FAR)
     torso = [
         (-sh + 0.03, 0.155),
         (sh - 0.03, 0.155),
@@ -231,6 +248,8 @@ def draw_front_back(pt: Painter, ident: Identity, back: bool, phase: float) -> N
         )
     # arms swing a little: shorter when reaching forward or back
     for side in (-1, 1):
+        if turn * side < 0:  # the far arm: drawn behind the torso (see below)
+            continue
         k = abs(math.sin(phase)) * 0.025
         shoulder = (side * (sh - 0.02), 0.19)
         elbow = (side * (sh + 0.008), 0.335 - k)
@@ -238,7 +257,7 @@ def draw_front_back(pt: Painter, ident: Identity, back: bool, phase: float) -> N
         _arm(pt, ident, shoulder, elbow, wrist, w, ARM)
         if ident.bag == "handbag" and side == bs:
             _handbag(pt, ident, wrist, 0)
-    _head_front(pt, ident, back)
+    _head_front(pt, ident, back, turn)
 
 
 def draw_side(pt: Painter, ident: Identity, phase: float, near_side: int) -> None:
@@ -307,12 +326,18 @@ def draw_person(
     cx: float,
     y0: float,
     s: float,
+    turn: float = 0.0,
 ) -> Placement:
-    """Draw ``ident`` as labels; ``view`` is front/back/side, ``facing`` +1 right, -1 left."""
+    """Draw ``ident`` as labels; ``view`` is front/back/side, ``facing`` +1 right, -1 left.
+
+    ``turn`` (front/back only, -1..1) turns the body by up to a quarter towards a side: it
+    narrows (cos of the angle) and the far arm goes behind the torso.
+    """
     if view == "side":
         at = Placement(cx, y0, s, facing)
         draw_side(Painter(draw, at), ident, phase, near_side=-facing)
     else:
-        at = Placement(cx, y0, s, -1 if view == "front" else 1)
-        draw_front_back(Painter(draw, at), ident, view == "back", phase)
+        squash = math.cos(turn * math.pi / 4) if turn else 1.0
+        at = Placement(cx, y0, s, -1 if view == "front" else 1, squash)
+        draw_front_back(Painter(draw, at), ident, view == "back", phase, turn)
     return at

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -41,7 +42,13 @@ def _lut(ident: Identity) -> np.ndarray:
 
 
 def colorize(
-    labels: np.ndarray, ident: Identity, at: Placement, light: float, ox: int, oy: int
+    labels: np.ndarray,
+    ident: Identity,
+    at: Placement,
+    light: float,
+    ox: int,
+    oy: int,
+    fabric: tuple[Fabric, np.random.Generator] | None = None,
 ) -> np.ndarray:
     """RGB (uint8) of a label crop whose top-left canvas pixel is (ox, oy): pattern, shading."""
     rgb = _lut(ident)[labels]
@@ -60,6 +67,8 @@ def colorize(
         c2 = np.asarray(ident.upper_color2, dtype=np.float32)
         shade = _SHADE_OF[labels[ys[sel], xs[sel]] & 0xF0][:, None]
         rgb[ys[sel], xs[sel]] = c2 * shade
+    if fabric is not None:
+        weave(rgb, labels, *fabric)
     h, w = labels.shape
     x = (np.arange(ox, ox + w, dtype=np.float32) - at.cx) / (0.14 * at.s * ident.width)
     x -= light * 0.6
@@ -69,6 +78,43 @@ def colorize(
     rgb *= col[None, :, None] * row[:, None, None]
     np.minimum(rgb, 255.0, out=rgb)
     return rgb.astype(np.uint8)
+
+
+@dataclass(frozen=True, slots=True)
+class Fabric:
+    """Garment texture of one identity: grain strength and cell size (canvas pixels) per part."""
+
+    upper: tuple[float, int]
+    lower: tuple[float, int]
+
+    @staticmethod
+    def sample(rng: np.random.Generator) -> Fabric:
+        """Smooth cloth, fine grain (knit, denim) or coarse weave, for top and bottom."""
+
+        def one() -> tuple[float, int]:
+            kind = int(rng.integers(3))  # the canvas is twice the image size: cell 2 = 1 px
+            if kind == 0:
+                return float(rng.uniform(0.02, 0.06)), 6
+            return float(rng.uniform(0.1, 0.25)), (2 if kind == 1 else int(rng.integers(4, 7)))
+
+        return Fabric(one(), one())
+
+
+_FABRIC_PART = {body.UPPER: "upper", body.UPPER2: "upper", body.LOWER: "lower"}
+
+
+def weave(rgb: np.ndarray, labels: np.ndarray, fabric: Fabric, rng: np.random.Generator) -> None:
+    """Multiply garment pixels by fabric grain (in place): 1 +- strength, at the part's scale."""
+    h, w = labels.shape
+    parts = labels & 15
+    for part in ("upper", "lower"):
+        strength, cell = getattr(fabric, part)
+        sel = np.isin(parts, [k for k, v in _FABRIC_PART.items() if v == part])
+        if not sel.any():
+            continue
+        grid = rng.random((h // cell + 2, w // cell + 2)).astype(np.float32)
+        field = np.kron(grid, np.ones((cell, cell), np.float32))[:h, :w]
+        rgb[sel] *= (1.0 + strength * (2.0 * field[sel] - 1.0))[:, None]
 
 
 def paste_person(
@@ -81,15 +127,21 @@ def paste_person(
     y0: float,
     s: float,
     light: float,
+    turn: float = 0.0,
+    fabric: tuple[Fabric, np.random.Generator] | None = None,
 ) -> None:
-    """Draw ``ident`` over ``img`` (in place): label map, colouring, then a masked paste."""
+    """Draw ``ident`` over ``img`` (in place): label map, colouring, then a masked paste.
+
+    ``turn``: a three-quarter view (see ``body.draw_person``); ``fabric``: garment texture
+    and the generator its grain is drawn from.
+    """
     canvas = Image.new("L", img.size, 0)
-    at = body.draw_person(ImageDraw.Draw(canvas), ident, view, facing, phase, cx, y0, s)
+    at = body.draw_person(ImageDraw.Draw(canvas), ident, view, facing, phase, cx, y0, s, turn)
     box = canvas.getbbox()
     if box is None:
         return
     labels = np.asarray(canvas.crop(box))
-    rgb = colorize(labels, ident, at, light, box[0], box[1])
+    rgb = colorize(labels, ident, at, light, box[0], box[1], fabric)
     mask = Image.fromarray(((labels > 0) * 255).astype(np.uint8))
     img.paste(Image.fromarray(rgb), box[:2], mask)
 
@@ -125,7 +177,7 @@ def occluder(img: Image.Image, rng: np.random.Generator, w2: int, h2: int, light
         x1 = x0 + int(w2 * rng.uniform(1.0, 1.8))
         col = tuple(int(c) for c in rng.integers(20, 220, 3))
         d.rounded_rectangle((x0, top, x1, h2 + 20), radius=w2 // 8, fill=col)
-        d.rectangle((x0 + 8, top + 6, x1 - 8, top + (h2 - top) // 3), fill=(60, 75, 90))
+        d.rectangle((x0 + 8, top + 6, x1 - 8, top + max(6, (h2 - top) // 3)), fill=(60, 75, 90))
         d.ellipse((x0 + 10, h2 - 22, x0 + 50, h2 + 18), fill=(20, 20, 20))
     elif kind == 2:
         other = sample_identity(rng)
@@ -141,3 +193,21 @@ def occluder(img: Image.Image, rng: np.random.Generator, w2: int, h2: int, light
         x = int(rng.uniform(-0.3, 0.6) * w2)
         g = (int(rng.integers(40, 80)), int(rng.integers(80, 120)), int(rng.integers(40, 70)))
         d.ellipse((x, y, x + int(w2 * 0.8), h2 + 40), fill=g)
+
+
+def relight(img: Image.Image, rng: np.random.Generator) -> Image.Image:
+    """Uneven light over the whole picture: a gradient from one side and, in about a third of
+    the pictures, the soft edge of a cast shadow (a building's or a tree's) across it."""
+    arr = np.asarray(img, dtype=np.float32)
+    h, w, _ = arr.shape
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    x, y = x / w - 0.5, y / h - 0.5
+    angle = rng.uniform(0, 2 * math.pi)
+    gain = 1.0 + rng.uniform(0.1, 0.45) * (x * math.cos(angle) + y * math.sin(angle))
+    if rng.random() < 0.35:
+        a = rng.uniform(0, 2 * math.pi)
+        d = x * math.cos(a) + y * math.sin(a) - rng.uniform(-0.35, 0.35)
+        edge = 1.0 / (1.0 + np.exp(-d / rng.uniform(0.01, 0.06)))
+        gain *= 1.0 - rng.uniform(0.25, 0.5) * edge
+    arr *= gain[..., None]
+    return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))

@@ -32,7 +32,10 @@ def finish(
     w: int,
     noise: np.ndarray,
 ) -> bytes:
-    """Downsample, camera optics, illumination, sensor noise and JPEG compression."""
+    """Downsample, camera optics, illumination, sensor noise and JPEG compression.
+
+    ``noise``: standard normal, (2h, 2w, 3) to take a random window of, or (h, w, 3) to use.
+    """
     img = img.reduce(2) if img.size != (w, h) else img
     if cam.lowres > 1.0:
         f = cam.lowres * rng.uniform(0.9, 1.1)
@@ -50,7 +53,8 @@ def finish(
     lut = 255.0 * lut**gamma + 0.5  # (3, 256) tone curve: brightness, colour cast, gamma
     arr = lut.astype(np.float32).reshape(-1)[np.asarray(img) + _CHANNEL]
     ny, nx = int(rng.integers(0, h + 1)), int(rng.integers(0, w + 1))
-    arr += noise[ny : ny + h, nx : nx + w] * np.float32(cam.noise * rng.uniform(0.7, 1.3))
+    window = noise if noise.shape[:2] == (h, w) else noise[ny : ny + h, nx : nx + w]
+    arr += window * np.float32(cam.noise * rng.uniform(0.7, 1.3))
     np.clip(arr, 0, 255, out=arr)
     out = Image.fromarray(arr.astype(np.uint8))
     buf = io.BytesIO()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import re
 from collections import defaultdict
 from pathlib import Path
@@ -92,6 +93,44 @@ def write_preview(
                 tile = im.convert("RGB").resize((w, h), Image.Resampling.LANCZOS)
             sheet.paste(tile, (x, y))
             draw.text((x + w // 2 - 6 * scale, y + h + scale), f"c{cam}", fill="black", font=font)
+    out = Path(out_file).expanduser()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(out)
+    return out
+
+
+def write_style_sheet(
+    out_file: str | Path, seed: int = 1000, people: int = 3, per_person: int = 4, scale: int = 2
+) -> Path:
+    """A PNG with one row per renderer style (original, each feature alone, all of them), the
+    same ``people`` identities and images in every row: what each feature changes."""
+    from genreid.data.synthetic.identity import sample_identity  # lazy: preview-only
+    from genreid.data.synthetic.render import render_image
+    from genreid.data.synthetic.seeding import IDENTITY, PLAN, stream
+    from genreid.data.synthetic.style import RenderStyle
+
+    all_on = RenderStyle(True, True, True, True, 0.35)
+    styles = {"original": RenderStyle(), "fresh noise": RenderStyle(fresh_noise=True),
+              "3/4 views": RenderStyle(three_quarter=True), "texture": RenderStyle(texture=True),
+              "lighting": RenderStyle(lighting=True), "occl. 0.35": RenderStyle(occlusion=0.35),
+              "all": all_on}  # fmt: skip
+    idents = [sample_identity(stream(seed, PLAN, 7, p)) for p in range(people)]
+    keys = [(p, 1 + i % 3, i) for p in range(people) for i in range(per_person)]
+    h, w = 128 * scale, 64 * scale
+    font = _font(10 * scale)
+    pad, label_w = 4 * scale, 70 * scale
+    sheet = Image.new(
+        "RGB", (label_w + len(keys) * (w + pad) + pad, len(styles) * (h + pad) + pad), "white"
+    )
+    draw = ImageDraw.Draw(sheet)
+    for r, (name, style) in enumerate(styles.items()):
+        y = pad + r * (h + pad)
+        draw.text((pad, y + h // 2), name, fill="black", font=font)
+        for c, (p, cam, index) in enumerate(keys):
+            data = render_image(seed, IDENTITY, p + 1, cam, index, idents[p], (128, 64), style)
+            with Image.open(io.BytesIO(data)) as im:
+                tile = im.convert("RGB").resize((w, h), Image.Resampling.NEAREST)
+            sheet.paste(tile, (label_w + c * (w + pad), y))
     out = Path(out_file).expanduser()
     out.parent.mkdir(parents=True, exist_ok=True)
     sheet.save(out)

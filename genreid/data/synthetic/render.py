@@ -8,11 +8,21 @@ from functools import lru_cache
 import numpy as np
 from PIL import Image
 
-from genreid.data.synthetic.compose import VIEWS, occluder, paste_person, shadow
+from genreid.data.synthetic.compose import (
+    VIEWS,
+    Fabric,
+    occluder,
+    paste_person,
+    relight,
+    shadow,
+)
 from genreid.data.synthetic.identity import Identity, sample_identity
 from genreid.data.synthetic.optics import finish, noise_bank
 from genreid.data.synthetic.scene import Camera, make_camera, scene_image
-from genreid.data.synthetic.seeding import IDENTITY, IMAGE, JUNK, TRACK, stream
+from genreid.data.synthetic.seeding import IDENTITY, IMAGE, JUNK, STYLE, TRACK, stream
+from genreid.data.synthetic.style import RenderStyle
+
+_DEFAULT_STYLE = RenderStyle()
 
 
 @lru_cache(maxsize=64)
@@ -61,12 +71,14 @@ def render_image(
     index: int,
     ident: Identity | None,
     size: tuple[int, int] = (128, 64),
+    style: RenderStyle = _DEFAULT_STYLE,
 ) -> bytes:
     """JPEG bytes of one image, a pure function of its arguments.
 
     ``kind`` is IDENTITY, DISTRACTOR or JUNK; distractors and junk draw their own random
     person. The track stream (shared by one identity's images in one camera) fixes walking
-    direction, position in the scene and light; the image stream varies the rest.
+    direction, position in the scene and light; the image stream varies the rest. ``style``'s
+    features draw from streams of their own: per person (fabric) and per image.
     """
     h, w = size
     h2, w2 = 2 * h, 2 * w
@@ -91,11 +103,25 @@ def render_image(
     cx, y0, s = _detector_box(rng, ident, junk_mode, h2, w2)
     phase = float(rng.uniform(0, 2 * math.pi))
 
+    person_key = 0 if kind == IDENTITY else index
+    srng = stream(seed, STYLE, kind, max(pid, 0), 1, cam, index)  # this image's style draws
+    turn = 0.0
+    if style.three_quarter and view != "side" and srng.random() < 0.5:
+        turn = facing * float(srng.uniform(0.4, 1.0))
+    fabric = None
+    if style.texture:
+        fabric = (Fabric.sample(stream(seed, STYLE, kind, max(pid, 0), 0, 0, person_key)), srng)
+
     if junk_mode != 0:  # junk mode 0: background only
         shadow(bg, cx, y0 + 0.985 * s, s)
     img = Image.fromarray(bg)
     if junk_mode != 0:
-        paste_person(img, ident, view, facing, phase, cx, y0, s, light)
-    if rng.random() < (0.18 if kind != JUNK else 0.3):
+        paste_person(img, ident, view, facing, phase, cx, y0, s, light, turn, fabric)
+    if rng.random() < (0.3 if kind == JUNK else style.occlusion):
         occluder(img, rng, w2, h2, light)
-    return finish(img, rng, camera, float(brightness), h, w, noise_bank(seed, h, w))
+    if style.lighting:
+        img = relight(img, srng)
+    noise = noise_bank(seed, h, w)
+    if style.fresh_noise:
+        noise = srng.standard_normal((h, w, 3), dtype=np.float32)
+    return finish(img, rng, camera, float(brightness), h, w, noise)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 # Stream tags: different tags never collide, whatever the other key values are.
-PLAN, CAMERA, TRACK, IMAGE = 0, 1, 2, 3
+PLAN, CAMERA, TRACK, IMAGE, STYLE = 0, 1, 2, 3, 4
 # Image kinds, part of the image key (junk has pid -1, which a SeedSequence cannot take).
 IDENTITY, DISTRACTOR, JUNK = 0, 1, 2
 

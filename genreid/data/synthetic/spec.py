@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from genreid.data.synthetic.style import RenderStyle
 from genreid.data.synthetic.writer import MANIFEST, render_dataset
 
 
@@ -19,15 +20,20 @@ class SyntheticSpec:
     cams: int = 6
     seed: int = 0
     size: list[int] = field(default_factory=lambda: [128, 64])  # [height, width]
+    style: RenderStyle = field(default_factory=RenderStyle)  # renderer features beyond the original
 
     def arguments(self) -> dict[str, Any]:
-        return {"ids": self.ids, "cams": self.cams, "seed": self.seed, "size": list(self.size)}
+        """The render's identifying arguments, as its manifest records them."""
+        args = {"ids": self.ids, "cams": self.cams, "seed": self.seed, "size": list(self.size)}
+        if self.style.changes():
+            args["style"] = self.style.changes()
+        return args
 
     def render(self, root: str | Path, progress: bool = True) -> dict[str, Any]:
         """Render this set into ``root`` (``render_dataset``'s statistics)."""
         return render_dataset(
             root, ids=self.ids, cams=self.cams, seed=self.seed, size=tuple(self.size),
-            progress=progress,
+            progress=progress, style=self.style,
         )  # fmt: skip
 
 
@@ -43,4 +49,6 @@ def render_arguments(root: str | Path) -> dict[str, Any] | None:
 def holds_render(root: str | Path, spec: SyntheticSpec) -> bool:
     """``root`` holds a complete render of ``spec`` (at the default identity and junk rates)."""
     args = render_arguments(root)
-    return args is not None and all(args.get(k) == v for k, v in spec.arguments().items())
+    if args is None or args.get("style", {}) != spec.arguments().get("style", {}):
+        return False
+    return all(args.get(k) == v for k, v in spec.arguments().items())

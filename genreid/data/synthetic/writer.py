@@ -28,17 +28,20 @@ from genreid.data.synthetic.plan import (
 from genreid.data.synthetic.render import render_image
 from genreid.data.synthetic.scene import make_camera
 from genreid.data.synthetic.seeding import DISTRACTOR, JUNK
+from genreid.data.synthetic.style import RenderStyle
 
 MANIFEST = "dataset.json"
 GENERATOR = "genreid.data.synthetic"
 RENDERER_VERSION = 1  # bump whenever the same arguments would give different pixels
 
 
-def _render_chunk(args: tuple[str, int, tuple[int, int], list[ImageTask]]) -> int:
+def _render_chunk(
+    args: tuple[str, int, tuple[int, int], RenderStyle, list[ImageTask]],
+) -> int:
     """Worker: render and write a chunk of tasks; returns how many were written."""
-    root, seed, size, tasks = args
+    root, seed, size, style, tasks = args
     for t in tasks:
-        data = render_image(seed, t.kind, t.pid, t.cam, t.index, t.ident, size)
+        data = render_image(seed, t.kind, t.pid, t.cam, t.index, t.ident, size, style)
         with open(os.path.join(root, t.relpath), "wb") as f:
             f.write(data)
     return len(tasks)
@@ -141,6 +144,7 @@ def render_dataset(
     images_per_id: float = 17.0,
     distractor_ratio: float = 0.2,
     junk_ratio: float = 0.3,
+    style: RenderStyle | None = None,
 ) -> dict:
     """Render a Market-1501-layout dataset of ``ids`` identities seen by ``cams`` cameras.
 
@@ -154,6 +158,8 @@ def render_dataset(
     """
     size = (int(size[0]), int(size[1]))
     check_arguments(ids, cams, seed, size)
+    style = style or RenderStyle()
+    style.check()
     start = time.perf_counter()
     root = Path(out).expanduser()
     plan = make_plan(ids, cams, seed, images_per_id, distractor_ratio, junk_ratio)
@@ -168,6 +174,8 @@ def render_dataset(
         "distractor_ratio": distractor_ratio,
         "junk_ratio": junk_ratio,
     }
+    if style.changes():  # the default style is not written: older manifests stay valid
+        arguments["style"] = style.changes()
     counts = _counts(plan, cams)
     _prepare(root)
     manifest = root / MANIFEST
@@ -175,7 +183,7 @@ def render_dataset(
 
     n_workers = default_workers() if workers <= 0 else workers
     chunk = max(4, min(64, len(plan.tasks) // (n_workers * 8) or 1))
-    jobs = [(str(root), seed, size, c) for c in _chunks(plan.tasks, chunk)]
+    jobs = [(str(root), seed, size, style, c) for c in _chunks(plan.tasks, chunk)]
     n_workers = min(n_workers, len(jobs))
     pool = _context().Pool(n_workers) if n_workers > 1 else None  # before any bar thread
     try:

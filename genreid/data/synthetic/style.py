@@ -1,0 +1,43 @@
+"""Optional renderer features measured for pretraining transfer (all off: renderer 1's bytes).
+
+Each feature draws from its own random streams (tag STYLE), so switching one on leaves the
+draws of everything else as they were and an ablation changes one thing at a time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from genreid.data.errors import DatasetError
+
+DEFAULT_OCCLUSION = 0.18
+
+
+@dataclass(frozen=True)
+class RenderStyle:
+    """What the renderer adds to the original look of its pedestrians."""
+
+    fresh_noise: bool = False  # a new sensor-noise field per image, not windows of one bank
+    three_quarter: bool = False  # half the front/back views turned a quarter towards a side
+    texture: bool = False  # fabric grain on garments, its strength and scale per identity
+    lighting: bool = False  # a light gradient across each image and, sometimes, a cast shadow
+    occlusion: float = DEFAULT_OCCLUSION  # share of identity images with something in front
+
+    def changes(self) -> dict[str, Any]:
+        """The features that differ from the default (empty: the original renderer)."""
+        default = RenderStyle()
+        return {f.name: v for f, v in zip(fields(self), asdict(self).values(), strict=True)
+                if v != getattr(default, f.name)}  # fmt: skip
+
+    def check(self) -> None:
+        if not 0.0 <= self.occlusion <= 1.0:
+            raise DatasetError(
+                f"style.occlusion must be a share in [0, 1], got {self.occlusion}; "
+                f"the original renderer uses {DEFAULT_OCCLUSION}"
+            )
+
+    @classmethod
+    def from_changes(cls, changes: dict[str, Any] | None) -> RenderStyle:
+        """The style a manifest's ``style`` entry describes (None or {}: the default)."""
+        return cls(**(changes or {}))
