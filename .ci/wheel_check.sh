@@ -32,9 +32,10 @@ bin="$tmp/venv/bin/genreid"
 "$bin" data synth --out "$tmp/synth" --ids 8 --cams 2 --workers 1 > /dev/null
 "$bin" data info --dataset market1501 --root "$tmp/synth"
 "$bin" train --config tiny data.root="$tmp/synth" train.epochs=1 train.max_iters=2 \
-  train.progress=false model.width=8 --out "$tmp/run"
+  train.progress=false model.width=8 model.pretrained=null --out "$tmp/run"
 test -f "$tmp/run/results.json"
-# the shipped synthetic-pedestrian backbone comes with the wheel and initialises a tiny model
+# the shipped synthetic-pedestrian backbone comes with the wheel and initialises the tiny
+# recipe (its default)
 "$bin" train --config tiny data.root="$tmp/synth" train.epochs=1 train.max_iters=2 \
   train.progress=false model.pretrained=synthetic --out "$tmp/run_pretrained"
 test -f "$tmp/run_pretrained/results.json"
