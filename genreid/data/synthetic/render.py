@@ -104,7 +104,9 @@ def render_image(
     phase = float(rng.uniform(0, 2 * math.pi))
 
     person_key = 0 if kind == IDENTITY else index
-    srng = stream(seed, STYLE, kind, max(pid, 0), 1, cam, index)  # this image's style draws
+    drawn = style.three_quarter or style.texture or style.lighting or style.fresh_noise
+    # this image's style draws (not made for the default style: the renderer's hot path)
+    srng = stream(seed, STYLE, kind, max(pid, 0), 1, cam, index) if drawn else None
     turn = 0.0
     if style.three_quarter and view != "side" and srng.random() < 0.5:
         turn = facing * float(srng.uniform(0.4, 1.0))
@@ -121,7 +123,8 @@ def render_image(
         occluder(img, rng, w2, h2, light)
     if style.lighting:
         img = relight(img, srng)
-    noise = noise_bank(seed, h, w)
     if style.fresh_noise:
         noise = srng.standard_normal((h, w, 3), dtype=np.float32)
+    else:
+        noise = noise_bank(seed, h, w)
     return finish(img, rng, camera, float(brightness), h, w, noise)

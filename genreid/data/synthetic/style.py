@@ -6,7 +6,7 @@ draws of everything else as they were and an ablation changes one thing at a tim
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from typing import Any
 
 from genreid.data.errors import DatasetError
@@ -26,9 +26,8 @@ class RenderStyle:
 
     def changes(self) -> dict[str, Any]:
         """The features that differ from the default (empty: the original renderer)."""
-        default = RenderStyle()
-        return {f.name: v for f, v in zip(fields(self), asdict(self).values(), strict=True)
-                if v != getattr(default, f.name)}  # fmt: skip
+        return {f.name: getattr(self, f.name) for f in fields(self)
+                if getattr(self, f.name) != f.default}  # fmt: skip
 
     def check(self) -> None:
         if not 0.0 <= self.occlusion <= 1.0:
