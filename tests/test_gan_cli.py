@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import urllib.error
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from genreid.cli import app
 from genreid.core.config import load_config
 from genreid.data.generated import read_generated
 from genreid.engine.tasks.gan import GanConfig
+from genreid.eval import inception
 from tests.fixtures import make_market_tree
 
 CONFIGS = Path(__file__).resolve().parents[1] / "genreid" / "configs" / "gan"
@@ -119,8 +121,14 @@ def test_train_sample_metrics(tmp_path):
 def test_clean_errors(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     monkeypatch.delenv("GENREID_INCEPTION_WEIGHTS", raising=False)
+
+    def offline(url, dst):
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr(inception, "urllib_download", offline)  # tests never download
     root = make_market_tree(tmp_path / "market", size=(16, 32))
     cfg = str(CONFIGS / "dcgan_tiny.yaml")
+    metrics = ["gan", "metrics", "--real", str(root / "query"), "--fake", str(root / "query")]
     cases = [
         (
             [
@@ -191,8 +199,12 @@ def test_clean_errors(tmp_path, monkeypatch):
             "does not exist",
         ),
         (
-            ["gan", "metrics", "--real", str(root / "query"), "--fake", str(root / "query")],
-            "never downloads",
+            metrics,
+            "failed (no network)",
+        ),
+        (
+            [*metrics, "--no-download"],
+            "downloading is off",
         ),
         (
             ["gan", "metrics", "--real", str(root / "query"), "--fake", str(tmp_path / "no")],

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import urllib.error
+
 import numpy as np
 import pytest
 import torch
@@ -91,12 +93,19 @@ def test_inception_features_from_a_local_state_dict(tmp_path):
 def test_missing_inception_weights_are_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     monkeypatch.delenv("GENREID_INCEPTION_WEIGHTS", raising=False)
-    with pytest.raises(GenMetricsError, match="never downloads"):
+
+    def offline(url, dst):
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr(inception, "urllib_download", offline)  # tests never download
+    with pytest.raises(GenMetricsError, match="failed \\(no network\\).*Put that file"):
         inception.find_inception_weights()
+    with pytest.raises(GenMetricsError, match="downloading is off"):
+        inception.find_inception_weights(download=False)
     with pytest.raises(GenMetricsError, match="not found at"):
         inception.find_inception_weights(tmp_path / "nope.pth")
     hub = tmp_path / "torch/hub/checkpoints" / inception.FID_WEIGHTS_NAME
-    hub.parent.mkdir(parents=True)
+    hub.parent.mkdir(parents=True, exist_ok=True)  # the failed fetch made the folder
     hub.write_bytes(b"x")
     assert inception.find_inception_weights() == hub  # where pytorch-fid users already have it
 

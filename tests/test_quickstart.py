@@ -46,6 +46,9 @@ def test_quickstart_full_pipeline_then_skips_finished_stages(tmp_path):
     assert rows["lsro"].count(".") >= 6
     for f in ("gan_samples.png", "lsro/eval/ranklist.png", "lsro/eval/cmc.png"):
         assert (tmp_path / f).is_file()
+    report = (tmp_path / "report.html").read_text()  # the three runs compared
+    assert summary["report"] == str(tmp_path / "report.html") and "report (open" in res.output
+    assert all(f"<td>{run}</td>" in report for run in ("baseline", "lsro", "gan"))
     stamp = (tmp_path / "lsro" / "checkpoints" / "last.pt").stat().st_mtime_ns
     again = runner.invoke(app, args)
     assert again.exit_code == 0, again.output

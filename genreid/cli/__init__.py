@@ -56,7 +56,9 @@ from genreid.cli import config as _config  # noqa: E402
 from genreid.cli import data as _data  # noqa: E402
 from genreid.cli import dgnet as _dgnet  # noqa: E402
 from genreid.cli import evaluate as _evaluate  # noqa: E402
+from genreid.cli import export as _export  # noqa: E402
 from genreid.cli import gan as _gan  # noqa: E402
+from genreid.cli import index as _index  # noqa: E402
 from genreid.cli import pretrain as _pretrain  # noqa: E402
 from genreid.cli import quickstart as _quickstart  # noqa: E402
 from genreid.cli import slsr as _slsr  # noqa: E402
@@ -66,6 +68,9 @@ app.add_typer(_data.app, name="data")
 app.command("evaluate")(_evaluate.evaluate_command)
 app.command("train")(_train.train_command)
 app.command("extract")(_train.extract_command)
+app.command("export")(_export.export_command)
+app.command("index")(_index.index_command)
+app.command("search")(_index.search_command)
 app.add_typer(_gan.app, name="gan")
 app.add_typer(_dgnet.app, name="dgnet")
 app.add_typer(_config.app, name="config")
@@ -73,6 +78,15 @@ app.command("quickstart")(_quickstart.quickstart_command)
 app.command("cluster")(_cluster.cluster_command)
 app.command("slsr")(_slsr.slsr_command)
 app.command("pretrain")(_pretrain.pretrain_command)
+
+
+from genreid.cli import report as _report  # noqa: E402
+
+app.command("report")(_report.report_command)
+
+from genreid.cli import reproduce as _reproduce  # noqa: E402
+
+app.command("reproduce")(_reproduce.reproduce_command)
 
 
 def main() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import typer
@@ -45,18 +46,31 @@ def sample(
     size: str = typer.Option(None, "--size", help="Resize to HxW, e.g. 256x128 (default: native)."),
     seed: int = typer.Option(0, "--seed", help="Same seed, same images."),
     grid: str = typer.Option(
-        None, "--grid", help="Also write a PNG of samples beside real training images."
+        None,
+        "--grid",
+        help="Also write a PNG: rows of real training images (labelled real) above rows of "
+        "the first images written (labelled generated).",
     ),
     batch_size: int = typer.Option(64, "--batch-size", help="Images per forward pass."),
     device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
 ) -> None:
-    """Write generated images and a manifest.csv (path, cluster, seed) for re-ID training."""
-    from genreid.engine.gan_sampling import sample_to_folder  # lazy: keeps `--help` fast
+    """Write generated images and a manifest.csv (path, cluster, seed) for re-ID training;
+    warns when the run has not finished training."""
+    from genreid.engine.gan_sampling import SamplingWarning, sample_to_folder  # lazy: --help
 
-    manifest = sample_to_folder(
-        run, num, out, size=parse_size(size), seed=seed, batch_size=batch_size, grid=grid,
-        device=device,
-    )  # fmt: skip
+    def show(message, category, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if issubclass(category, SamplingWarning):
+            typer.echo(f"warning: {message}", err=True)  # before sampling starts
+        else:
+            default(message, category, *args, **kwargs)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", SamplingWarning)
+        default, warnings.showwarning = warnings.showwarning, show
+        manifest = sample_to_folder(
+            run, num, out, size=parse_size(size), seed=seed, batch_size=batch_size, grid=grid,
+            device=device,
+        )  # fmt: skip
     typer.echo(f"wrote {num} images and {manifest}")
     if grid:
         typer.echo(f"wrote {grid}")
@@ -73,7 +87,12 @@ def metrics(
     inception_weights: str = typer.Option(
         None,
         "--inception-weights",
-        help="pytorch-fid's pt_inception-2015-12-05-6726825d.pth (never downloaded).",
+        help="pytorch-fid's pt_inception-2015-12-05-6726825d.pth. Default: "
+        "$GENREID_INCEPTION_WEIGHTS or torch hub's cache, fetched there (hash-checked) when "
+        "missing and a network is reachable.",
+    ),
+    download: bool = typer.Option(
+        True, "--download/--no-download", help="Fetch missing Inception weights (once)."
     ),
     feature_extractor: str = typer.Option(
         None,
@@ -107,6 +126,7 @@ def metrics(
         seed=seed,
         batch_size=batch_size,
         device=device,
+        download=download,
     )
     if out:
         write_json_atomic(result, out)

@@ -188,11 +188,15 @@ def merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+# Folders under genreid/configs that hold data files, not run configs (the paper tables of
+# `genreid reproduce`): never listed or found as configs.
+NOT_CONFIGS = ("reproduce",)
+
+
 def shipped_configs() -> list[str]:
     """Names of the configs shipped with the package, e.g. ``train/tiny``."""
-    return sorted(
-        p.relative_to(SHIPPED).with_suffix("").as_posix() for p in SHIPPED.rglob("*.yaml")
-    )
+    names = (p.relative_to(SHIPPED).with_suffix("").as_posix() for p in SHIPPED.rglob("*.yaml"))
+    return sorted(n for n in names if n.split("/", 1)[0] not in NOT_CONFIGS)
 
 
 def find_config(name: str | Path) -> Path:

@@ -1,35 +1,45 @@
 """Sampling trained GANs: images + ``manifest.csv`` for re-ID training, and sample grids.
 
 Every image has its own noise vector drawn from a seed derived from (seed, index), so the same
-``--seed`` gives byte-identical files, and any one image can be regenerated from its row.
+``--seed`` gives byte-identical files, and any one image can be regenerated from its row. The
+grid beside real images shows files that were written, in rows named ``real`` / ``generated``;
+sampling a run that has not finished training warns (:class:`SamplingWarning`) with the epoch
+its checkpoint holds.
 """
 
 from __future__ import annotations
 
 import hashlib
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from PIL import Image
 from torch import nn
 
 from genreid.core.checkpoint import load_checkpoint, module_state
 from genreid.core.config import load_config
 from genreid.core.errors import ConfigError, GenreidError
+from genreid.core.runs import read_results
 from genreid.data.errors import DatasetError
 from genreid.data.generated import MANIFEST, write_manifest
 from genreid.data.io import read_image
 from genreid.data.transforms import GanTransform
 from genreid.engine.tasks.gan import GanConfig
 from genreid.models.gan import build_gan
-from genreid.viz.grids import save_grid, to_pil
+from genreid.viz.grids import labelled_grid, to_pil
 
 JPEG_QUALITY = 95
 
 
 class SamplingError(GenreidError, ValueError):
     """A run folder or output folder that cannot be used for sampling."""
+
+
+class SamplingWarning(UserWarning):
+    """Sampling went ahead with something the user should know (an unfinished run)."""
 
 
 def per_image_seed(seed: int, index: int) -> int:
@@ -51,6 +61,8 @@ class TrainedGenerator:
     config: GanConfig
     run: Path
     cluster: int | None = None
+    epoch: int = 0  # epochs the checkpoint completed
+    batch_in_epoch: int = 0  # batches into the next epoch (a mid-epoch checkpoint)
 
 
 def run_config(run: str | Path) -> GanConfig:
@@ -81,8 +93,38 @@ def load_generator(run: str | Path, device: str | torch.device = "cpu") -> Train
     g, _ = build_gan(cfg.model, cfg.data.size)
     g.load_state_dict(module_state(ckpt, "G"))
     cluster = ckpt.get("meta", ckpt).get("cluster")
+    loop = ckpt.get("loop", {})
     return TrainedGenerator(
-        g.to(device).eval(), cfg, run, None if cluster is None else int(cluster)
+        g.to(device).eval(),
+        cfg,
+        run,
+        None if cluster is None else int(cluster),
+        int(loop.get("epoch", cfg.train.epochs)),
+        int(loop.get("batch_in_epoch", 0)),
+    )
+
+
+def unfinished(gen: TrainedGenerator) -> str | None:
+    """Why ``gen`` is not a finished run's generator (status or epochs short), or None."""
+    res = read_results(gen.run) or {}
+    status, epochs = res.get("status"), gen.config.train.epochs
+    if status == "done" and gen.epoch >= epochs:
+        return None
+    if gen.batch_in_epoch:
+        where = f"during epoch {gen.epoch + 1} of {epochs} ({gen.batch_in_epoch} batches in)"
+    else:
+        where = f"after epoch {gen.epoch} of {epochs}"
+    if status:
+        state = f"results.json says status {status!r}"
+        reason = res.get("reason") or (
+            f"train.max_iters={gen.config.train.max_iters}" if gen.config.train.max_iters else ""
+        )
+        state += f" ({reason})" if reason else ""
+    else:
+        state = "it has no results.json: still training, or killed"
+    return (
+        f"{gen.run} has not finished training ({state}): it stopped {where}, and the images "
+        f"come from that checkpoint. Finish it with `genreid gan train --out {gen.run} --resume`."
     )
 
 
@@ -144,19 +186,26 @@ def sample_to_folder(
             "or delete that one."
         )
     gens = generators_of(run, device)
+    for gen in gens:
+        note = unfinished(gen)
+        if note:
+            warnings.warn(note, SamplingWarning, stacklevel=2)
     out.mkdir(parents=True, exist_ok=True)
     rows: list[dict[str, object]] = []
+    written: list[list[Path]] = []
     counts = split_evenly(num, len(gens))
     index = 0
     for gen, count in zip(gens, counts, strict=True):
         indices = list(range(index, index + count))
         index += count
+        written.append([])
         for start in range(0, count, batch_size):
             chunk = indices[start : start + batch_size]
             images = generate(gen, chunk, seed, batch_size)
             for i, img in zip(chunk, images, strict=True):
                 name = f"{i:06d}.jpg" if gen.cluster is None else f"c{gen.cluster}_{i:06d}.jpg"
                 to_pil(img, size).save(out / name, quality=JPEG_QUALITY)
+                written[-1].append(out / name)
                 rows.append(
                     {
                         "path": name,
@@ -166,7 +215,7 @@ def sample_to_folder(
                 )
     manifest = write_manifest(out, rows)
     if grid is not None:
-        comparison_grid(gens, grid, seed=seed, size=size)
+        comparison_grid(gens, written, grid, seed=seed, size=size)
     return manifest
 
 
@@ -193,26 +242,46 @@ def _real_images(paths: list[str], count: int, seed: int, size: tuple[int, int])
     return torch.stack(out) if out else torch.empty(0, 3, *size)
 
 
+def grid_rows(
+    gens: list[TrainedGenerator],
+    samples: Sequence[Sequence[Path]],
+    seed: int = 0,
+    size: tuple[int, int] | None = None,
+    cols: int = 8,
+) -> list[tuple[str, list[Image.Image]]]:
+    """Named rows of the comparison grid: per generator a row ``real`` of its training images,
+    then rows ``generated`` of the first files it wrote (``samples``, one list per generator);
+    a per-cluster run's names end with `` c<cluster>``."""
+    rows: list[tuple[str, list[Image.Image]]] = []
+    fake_rows = 1 if len(gens) > 1 else 2
+    for gen, files in zip(gens, samples, strict=True):
+        h, w = size or gen.config.data.size
+        tag = "" if gen.cluster is None else f" c{gen.cluster}"
+        reals = _real_images(training_images(gen.run), cols, seed, (h, w))
+        if len(reals):
+            rows.append((f"real{tag}", [to_pil(img) for img in reals]))
+        fakes = []
+        for f in list(files)[: cols * fake_rows]:
+            with Image.open(f) as img:
+                fakes.append(img.convert("RGB"))
+        for start in range(0, len(fakes), cols):
+            rows.append((f"generated{tag}", fakes[start : start + cols]))
+    return rows
+
+
 def comparison_grid(
     gens: list[TrainedGenerator],
+    samples: Sequence[Sequence[Path]],
     path: str | Path,
     seed: int = 0,
     size: tuple[int, int] | None = None,
     cols: int = 8,
 ) -> Path:
-    """Rows of real training images, each followed by rows of samples (one pair per cluster)."""
-    rows = []
-    fake_rows = 1 if len(gens) > 1 else 2
-    for gen in gens:
-        h, w = size or gen.config.data.size
-        reals = _real_images(training_images(gen.run), cols, seed, (h, w))
-        fakes = generate(gen, list(range(cols * fake_rows)), seed + 1)
-        if fakes.shape[-2:] != (h, w):
-            fakes = torch.nn.functional.interpolate(
-                fakes, size=(h, w), mode="bilinear", align_corners=False
-            )
-        if len(reals):
-            pad = torch.ones(cols - len(reals), 3, h, w)  # white where reals are missing
-            rows.append(torch.cat([reals, pad]))
-        rows.append(fakes)
-    return save_grid(torch.cat(rows), path, nrow=cols)
+    """Write the PNG of :func:`grid_rows`: real training images above the written samples."""
+    rows = grid_rows(gens, samples, seed, size, cols)
+    h, w = size or gens[0].config.data.size
+    sheet, _ = labelled_grid(rows, cols, (int(h), int(w)))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(path)
+    return path

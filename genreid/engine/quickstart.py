@@ -3,7 +3,8 @@
 1. render the synthetic dataset (Market-1501 layout) and describe it;
 2. train a small DCGAN on its training images and sample unlabeled pedestrians;
 3. train the baseline and LSRO re-ID networks (tiny recipe);
-4. extract features and evaluate both, with and without re-ranking, with figures.
+4. extract features and evaluate both, with and without re-ranking, with figures;
+5. compare the three runs in ``report.html`` (``genreid report``).
 
 Every stage writes its own run folder under ``--out`` and runs on the shared stage runner
 (:mod:`genreid.engine.stages`): running the job again skips finished stages and resumes an
@@ -34,6 +35,7 @@ from genreid.engine.stages import (
     train_stage,
 )
 from genreid.engine.tasks.gan import GanConfig, train_gan
+from genreid.eval.run_report import write_report
 from genreid.viz.dataset import plot_images_per_identity
 
 
@@ -139,6 +141,9 @@ def run_quickstart(
         console.rule("[bold]5. Results")
         console.print(table)
         console.print(f"figures: {out}/<strategy>/eval/cmc.png, ranklist.png")
+        runs = [out / "baseline", out / "lsro", out / "gan"]
+        summary["report"] = str(write_report(runs, out / "report.html", "genreid quickstart"))
+        console.print(f"report (open in a browser): {summary['report']}")
     write_json_atomic(summary, out / "results.json")
     console.print(f"summary: {out / 'results.json'}")
     return summary

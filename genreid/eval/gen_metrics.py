@@ -1,7 +1,8 @@
 """Generation quality: FID (Inception-v3 pool features or another feature space) and SSIM.
 
 * FID uses the TensorFlow FID Inception weights ported to PyTorch (pytorch-fid's
-  ``pt_inception-2015-12-05-6726825d.pth``), read from a local file; nothing is downloaded.
+  ``pt_inception-2015-12-05-6726825d.pth``), read from a local file, or fetched once into torch
+  hub's cache (hash-checked) when none is there and a network is reachable.
 * The Frechet distance is computed in float64 through two symmetric eigendecompositions,
   ``tr((S1^1/2 S2 S1^1/2)^1/2)`` in place of scipy's non-symmetric ``sqrtm(S1 S2)``.
 * ``reid:MODEL`` (a ``genreid train`` run folder, a ``.pt2``/TorchScript file, or any name
@@ -252,8 +253,10 @@ def compute_metrics(
     seed: int = 0,
     batch_size: int = 32,
     device: str = "cpu",
+    download: bool = True,
 ) -> dict[str, Any]:
-    """FID (or a re-ID-space Frechet distance) and SSIM diversity of ``fake`` against ``real``."""
+    """FID (or a re-ID-space Frechet distance) and SSIM diversity of ``fake`` against ``real``;
+    ``download=False`` never fetches missing Inception weights."""
     real_set, fake_set = image_set(real), image_set(fake)
     out: dict[str, Any] = {
         "real": {"source": real_set.source, "images": len(real_set.paths)},
@@ -264,7 +267,7 @@ def compute_metrics(
         if feature_extractor:
             ext = get_feature_extractor(feature_extractor, device)
         else:
-            ext = inception_extractor(inception_weights, device)
+            ext = inception_extractor(inception_weights, device, download)
         fr = image_features(ext, real_set.paths, batch_size, device)
         ff = image_features(ext, fake_set.paths, batch_size, device)
         dist = frechet_distance(*feature_stats(fr), *feature_stats(ff))

@@ -1,12 +1,18 @@
-"""The FID network: TensorFlow's Inception-v3 as ported by pytorch-fid, from a local file.
+"""The FID network: TensorFlow's Inception-v3 as ported by pytorch-fid.
 
-genreid never downloads these weights; ``find_inception_weights`` looks where pytorch-fid
-keeps them (``--inception-weights``, ``$GENREID_INCEPTION_WEIGHTS``, torch hub's cache).
+``find_inception_weights`` looks where pytorch-fid keeps the weights (``--inception-weights``,
+``$GENREID_INCEPTION_WEIGHTS``, torch hub's cache); when they are in none of these places and a
+network is reachable it fetches pytorch-fid's file into torch hub's cache and keeps it only if
+its sha256 starts with the prefix in its name (torch.hub's ``check_hash`` convention).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import sys
+import tempfile
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,10 +26,85 @@ from genreid.core.checkpoint import load_checkpoint
 from genreid.eval.extractors import FeatureExtractor, GenMetricsError
 
 FID_WEIGHTS_NAME = "pt_inception-2015-12-05-6726825d.pth"
+FID_WEIGHTS_URL = (
+    "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/" + FID_WEIGHTS_NAME
+)
+DOWNLOAD_TIMEOUT_S = 30.0
+
+Downloader = Callable[[str, Path], None]
+"""Writes the bytes at a URL to a local file; raises OSError (URLError) when it cannot."""
 
 
-def find_inception_weights(path: str | Path | None = None) -> Path:
-    """The FID Inception weights: ``path``, $GENREID_INCEPTION_WEIGHTS or torch hub's cache."""
+def urllib_download(url: str, dst: Path) -> None:
+    """The default downloader: ``urllib`` with a timeout, so an unreachable network fails fast."""
+    with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response, open(dst, "wb") as fh:
+        while chunk := response.read(1 << 20):
+            fh.write(chunk)
+
+
+def hub_checkpoints() -> Path:
+    """torch hub's checkpoint folder (``$TORCH_HOME/hub/checkpoints``), where pytorch-fid looks."""
+    return Path(torch.hub.get_dir()) / "checkpoints"
+
+
+def hash_prefix(name: str) -> str | None:
+    """The sha256 prefix in a file name such as ``pt_inception-2015-12-05-6726825d.pth``."""
+    match = torch.hub.HASH_REGEX.search(name)
+    return match.group(1) if match and match.group(1) else None
+
+
+def sha256_of(path: str | Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def fetch_inception_weights(
+    url: str | None = None,
+    folder: str | Path | None = None,
+    download: Downloader | None = None,
+) -> Path:
+    """Download ``url`` (pytorch-fid's file) into ``folder`` (torch hub's checkpoints) and verify
+    its hash prefix.
+
+    The file is written to a temporary name beside its destination and renamed into place only
+    when its sha256 starts with the prefix in its name, so a wrong or cut download never sits
+    where the next run would load it. Network failures raise ``OSError``; a wrong hash raises
+    :class:`GenMetricsError`.
+    """
+    url = url or FID_WEIGHTS_URL
+    dest = Path(folder) if folder is not None else hub_checkpoints()
+    dest = dest / url.rsplit("/", 1)[-1]
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".partial")
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        sys.stderr.write(f"downloading the FID Inception weights from {url} to {dest}\n")
+        (download or urllib_download)(url, tmp)
+        expected, digest = hash_prefix(dest.name), sha256_of(tmp)
+        if expected and not digest.startswith(expected):
+            raise GenMetricsError(
+                f"refusing the file downloaded from {url}: its sha256 {digest[:16]}... does not "
+                f"start with {expected} (the prefix in its name), so it is not pytorch-fid's "
+                f"{dest.name}; nothing was saved. Download it by hand and pass "
+                "--inception-weights PATH."
+            )
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return dest
+
+
+def find_inception_weights(
+    path: str | Path | None = None,
+    download: bool | Downloader = True,
+) -> Path:
+    """The FID Inception weights: ``path``, $GENREID_INCEPTION_WEIGHTS or torch hub's cache,
+    fetched into the cache when missing and ``download`` allows (a function: the downloader)."""
     if path is not None:
         p = Path(path).expanduser()
         if not p.is_file():
@@ -36,15 +117,23 @@ def find_inception_weights(path: str | Path | None = None) -> Path:
     candidates = []
     if os.environ.get("GENREID_INCEPTION_WEIGHTS"):
         candidates.append(Path(os.environ["GENREID_INCEPTION_WEIGHTS"]).expanduser())
-    candidates.append(Path(torch.hub.get_dir()) / "checkpoints" / FID_WEIGHTS_NAME)
+    candidates.append(hub_checkpoints() / FID_WEIGHTS_NAME)
     for c in candidates:
         if c.is_file():
             return c
+    if download is False:
+        why = "downloading is off (--no-download)"
+    else:
+        try:
+            return fetch_inception_weights(download=None if download is True else download)
+        except OSError as exc:  # no network (URLError), a proxy refusing, a read-only cache
+            why = f"downloading {FID_WEIGHTS_URL} failed ({getattr(exc, 'reason', None) or exc})"
     raise GenMetricsError(
         f"no Inception weights: looked for {FID_WEIGHTS_NAME} at "
-        f"{', '.join(str(c) for c in candidates)}. genreid never downloads them; pass "
-        "--inception-weights PATH (the file pytorch-fid uses), set GENREID_INCEPTION_WEIGHTS, "
-        "use --feature-extractor reid:MODEL for a non-comparable distance, or --ssim-only."
+        f"{', '.join(str(c) for c in candidates)}, and {why}. Put that file (the one "
+        f"pytorch-fid uses, from {FID_WEIGHTS_URL}) at {candidates[-1]}, pass "
+        "--inception-weights PATH, set GENREID_INCEPTION_WEIGHTS, use --feature-extractor "
+        "reid:MODEL for a non-comparable distance, or --ssim-only."
     )
 
 
@@ -146,10 +235,12 @@ class InceptionPool(nn.Module):
 
 
 def inception_extractor(
-    weights: str | Path | None = None, device: str | torch.device = "cpu"
+    weights: str | Path | None = None,
+    device: str | torch.device = "cpu",
+    download: bool | Downloader = True,
 ) -> FeatureExtractor:
-    """The FID feature extractor from a local pytorch-fid weights file."""
-    path = find_inception_weights(weights)
+    """The FID feature extractor from pytorch-fid's weights file (fetched once when missing)."""
+    path = find_inception_weights(weights, download)
     try:
         state = load_checkpoint(path)
         net = fid_inception_v3(state)

@@ -1,12 +1,14 @@
-"""Image grids: sheets of generated (and real) images for figures and TensorBoard."""
+"""Image grids: sheets of generated (and real) images for figures and TensorBoard, with rows
+named real or generated where both are shown."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 
 
 def to_uint8(images: torch.Tensor) -> torch.Tensor:
@@ -43,3 +45,50 @@ def save_grid(images: torch.Tensor, path: str | Path, nrow: int = 8) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     grid_image(images, nrow).save(path)
     return path
+
+
+Box = tuple[int, int, int, int]  # left, top, right, bottom (PIL's crop box)
+LABEL_COLORS = {"real": (43, 108, 176), "generated": (215, 48, 39)}
+
+
+def _label_font() -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
+    return ImageFont.load_default()
+
+
+def labelled_grid(
+    rows: Sequence[tuple[str, Sequence[Image.Image]]],
+    cols: int,
+    tile: tuple[int, int],
+    pad: int = 2,
+) -> tuple[Image.Image, list[list[Box]]]:
+    """A sheet of rows of images, each row named at its left (``real``, ``generated``, ...).
+
+    Every image must be ``tile`` (H, W) in size; it is pasted unchanged, so a tile cropped at
+    its box equals the image. Returns the sheet and each row's tile boxes. A label that starts
+    with ``real`` or ``generated`` is drawn in that kind's colour.
+    """
+    h, w = tile
+    font = _label_font()
+    draw_probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    label_w = max([draw_probe.textlength(name, font=font) for name, _ in rows] + [0.0])
+    left = int(math.ceil(label_w)) + 3 * pad
+    sheet = Image.new(
+        "RGB", (left + cols * (w + pad) + pad, len(rows) * (h + pad) + pad), (255, 255, 255)
+    )
+    draw = ImageDraw.Draw(sheet)
+    boxes: list[list[Box]] = []
+    for r, (name, images) in enumerate(rows):
+        top = pad + r * (h + pad)
+        color = next((v for k, v in LABEL_COLORS.items() if name.startswith(k)), (40, 40, 40))
+        draw.text((pad, top + h / 2), name, fill=color, font=font, anchor="lm")
+        row_boxes = []
+        for c, img in enumerate(list(images)[:cols]):
+            if (img.height, img.width) != (h, w):
+                raise ValueError(
+                    f"tile {c} of row {name!r} is {img.height}x{img.width}, not {h}x{w}"
+                )
+            box = (left + c * (w + pad), top, left + c * (w + pad) + w, top + h)
+            sheet.paste(img.convert("RGB"), box[:2])
+            row_boxes.append(box)
+        boxes.append(row_boxes)
+    return sheet, boxes

@@ -1,4 +1,5 @@
-"""Evaluation figures: CMC curves and ranked-list (retrieval) figures, drawn with Agg.
+"""Evaluation figures: CMC curves, ranked-list (retrieval) figures and training curves, drawn
+with Agg.
 
 Figures are built on ``matplotlib.figure.Figure`` with the Agg canvas, so no global
 pyplot state or display is touched.
@@ -6,6 +7,7 @@ pyplot state or display is touched.
 
 from __future__ import annotations
 
+import io
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -14,6 +16,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 from PIL import Image
 
 THUMB_SIZE = (64, 128)  # width, height of every thumbnail in a ranked list
@@ -172,3 +175,71 @@ def plot_method_comparison(
         fig.suptitle(title)
     fig.tight_layout()
     return save_figure(fig, path, dpi)
+
+
+def figure_png(fig: Figure, dpi: int = 100) -> bytes:
+    """A matplotlib figure rendered to PNG bytes (for pages that embed their figures)."""
+    buf = io.BytesIO()
+    FigureCanvasAgg(fig)
+    fig.savefig(buf, format="png", dpi=dpi)
+    return buf.getvalue()
+
+
+def cmc_overlay_figure(
+    curves: Mapping[str, Mapping[str, Sequence[float]]], title: str | None = None
+) -> Figure:
+    """CMC curves of several runs on one plot: a colour per run, a line style per setting
+    (``plain`` solid, ``rerank`` dashed); ``curves[run][setting]`` are fractions."""
+    fig = Figure(figsize=(6.4, 4.4))
+    ax = fig.add_subplot(1, 1, 1)
+    longest = 1
+    for i, (run, settings) in enumerate(curves.items()):
+        for setting, cmc in settings.items():
+            y = 100.0 * np.asarray(cmc, dtype=np.float64)
+            if not len(y):
+                continue
+            longest = max(longest, len(y))
+            ax.plot(
+                np.arange(1, len(y) + 1),
+                y,
+                color=f"C{i % 10}",
+                linestyle="--" if setting == "rerank" else "-",
+                label=f"{run}, {_LABELS.get(setting, setting)} (rank-1 {y[0]:.1f}%)",
+            )
+    ax.set_xlabel("rank")
+    ax.set_ylabel("matching rate (%)")
+    ax.set_xlim(1, max(longest, 2))
+    ax.set_ylim(top=100.5)
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="lower right", fontsize=7)
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def curves_figure(
+    panels: Mapping[str, Mapping[str, tuple[Sequence[float], Sequence[float]]]],
+    runs: Sequence[str],
+    xlabel: str = "epoch",
+    cols: int = 3,
+) -> Figure:
+    """Training curves, one panel per metric with every run overlaid (``panels[metric][run]``
+    is ``(x, y)``); a run keeps its colour (its place in ``runs``) in every panel."""
+    names = list(panels)
+    cols = max(1, min(cols, len(names)))
+    rows = max(1, -(-len(names) // cols))
+    fig = Figure(figsize=(4.2 * cols, 3.0 * rows))
+    for k, metric in enumerate(names):
+        ax = fig.add_subplot(rows, cols, k + 1)
+        for run, (x, y) in panels[metric].items():
+            i = list(runs).index(run) if run in runs else 0
+            ax.plot(x, y, color=f"C{i % 10}", marker="o" if len(x) <= 30 else None,
+                    markersize=3, label=run)  # fmt: skip
+        ax.set_title(metric, fontsize=10)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel(xlabel)
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig

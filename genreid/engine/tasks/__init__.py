@@ -27,6 +27,7 @@ PIPELINES: Registry[Any] = Registry(
     {
         "slsr": "genreid.engine.slsr:SlsrPipeline",
         "pretrain": "genreid.engine.pretrain:PretrainPipeline",
+        "reproduce": "genreid.engine.reproduce.pipeline:ReproducePipeline",
     },
 )
 

@@ -1,0 +1,248 @@
+"""Table specs and planning of ``genreid reproduce``: every table of METHODS section 8 is
+there with the paper's numbers, cells become the right runs per split and seed, and shared
+work (a GAN, its samples, a baseline shown in every column, k-means) is planned once."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from genreid.cli import app
+from genreid.core.config import shipped_configs
+from genreid.core.errors import ConfigError, RegistryError
+from genreid.engine.reproduce.pipeline import ReproduceConfig, list_tables
+from genreid.engine.reproduce.plan import Context, plan_table, replicates, tuning_plan
+from genreid.engine.reproduce.runner import check_jobs
+from genreid.engine.reproduce.spec import find_table, load_table, normal_name, table_names
+
+METHODS = Path(__file__).resolve().parents[2] / "shared" / "METHODS.md"
+# METHODS section 8: (paper, table)
+SECTION_8 = [
+    ("LSRO", "2"), ("LSRO", "4"), ("SLSR", "4"), ("SLSR", "5"), ("FAPL", "III"), ("FAPL", "IV"),
+    ("FAPL", "V"), ("FAPL", "VI"), ("FAPL", "X"), ("DG-Net", "3"),
+]  # fmt: skip
+
+
+def context(tmp_path: Path, dataset: str = "viper", splits: int | None = 3, **kw) -> Context:
+    reps = replicates(dataset, kw.pop("seeds", 1), splits)
+    return Context("tiny", dataset, "/data/x", tmp_path, reps, lambda options: 632, **kw)
+
+
+def default_choices(spec) -> dict:
+    return {n: c.value for n, c in spec.choices.items()}
+
+
+def test_every_table_of_methods_section_8_is_listed():
+    names = [normal_name(f"{paper} table {table}") for paper, table in SECTION_8]
+    assert table_names() == names  # in the order of METHODS section 8
+    if METHODS.is_file():  # the shared reference, when this checkout has it
+        section = METHODS.read_text().split("## 8.", 1)[1]
+        rows = re.findall(r"^\| (LSRO|SLSR|FAPL|DG-Net) \| (\w+) \|", section, re.M)
+        assert [normal_name(f"{p} {t}") for p, t in rows] == names
+    res = CliRunner().invoke(app, ["reproduce", "--list"])
+    assert res.exit_code == 0
+    listed = [line.split()[0] for line in res.output.splitlines() if not line.startswith(" ")]
+    assert listed == names
+    assert "sweeps: strategy {lsro, all_in_one, pseudo_label}" in res.output
+    assert "default: market1501, tiny" in res.output
+    assert [row[0] for row in list_tables()] == names
+
+
+def test_table_names_in_any_spelling_and_specs_are_not_run_configs():
+    assert normal_name("FAPL-III") == "fapl3" and normal_name("fapl_X") == "fapl10"
+    assert normal_name("DG-Net 3") == "dgnet3" and normal_name("LSRO table 2") == "lsro2"
+    assert normal_name("fapl-IV") == "fapl4" and normal_name("FAPL VI") == "fapl6"
+    assert find_table("FAPL-X") == find_table("fapl10")
+    with pytest.raises(RegistryError, match="expected one of lsro2, lsro4"):
+        find_table("lsro3")
+    assert not any(name.startswith("reproduce/") for name in shipped_configs())
+
+
+def test_every_spec_loads_with_the_papers_numbers():
+    for name in table_names():
+        spec = load_table(name)
+        block = spec.paper_for(spec.dataset)
+        assert block is not None and block.dataset == spec.dataset, name
+        for row, column in spec.cells():  # the paper gives both numbers for every cell ...
+            added = (name, row) == ("fapl10", "fapl_dist_tuned")  # not in the paper's table
+            assert added or (row, column) in block.values, (name, row, column)
+    lsro2 = load_table("lsro2").paper_for("market1501")
+    assert lsro2.values[("24000", "lsro")] == {"rank1": 78.06, "mAP": 56.23}
+    fapl3 = load_table("fapl3").paper_for("market1501")
+    assert fapl3.values[("24000", "fapl_dist")] == {"rank1": 83.43, "mAP": 63.23}
+    assert fapl3.values[("36000", "dmprl1")] == {"rank1": 78.95, "mAP": 57.42}
+    dgnet = load_table("dgnet3")
+    assert dgnet.paper_for("msmt17").values[("both", "ours")] == {"rank1": 77.2, "mAP": 52.3}
+    assert dgnet.paper_for("viper").dataset == "market1501"  # another dataset: the first one
+    slsr5 = load_table("slsr5")
+    assert slsr5.paper_for("cuhk03").values[("slsr", "ours")] == {"rank1": 91.03, "mAP": 94.21}
+    assert load_table("fapl6").reference("24000", "iwgan_dist") == ("24000", "dcgan_dist")
+    assert load_table("fapl6").reference("24000", "dcgan_dist") is None
+    fapl10 = load_table("fapl10")
+    assert fapl10.reference("fapl_onehot", "ours") == ("center", "ours")
+    assert fapl10.reference("center", "ours") == ("baseline", "ours")
+
+
+def test_replicates_of_split_and_single_split_datasets():
+    assert [r.name for r in replicates("viper", 1, None)][-1] == "split9_seed0"
+    reps = replicates("prid2011", 2, 2)
+    assert [(r.name, r.seed) for r in reps] == [
+        ("split0_seed0", 0), ("split1_seed0", 1), ("split0_seed1", 10), ("split1_seed1", 11),
+    ]  # fmt: skip
+    assert [(r.name, r.seed) for r in replicates("market1501", 3, None)][2] == ("seed2", 2)
+    with pytest.raises(ConfigError, match="has one split; use --seeds"):
+        replicates("market1501", 1, 2)
+    with pytest.raises(ConfigError, match="has 10 splits"):
+        replicates("viper", 1, 11)
+
+
+def test_lsro2_plan_shares_the_gan_and_the_baseline(tmp_path):
+    spec = load_table("lsro2")
+    plan = plan_table(spec, context(tmp_path), default_choices(spec))
+    kinds = [j.kind for j in plan.jobs.values()]
+    # per split: 1 GAN + 1 sample, 1 baseline + 5 x 3 runs, each evaluated
+    assert kinds.count("sample") == 3 and kinds.count("eval") == 3 * 16
+    assert kinds.count("train") == 3 * (1 + 16)
+    assert len(plan.runs) == 3 * 18  # every cell on every split
+    base = {r.run for r in plan.runs if r.row == "0"}
+    assert base == {str(tmp_path / f"runs/0/split{s}_seed0") for s in range(3)}
+    sample = plan.jobs["generated/dcgan/split1_seed0"]
+    assert sample.params["num"] == round(36000 * 632 / 12936)  # the largest count, once
+    assert sample.deps == ["gan/dcgan/split1_seed0"]
+    gan = plan.jobs["gan/dcgan/split1_seed0"].params
+    assert gan["config"] == "gan/dcgan_tiny"
+    assert "data.options.split=1" in gan["overrides"] and "seed=1" in gan["overrides"]
+    run = plan.jobs["runs/12000__pseudo_label/split2_seed0"]
+    o = run.params["overrides"]
+    assert "labels.strategy=pseudo_label" in o and "labels.gen_start_epoch=default" in o
+    assert f"data.max_generated={round(12000 * 632 / 12936)}" in o
+    assert f"data.generated={tmp_path / 'generated/dcgan/split2_seed0'}" in o
+    assert "data.dataset=viper" in o and "data.options.split=2" in o and "seed=2" in o
+    assert run.deps == ["generated/dcgan/split2_seed0"]
+    assert plan.jobs["runs/12000__pseudo_label/split2_seed0/eval"].deps == [run.id]
+
+
+def test_fapl3_smprl_reads_the_baseline_of_its_own_split(tmp_path):
+    spec = load_table("fapl3")
+    plan = plan_table(spec, context(tmp_path, splits=2), default_choices(spec))
+    job = plan.jobs["runs/24000__smprl/split1_seed0"]
+    assert f"labels.smprl_from={tmp_path / 'runs/0/split1_seed0'}" in job.params["overrides"]
+    assert "runs/0/split1_seed0" in job.deps
+    fd = plan.jobs["runs/24000__fapl_dist/split0_seed0"].params["overrides"]
+    assert "labels.temperature=1" in fd and "labels.center_lambda=0.0001" in fd
+
+
+def test_slsr4_clusters_once_and_one_gan_per_k(tmp_path):
+    spec = load_table("slsr4")
+    plan = plan_table(spec, context(tmp_path, splits=1), default_choices(spec))
+    assert [j.id for j in plan.jobs.values() if j.kind == "clusters"] == ["clusters/split0_seed0"]
+    cl = plan.jobs["clusters/split0_seed0"]
+    assert cl.params["ks"] == [2, 3, 4, 5] and cl.deps == ["runs/0/split0_seed0"]
+    gan = plan.jobs["gan/dcgan_k4/split0_seed0"]
+    assert gan.deps == [cl.id]
+    assert (
+        f"data.clusters={tmp_path / 'clusters/split0_seed0/clusters_k4.csv'}"
+        in (gan.params["overrides"])
+    )
+    assert "train.cluster_epochs=scaled" in gan.params["overrides"]
+    run = plan.jobs["runs/12000__k4/split0_seed0"].params["overrides"]
+    assert f"labels.clusters={tmp_path / 'clusters/split0_seed0/clusters_k4.csv'}" in run
+    assert "model.arch=bottleneck_tiny" in run and "labels.cluster_ids=majority" in run
+
+
+def test_slsr5_paper_scale_recipes_and_the_k_choice(tmp_path):
+    spec = load_table("slsr5")
+    ctx = context(tmp_path, splits=1)
+    ctx.scale = "paper"
+    plan = plan_table(spec, ctx, {**default_choices(spec), "k": 4})
+    jobs = plan.jobs
+    assert jobs["runs/baseline/split0_seed0"].params["config"] == "train/bottleneck_paper"
+    assert jobs["runs/lsro_ide/split0_seed0"].params["config"] == "train/ide_paper"
+    assert jobs["gan/dcgan_k_k4/split0_seed0"].params["config"] == "gan/dcgan_paper"
+    slsr = jobs["runs/slsr/split0_seed0"].params["overrides"]
+    assert f"labels.clusters={tmp_path / 'clusters/split0_seed0/clusters_k4.csv'}" in slsr
+
+
+def test_dgnet3_teacher_is_the_baseline_run(tmp_path):
+    spec = load_table("dgnet3")
+    ctx = context(tmp_path, "market1501", None, seeds=2, dgnet_overrides=["train.epochs=1"])
+    plan = plan_table(spec, ctx, default_choices(spec))
+    both = plan.jobs["runs/both/seed1"]
+    assert both.params["config"] == "dgnet/dgnet_tiny_both" and both.deps == ["runs/baseline/seed1"]
+    assert f"teacher={tmp_path / 'runs/baseline/seed1'}" in both.params["overrides"]
+    assert "model.beta=0.5" in both.params["overrides"]
+    assert both.params["overrides"][-1] == "train.epochs=1"  # DG-Net overrides, last
+    assert "train.epochs=1" not in plan.jobs["runs/baseline/seed1"].params["overrides"]
+    assert plan.jobs["runs/fine/seed0"].deps == []  # no teacher: L_prim is off
+
+
+def test_lsro4_needs_another_dataset_for_its_real_images(tmp_path):
+    spec = load_table("lsro4")
+    with pytest.raises(ConfigError, match="--unlabeled-root"):
+        plan_table(spec, context(tmp_path), {})
+    plan = plan_table(spec, context(tmp_path, unlabeled=("cuhk03", "/data/c")), {})
+    real = plan.jobs["generated/other_real/split0_seed0"]
+    assert real.kind == "real" and real.params["dataset"] == "cuhk03"
+    assert real.params["num"] == round(12000 * 632 / 12936)
+
+
+def test_tuning_runs_on_validation_identities_and_shares_the_gan(tmp_path):
+    spec = load_table("fapl10")
+    plan, runs = tuning_plan(spec, context(tmp_path, splits=2, validation=0.2),
+                             default_choices(spec), "temperature")  # fmt: skip
+    assert list(runs) == [1, 0.3, 0.1, 0.03] and all(len(r) == 2 for r in runs.values())
+    folders = {Path(r.run).parent.name for rs in runs.values() for r in rs}
+    assert folders == {f"fapl_dist_tuned-temperature={t}" for t in (1, 0.3, 0.1, 0.03)}
+    assert sum(j.kind == "train" and "gan/" in j.id for j in plan.jobs.values()) == 2
+    job = plan.jobs["tune/runs/fapl_dist_tuned-temperature=0.1/split1_seed0"]
+    assert "labels.temperature=0.1" in job.params["overrides"]
+    assert "data.options.validation=0.2" in job.params["overrides"]
+    assert (
+        "data.options.validation=0.2"
+        in plan.jobs["tune/gan/dcgan/split1_seed0"].params["overrides"]
+    )
+    assert plan.jobs["tune/runs/fapl_dist_tuned-temperature=0.1/split1_seed0/eval"].params[
+        "options"
+    ] == {"split": 1, "validation": 0.2}
+
+
+def test_without_tuning_the_tuned_row_is_the_same_run_as_its_paper_row(tmp_path):
+    spec = load_table("fapl10")
+    plan = plan_table(spec, context(tmp_path, splits=1), default_choices(spec))
+    runs = {r.row: r.run for r in plan.runs}
+    assert runs["fapl_dist_tuned"] == runs["fapl_dist"]
+    plan = plan_table(
+        spec, context(tmp_path, splits=1), {**default_choices(spec), "temperature": 0.1}
+    )
+    runs = {r.row: r.run for r in plan.runs}
+    assert runs["fapl_dist_tuned"] != runs["fapl_dist"]
+
+
+def test_bad_configs_fail_with_a_message_naming_the_fix(tmp_path):
+    from genreid.engine.reproduce.pipeline import resolve
+
+    with pytest.raises(ConfigError, match="--root"):
+        resolve(ReproduceConfig(table="lsro2"))
+    with pytest.raises(ConfigError, match="not choices of fapl10; it has center_lambda"):
+        resolve(ReproduceConfig(table="fapl10", root="/x", choices={"lam": 1}))
+    out = ["--out", str(tmp_path / "t")]
+    res = CliRunner().invoke(app, ["reproduce", "lsro2", "--root", "/x", "--scale", "big", *out])
+    assert res.exit_code == 1 and "error: --scale: expected tiny or paper" in res.output
+    res = CliRunner().invoke(app, ["reproduce"])
+    assert res.exit_code == 1 and "genreid reproduce --list" in res.output
+    res = CliRunner().invoke(app, ["reproduce", "nope", "--root", "/x", *out])
+    assert res.exit_code == 1 and "error: unknown table 'nope'" in res.output
+
+
+@pytest.mark.parametrize("scale", ["tiny", "paper"])
+def test_every_run_of_every_table_has_a_valid_config(tmp_path, scale):
+    """Each cell's recipe + overrides loads (e.g. dgnet_paper takes loss.fine, train/tiny
+    model.arch=bottleneck_tiny): a table fails on a bad key before anything runs."""
+    for name in table_names():
+        spec = load_table(name)
+        ctx = context(tmp_path, "market1501", None, unlabeled=("cuhk03", "/c"))
+        ctx.scale = scale
+        check_jobs(plan_table(spec, ctx, default_choices(spec)).jobs)

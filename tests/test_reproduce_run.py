@@ -1,0 +1,187 @@
+"""Running ``genreid reproduce`` on a micro table (a baseline and an LSRO row, tiny synthetic
+data, width-8 networks): it writes the table, an interrupted sweep continues without
+retraining finished cells and ends with the table of an uninterrupted one, a folder continues
+only the same table, tuning records its choice, and jobs run side by side."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from genreid.cli import app
+from genreid.core.errors import RunFolderError
+from genreid.engine.reproduce.pipeline import ReproduceConfig, run_reproduce
+from tests.test_train_engine import make_data
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+MICRO = Path(__file__).parent / "reproduce" / "micro.yaml"
+SMALL_RECIPE = [
+    "data.height=32", "data.width=16", "data.pad=2", "train.batch_size=8", "train.epochs=1",
+    "train.eval_every=0", "model.width=8", "train.device=cpu", "model.pretrained=null",
+]  # fmt: skip
+SMALL_GAN = [
+    "data.height=32", "data.width=16", "model.width=4", "model.depth=2", "train.batch_size=4",
+    "train.epochs=1", "train.device=cpu",
+]  # fmt: skip
+
+
+class Stop(Exception):
+    """Raised after a job to interrupt a sweep."""
+
+
+def micro(root: Path, **kw) -> ReproduceConfig:
+    kw.setdefault("seeds", 2)
+    return ReproduceConfig(table=str(MICRO), root=str(root), threads=1, overrides=SMALL_RECIPE,
+                           gan_overrides=SMALL_GAN, **kw)  # fmt: skip
+
+
+def metrics(out: Path) -> list[tuple]:
+    lines = [json.loads(x) for x in (out / "cells.jsonl").read_text().splitlines()]
+    return [(x["row"], x["replicate"], x["metrics"]) for x in lines]
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    return make_data(tmp_path, ids=8, n_gen=0)[0]
+
+
+def test_micro_table_is_written_with_every_run(tmp_path, root):
+    out = tmp_path / "t"
+    res = run_reproduce(micro(root), out)
+    assert [(c["row"], c["metric"], c["n"]) for c in res["cells"]] == [
+        ("baseline", "rank1", 2), ("baseline", "mAP", 2), ("lsro", "rank1", 2), ("lsro", "mAP", 2),
+    ]  # fmt: skip
+    table = (out / "table.md").read_text()
+    assert "| Method | rank-1 | paper | mAP | paper |" in table
+    assert "| LSRO (smoothing 0.0) |" in table and "| 55.00 |" in table
+    assert "Choice smoothing (labels.real_smoothing) = 0.0: a test value." in table
+    assert "Generated images scale with the real training set (32 here" in table
+    assert "50 -> 16" in table  # 50 of the paper's 100 -> 16 of 32 real images
+    lines = [json.loads(x) for x in (out / "cells.jsonl").read_text().splitlines()]
+    assert len(lines) == 4 and lines[0]["run"] == "runs/baseline/seed0"
+    lsro = yaml.safe_load((out / "runs/lsro/seed1/config.yaml").read_text())
+    assert lsro["seed"] == 1 and lsro["data"]["max_generated"] == 16
+    assert lsro["data"]["generated"] == str(out / "generated/dcgan/seed1")
+    assert lsro["train"]["threads"] == 1 and lsro["labels"]["strategy"] == "lsro"
+    manifest = (out / "generated/dcgan/seed1/manifest.csv").read_text().splitlines()
+    assert len(manifest) == 1 + 16
+    gan = yaml.safe_load((out / "gan/dcgan/seed1/config.yaml").read_text())
+    assert gan["data"]["root"] == str(root.resolve()) and gan["seed"] == 1
+    assert json.loads((out / "choices.json").read_text())["smoothing"]["value"] == 0.0
+    assert (out / "table.csv").read_text().startswith("row,row_label,column")
+    # a folder continues only the same table: seeds may change, the data may not
+    with pytest.raises(RunFolderError, match="different choices"):
+        run_reproduce(micro(root, choices={"smoothing": 0.1}), out)
+
+
+def test_an_interrupted_sweep_continues_to_the_same_table(tmp_path, root):
+    whole = tmp_path / "whole"
+    run_reproduce(micro(root), whole)
+
+    out = tmp_path / "cut"
+    seen: list[str] = []
+
+    def stop_after_first_cell(job) -> None:
+        seen.append(job.id)
+        if job.id == "runs/baseline/seed0/eval":
+            raise Stop
+
+    with pytest.raises(Stop):
+        run_reproduce(micro(root), out, after_job=stop_after_first_cell)
+    assert seen == ["runs/baseline/seed0", "runs/baseline/seed0/eval"]
+    assert not (out / "table.md").exists()
+    done = out / "runs/baseline/seed0"
+    stamps = {p: p.stat().st_mtime_ns for p in [done / "checkpoints/last.pt",
+                                                 done / "eval/results.json"]}  # fmt: skip
+    again: list[str] = []
+    run_reproduce(micro(root), out, after_job=lambda job: again.append(job.id))
+    assert "runs/baseline/seed0" not in again and "runs/baseline/seed0/eval" not in again
+    assert len(again) == 10  # the other 12 - 2 jobs
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps  # not retrained
+    assert metrics(out) == metrics(whole)
+    strip = lambda p: (p / "table.csv").read_text()  # noqa: E731
+    assert strip(out) == strip(whole)
+    # a third call finds everything done and only rewrites the table
+    nothing: list[str] = []
+    run_reproduce(micro(root), out, after_job=lambda job: nothing.append(job.id))
+    assert nothing == []
+    # a lost run is trained again (CPU training is deterministic), and only it
+    shutil.rmtree(out / "runs/lsro/seed1")
+    redo: list[str] = []
+    run_reproduce(micro(root), out, after_job=lambda job: redo.append(job.id))
+    assert redo == ["runs/lsro/seed1", "runs/lsro/seed1/eval"]
+    assert metrics(out) == metrics(whole)
+
+
+def test_a_failed_job_holds_up_only_the_jobs_that_need_it(tmp_path, root, monkeypatch):
+    from genreid.core.errors import GenreidError
+    from genreid.engine.reproduce import runner
+
+    real_sample = runner._sample
+
+    def broken(job):
+        if job.id.endswith("seed0"):
+            raise GenreidError("the GAN of seed 0 collapsed")
+        return real_sample(job)
+
+    monkeypatch.setattr(runner, "_sample", broken)
+    out = tmp_path / "t"
+    ran: list[str] = []
+    with pytest.raises(GenreidError, match="collapsed"):
+        run_reproduce(micro(root), out, after_job=lambda job: ran.append(job.id))
+    assert "runs/lsro/seed1/eval" in ran and "runs/baseline/seed0/eval" in ran
+    assert not any(r.startswith("runs/lsro/seed0") for r in ran)  # needs the failed sample
+    monkeypatch.setattr(runner, "_sample", real_sample)
+    again: list[str] = []
+    run_reproduce(micro(root), out, after_job=lambda job: again.append(job.id))
+    assert again == ["generated/dcgan/seed0", "runs/lsro/seed0", "runs/lsro/seed0/eval"]
+
+
+def test_tuning_chooses_on_validation_identities_and_records_it(tmp_path, root):
+    out = tmp_path / "tuned"
+    res = run_reproduce(micro(root, seeds=1, tune=True), out)
+    rec = json.loads((out / "choices.json").read_text())["smoothing"]
+    scores = rec["candidates"]
+    assert set(scores) == {"0.0", "0.1"}
+    # the higher validation mAP wins; on a tie, the spec's own value (0.0)
+    assert rec["value"] == (0.0 if scores["0.0"] >= scores["0.1"] else 0.1)
+    assert "chosen on validation identities (0.2" in rec["source"]
+    assert res["choices"]["smoothing"] == rec
+    tuned = yaml.safe_load((out / "tune/runs/lsro-smoothing=0.1/seed0/config.yaml").read_text())
+    assert tuned["data"]["options"] == {"validation": 0.2}
+    assert tuned["labels"]["real_smoothing"] == 0.1
+    assert (out / "tune/gan/dcgan/seed0/results.json").is_file()  # one GAN for both values
+    text = (out / "table.md").read_text()
+    assert f"Choice smoothing (labels.real_smoothing) = {rec['value']}: chosen on" in text
+
+
+@pytest.mark.slow
+def test_jobs_side_by_side_give_the_same_table(tmp_path, root):
+    one = tmp_path / "one"
+    run_reproduce(micro(root), one)
+    two = tmp_path / "two"
+    run_reproduce(micro(root, jobs=2), two)
+    assert metrics(two) == metrics(one)
+    logs = sorted(p.name for p in (two / "logs").iterdir())
+    assert "runs__lsro__seed1.log" in logs and "gan__dcgan__seed0.log" in logs
+
+
+def test_cli_runs_a_table_and_plans_one(tmp_path, root):
+    out = tmp_path / "cli"
+    args = ["reproduce", str(MICRO), "--root", str(root), "--seeds", "1", "--threads", "1"]
+    args += [f"--override={o}" for o in SMALL_RECIPE] + [f"--gan-override={o}" for o in SMALL_GAN]
+    res = CliRunner().invoke(app, [*args, "--plan"])
+    assert res.exit_code == 0, res.output
+    assert "2 cells, 2 runs; jobs: 3 train, 2 eval, 1 sample" in res.output
+    res = CliRunner().invoke(app, [*args, "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert f"{out / 'table.md'}" in res.output and (out / "table.csv").is_file()
+    assert len((out / "cells.jsonl").read_text().splitlines()) == 2
+    res = CliRunner().invoke(app, [*args, "--splits", "2", "--out", str(tmp_path / "x")])
+    assert res.exit_code == 1 and "error: --splits: market1501 has one split" in res.output
