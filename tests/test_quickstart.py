@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from typer.testing import CliRunner
 
 from genreid.cli import app
@@ -28,10 +29,16 @@ def test_quickstart_full_pipeline_then_skips_finished_stages(tmp_path):
     res = runner.invoke(app, args)
     assert res.exit_code == 0, res.output
     summary = json.loads((tmp_path / "results.json").read_text())
-    assert set(summary["runs"]) == {"baseline", "lsro"}
+    assert set(summary["runs"]) == {"baseline", "lsro", "fapl_dist"}
     for results in summary["runs"].values():
         for name in ("plain", "rerank"):
             assert 0.0 <= results[name]["mAP"] <= 1.0
+    for strategy in ("lsro", "fapl_dist"):  # the paired comparison agrees with the two mAPs
+        vs = summary["runs"][strategy]["vs_baseline"]
+        base, run = summary["runs"]["baseline"]["plain"], summary["runs"][strategy]["plain"]
+        assert vs["d_mAP"] == pytest.approx(run["mAP"] - base["mAP"], abs=1e-9)
+        assert vs["d_rank1"] == pytest.approx(run["rank1"] - base["rank1"], abs=1e-9)
+        assert vs["queries"] > 0
     manifest = (tmp_path / "generated" / "manifest.csv").read_text().splitlines()
     train = summary["dataset"]["splits"]["train"]["images"]
     assert len(manifest) == 1 + train  # header + as many generated images as real ones
@@ -41,14 +48,19 @@ def test_quickstart_full_pipeline_then_skips_finished_stages(tmp_path):
     assert all(r["loss/generated"] > 0 for r in epochs if r.get("epoch_end"))  # used them
     base = [json.loads(x) for x in (tmp_path / "baseline/metrics.jsonl").read_text().splitlines()]
     assert not any("loss/generated" in r for r in base)
-    rows = {line.split()[1]: line for line in res.output.splitlines() if line.startswith("│")}
-    assert {"baseline", "lsro"} <= set(rows)  # the table printed both rows, with numbers
+    names = ("baseline", "lsro", "fapl_dist")
+    rows = {
+        ln.split()[0]: ln
+        for ln in res.output.splitlines()
+        if ln.split()[:1] in [[n] for n in names]
+    }
+    assert {"baseline", "lsro", "fapl_dist"} <= set(rows)  # the table printed every row
     assert rows["lsro"].count(".") >= 6
     for f in ("gan_samples.png", "lsro/eval/ranklist.png", "lsro/eval/cmc.png"):
         assert (tmp_path / f).is_file()
     report = (tmp_path / "report.html").read_text()  # the three runs compared
     assert summary["report"] == str(tmp_path / "report.html") and "report (open" in res.output
-    assert all(f"<td>{run}</td>" in report for run in ("baseline", "lsro", "gan"))
+    assert all(f"<td>{run}</td>" in report for run in ("baseline", "lsro", "fapl_dist", "gan"))
     stamp = (tmp_path / "lsro" / "checkpoints" / "last.pt").stat().st_mtime_ns
     again = runner.invoke(app, args)
     assert again.exit_code == 0, again.output

@@ -1,15 +1,25 @@
-"""``genreid quickstart``: the whole pipeline at tiny scale on built-in synthetic pedestrians."""
+"""``genreid quickstart``: the whole pipeline at tiny scale on built-in synthetic pedestrians
+(or on a real dataset with ``--dataset``/``--root``)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
-from genreid.cli.common import fail
+from genreid.cli.common import OPTION_HELP, fail, parse_options
 from genreid.core.errors import GenreidError
 
 
 def quickstart_command(
     out: str = typer.Option("runs/quickstart", "--out", help="Folder for everything it writes."),
+    dataset: str = typer.Option(
+        "synthetic", "--dataset", "-d", help="synthetic (rendered), or a dataset such as viper."
+    ),
+    root: Path | None = typer.Option(None, "--root", "-r", help="The dataset's folder."),
+    option: list[str] | None = typer.Option(
+        None, "--option", "-o", help="Parser " + OPTION_HELP + " (split=3)"
+    ),
     ids: int = typer.Option(120, "--ids", help="Synthetic identities."),
     cams: int = typer.Option(6, "--cams", help="Synthetic cameras."),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
@@ -17,13 +27,13 @@ def quickstart_command(
     gan_epochs: int = typer.Option(5, "--gan-epochs", help="DCGAN training epochs."),
     data_only: bool = typer.Option(False, "--data-only", help="Only render and describe data."),
 ) -> None:
-    """The main job on built-in data: synthetic pedestrians, a DCGAN, baseline vs LSRO re-ID."""
+    """The main job: data, a DCGAN, baseline vs LSRO vs FAPL-distributed re-ID, compared."""
     from genreid.engine.quickstart import run_quickstart  # lazy: keeps `genreid --help` fast
 
     try:
         run_quickstart(
             out, ids=ids, cams=cams, seed=seed, epochs=epochs, gan_epochs=gan_epochs,
-            data_only=data_only,
+            data_only=data_only, dataset=dataset, root=root, options=parse_options(option),
         )  # fmt: skip
     except GenreidError as exc:
         typer.echo("Run the same command again to continue where it stopped.", err=True)

@@ -128,6 +128,8 @@ class Evaluation:
     cmc: dict[str, np.ndarray] = field(default_factory=dict)
     distmat: dict[str, np.ndarray] = field(default_factory=dict)
     params: dict[str, Any] = field(default_factory=dict)
+    # name -> "ap" and "first_rank" (0-based) of each valid query, in query order; "valid" mask
+    per_query: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary (no distance matrices)."""
@@ -210,6 +212,11 @@ def evaluate_arrays(
         ev.num_valid_query = int(np.asarray(per_query["valid"]).sum())
         ev.results[name] = summarize(cmc, mAP, per_query["mINP"])
         ev.cmc[name] = np.asarray(cmc, dtype=np.float64)
+        ev.per_query[name] = {
+            "ap": np.asarray(per_query["ap"], dtype=np.float64),
+            "first_rank": np.asarray(per_query["first_rank"], dtype=np.int64),
+            "valid": np.asarray(per_query["valid"], dtype=bool),
+        }
     return ev
 
 

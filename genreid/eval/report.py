@@ -82,6 +82,33 @@ def choose_queries(
     return sorted(int(i) for i in chosen)
 
 
+PER_QUERY = "per_query.npz"
+
+
+def write_per_query(per_query: Mapping[str, Mapping[str, np.ndarray]], path: Path) -> Path:
+    """Each query's AP and first-match rank per distance (``plain_ap``, ``rerank_first_rank``,
+    ...) and the ``valid`` mask over all queries: what paired per-query tests compare."""
+    arrays: dict[str, np.ndarray] = {}
+    for name, pq in per_query.items():
+        arrays[f"{name}_ap"], arrays[f"{name}_first_rank"] = pq["ap"], pq["first_rank"]
+        arrays["valid"] = pq["valid"]
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez(tmp, **arrays)
+    tmp.replace(path)
+    return path
+
+
+def read_per_query(path: str | Path) -> dict[str, np.ndarray]:
+    """What :func:`write_per_query` wrote (``RUN/eval/per_query.npz``)."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except (OSError, ValueError) as exc:
+        raise RunFolderError(
+            f"cannot read per-query scores {path}: {exc}; run `genreid evaluate` again"
+        ) from None
+
+
 def run_evaluation(
     features: str | Path | FeatureSet,
     out: str | Path,
@@ -107,7 +134,8 @@ def run_evaluation(
         raise RunFolderError(
             f"cannot create {out}: {exc.strerror or exc}; choose another --out"
         ) from None
-    result["files"] = {"cmc": "cmc.png"}
+    result["files"] = {"cmc": "cmc.png", "per_query": PER_QUERY}
+    write_per_query(ev.per_query, out / PER_QUERY)
     plot_cmc(ev.cmc, out / "cmc.png", title=f"CMC ({ev.metric}, {ev.protocol})")
     caught: list[str] = []
     if ranklist > 0:
