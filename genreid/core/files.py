@@ -37,3 +37,18 @@ def json_default(obj: Any) -> Any:
 def write_json_atomic(obj: Any, path: str | Path) -> Path:
     """JSON (indented, NumPy values allowed) written atomically."""
     return atomic_write_text(path, json.dumps(obj, indent=2, default=json_default) + "\n")
+
+
+def make_output_dir(out: str | Path, error: type[Exception] | None = None) -> Path:
+    """Create ``out`` (and its parents); an OS refusal becomes ``error`` (RunFolderError by
+    default) saying why and to choose another ``--out``."""
+    from genreid.core.errors import RunFolderError  # lazy: errors imports nothing from here
+
+    out = Path(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise (error or RunFolderError)(
+            f"cannot create the output folder {out}: {exc.strerror or exc}; choose another --out"
+        ) from None
+    return out

@@ -12,7 +12,7 @@ import numpy as np
 from rich.table import Table
 
 from genreid.core.errors import RunFolderError
-from genreid.core.files import write_json_atomic
+from genreid.core.files import make_output_dir, write_json_atomic
 from genreid.eval.features import FeatureSet, load_features
 from genreid.eval.protocols import METRIC_KEYS, evaluate_arrays, has_valid_match
 from genreid.viz.plots import plot_cmc, plot_ranklist
@@ -128,12 +128,7 @@ def run_evaluation(
     ev = evaluate_arrays(fs.qf, fs.gf, fs.q_pids, fs.g_pids, fs.q_camids, fs.g_camids, **options)
     source = source or (str(features) if not isinstance(features, FeatureSet) else "features")
     result: dict[str, Any] = {"features": source, **ev.to_dict(), "seed": options["seed"]}
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise RunFolderError(
-            f"cannot create {out}: {exc.strerror or exc}; choose another --out"
-        ) from None
+    make_output_dir(out)
     result["files"] = {"cmc": "cmc.png", "per_query": PER_QUERY}
     write_per_query(ev.per_query, out / PER_QUERY)
     plot_cmc(ev.cmc, out / "cmc.png", title=f"CMC ({ev.metric}, {ev.protocol})")

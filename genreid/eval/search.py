@@ -7,8 +7,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from genreid.core.errors import RunFolderError
-from genreid.core.files import write_json_atomic
+from genreid.core.files import make_output_dir, write_json_atomic
 from genreid.eval.encoder import Encoder
 from genreid.eval.index import QueryResult, SearchIndex, check_encoder, search, summary
 from genreid.viz.search_page import PageHit, PageQuery, write_search_page
@@ -58,12 +57,7 @@ def run_search(
     qf = encoder.encode(paths)
     results, used = search(index, paths, qf, top, protocol, rerank, backend)
     out = Path(out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise RunFolderError(
-            f"cannot create {out}: {exc.strerror or exc}; choose another --out"
-        ) from None
+    make_output_dir(out)
     result = {
         "index": index_label,
         "model": index.model,

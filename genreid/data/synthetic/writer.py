@@ -13,6 +13,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from genreid import __version__
+from genreid.core.files import make_output_dir
 from genreid.core.progress import Progress
 from genreid.data.errors import DatasetError
 from genreid.data.synthetic.plan import (
@@ -64,12 +65,7 @@ def _context() -> mp.context.BaseContext:
 
 def _prepare(out: Path) -> None:
     """Create ``out``; clear a previous synthetic render there, refuse to touch anything else."""
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise DatasetError(
-            f"cannot create the output folder {out}: {exc.strerror or exc}; choose another --out"
-        ) from None
+    make_output_dir(out, DatasetError)
     manifest = out / MANIFEST
     ours = False
     if manifest.is_file():
