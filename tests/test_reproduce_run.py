@@ -179,9 +179,19 @@ def test_cli_runs_a_table_and_plans_one(tmp_path, root):
     res = CliRunner().invoke(app, [*args, "--plan"])
     assert res.exit_code == 0, res.output
     assert "2 cells, 2 runs; jobs: 3 train, 2 eval, 1 sample" in res.output
-    res = CliRunner().invoke(app, [*args, "--out", str(out)])
+    page = tmp_path / "RESULTS.md"
+    page.write_text("# Results\n\nkept above\n")
+    res = CliRunner().invoke(app, [*args, "--out", str(out), "--results", str(page)])
     assert res.exit_code == 0, res.output
     assert f"{out / 'table.md'}" in res.output and (out / "table.csv").is_file()
     assert len((out / "cells.jsonl").read_text().splitlines()) == 2
+    text = page.read_text()  # the table went into its block, with the command
+    assert text.startswith("# Results\n\nkept above\n\n<!-- begin genreid reproduce micro")
+    assert (out / "table.md").read_text().strip() in text and "Regenerate" in text
+    page.write_text(text + "\nkept below\n")
+    res = CliRunner().invoke(app, [*args, "--out", str(out), "--results", str(page)])
+    assert res.exit_code == 0 and "replaced its block" in res.output  # finished: no training
+    again = page.read_text()
+    assert again.count("<!-- begin genreid reproduce") == 1 and again.endswith("kept below\n")
     res = CliRunner().invoke(app, [*args, "--splits", "2", "--out", str(tmp_path / "x")])
     assert res.exit_code == 1 and "error: --splits: market1501 has one split" in res.output

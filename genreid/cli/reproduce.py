@@ -4,6 +4,7 @@ paper's layout with the paper's numbers beside ours and a paired test against th
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import typer
@@ -53,6 +54,9 @@ def reproduce_command(
     ),
     unlabeled_root: Path = typer.Option(None, "--unlabeled-root", help="Its folder."),
     plan: bool = typer.Option(False, "--plan", help="Print the jobs it would run and exit."),
+    results: Path = typer.Option(
+        None, "--results", help="Also (re)write the table into this markdown file's block."
+    ),
 ) -> None:
     """Reproduce a paper table; finished cells are skipped, interrupted ones resumed."""
     from genreid.core.errors import ConfigError  # lazy: keeps `genreid --help` fast
@@ -84,3 +88,8 @@ def reproduce_command(
         return
     result = run_reproduce(cfg, out)
     typer.echo(f"{result['table']}: {out / 'table.md'}, {out / 'table.csv'}, {out / 'cells.jsonl'}")
+    if results is not None:
+        from genreid.engine.reproduce.pipeline import write_results_block  # lazy: as above
+
+        how = write_results_block(results, result, sys.argv)
+        typer.echo(f"{how} its block in {results}")

@@ -52,3 +52,23 @@ def make_output_dir(out: str | Path, error: type[Exception] | None = None) -> Pa
             f"cannot create the output folder {out}: {exc.strerror or exc}; choose another --out"
         ) from None
     return out
+
+
+def update_marked_block(path: str | Path, key: str, body: str) -> str:
+    """Put ``body`` between ``<!-- begin KEY -->`` and ``<!-- end KEY -->`` in the text file
+    ``path`` (a results page that commands rewrite): the old block is replaced, the rest of
+    the file kept; a file without the block gets it at the end. Returns "replaced",
+    "appended" or "created"."""
+    path = Path(path)
+    begin, end = f"<!-- begin {key} -->", f"<!-- end {key} -->"
+    block = f"{begin}\n{body.strip()}\n{end}"
+    text = path.read_text() if path.is_file() else ""
+    i = text.find(begin)
+    j = text.find(end, i + len(begin)) if i >= 0 else -1
+    if i >= 0 and j >= 0:
+        new, how = text[:i] + block + text[j + len(end) :], "replaced"
+    else:
+        how = "appended" if text else "created"
+        new = (text.rstrip("\n") + "\n\n" if text else "") + block + "\n"
+    atomic_write_text(path, new)
+    return how

@@ -12,18 +12,22 @@ clusters in ``OUT/gan``, ``OUT/generated`` and ``OUT/clusters``; tuning in ``OUT
 from __future__ import annotations
 
 import json
+import platform
+import shlex
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import torch
 from rich.console import Console
 
 from genreid.core.config import parse_override
-from genreid.core.cpu import threads_per_job
+from genreid.core.cpu import cores, threads_per_job
 from genreid.core.errors import ConfigError, RegistryError
-from genreid.core.files import atomic_write_text, write_json_atomic
+from genreid.core.files import atomic_write_text, update_marked_block, write_json_atomic
 from genreid.data.datasets import DATASETS, load_dataset
 from genreid.engine.reproduce.plan import (
     CellRun,
@@ -339,6 +343,25 @@ def run_reproduce(
     result = write_outputs(spec, cfg, ctx, plan, records, out)
     console.print(result["markdown"], markup=False, highlight=False, soft_wrap=True)
     return result
+
+
+def results_key(result: dict[str, Any]) -> str:
+    """The marker of a table's block in a results page: table, dataset, scale (validation)."""
+    key = f"genreid reproduce {result['table']} {result['dataset']} {result['scale']}"
+    return key + (f" validation {result['validation']}" if result.get("validation") else "")
+
+
+def write_results_block(path: str | Path, result: dict[str, Any], argv: list[str]) -> str:
+    """(Re)write a finished table into its marked block of a markdown page such as
+    docs/RESULTS.md, with the command that made it, the machine and the date; the rest of the
+    page is kept. Returns "replaced", "appended" or "created"."""
+    command = " ".join(["genreid", *(shlex.quote(a) for a in argv[1:])])
+    machine = f"{platform.machine()}, {cores()} cores, torch {torch.__version__}"
+    body = (
+        f"{result['markdown'].strip()}\n\nRegenerate (rewrites this block): `{command}`; "
+        f"{machine}; {datetime.now(UTC).strftime('%Y-%m-%d')}."
+    )
+    return update_marked_block(path, results_key(result), body)
 
 
 class ReproducePipeline:
