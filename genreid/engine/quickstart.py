@@ -130,7 +130,9 @@ def _pct(v: float | None, signed: bool = False) -> str:
 
 
 def _p(p: float | None) -> str:
-    return "–" if p is None else f"{p:.2f}" + ("*" if p < 0.05 else "")
+    if p is None:
+        return "–"
+    return ("<0.01" if p < 0.01 else f"{p:.2f}") + ("*" if p < 0.05 else "")
 
 
 def _comparison(out: Path, console: Console) -> dict[str, Any]:
