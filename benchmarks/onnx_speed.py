@@ -15,31 +15,17 @@ import argparse
 import json
 import platform
 import sys
-import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from genreid.eval.encoder import FeatureGraph, ort_forward, ort_session  # noqa: E402
-from genreid.eval.export import to_onnx  # noqa: E402
+from genreid.eval.export import images_per_s, to_onnx  # noqa: E402
 from genreid.models.reid import ModelConfig, build_model  # noqa: E402
 
 SIZES = {"ide_tiny": (128, 64), "bottleneck_tiny": (128, 64), "ide": (256, 128)}
-
-
-def images_per_s(fn, x: torch.Tensor, repeats: int) -> float:
-    """Median images/s of ``fn(x)`` over ``repeats`` calls after one warm-up."""
-    with torch.no_grad():
-        fn(x)
-        times = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            fn(x)
-            times.append(time.perf_counter() - start)
-    return len(x) / float(np.median(times))
 
 
 def bench(arch: str, batch: int, threads: int, repeats: int) -> dict:

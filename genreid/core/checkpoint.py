@@ -17,6 +17,7 @@ import torch
 
 from genreid.core.errors import CheckpointError
 from genreid.core.faults import crash_point
+from genreid.core.text import first_line
 
 __all__ = [
     "CheckpointError", "atomic_save", "load_checkpoint", "module_state", "rng_state",
@@ -63,9 +64,8 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # a truncated or foreign file
-        first_line = (str(exc).strip().splitlines() or [""])[0]
         raise CheckpointError(
-            f"checkpoint {path} cannot be loaded ({type(exc).__name__}: {first_line}); "
+            f"checkpoint {path} cannot be loaded ({first_line(exc, None)}); "
             "delete it to fall back to the previous one"
         ) from exc
 

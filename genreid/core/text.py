@@ -10,3 +10,10 @@ def listing(items: Iterable[object], limit: int = 5) -> str:
     items = [str(x) for x in items]
     shown = ", ".join(items[:limit])
     return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
+
+
+def first_line(exc: BaseException, limit: int | None = 300) -> str:
+    """``TypeName: first line of the message`` (at most ``limit`` characters of it): enough of
+    a library's exception to put inside one of genreid's one-line errors."""
+    line = (str(exc).strip().splitlines() or [""])[0]
+    return f"{type(exc).__name__}: {line[:limit]}"

@@ -25,6 +25,7 @@ from genreid import __version__
 from genreid.core.config import read_yaml
 from genreid.core.errors import GenreidError
 from genreid.core.runs import require_run
+from genreid.core.text import first_line
 from genreid.data.dataset import ImageDataset
 from genreid.data.records import ImageRecord, Role
 from genreid.data.transforms import IMAGENET_MEAN, IMAGENET_STD, test_transform
@@ -223,9 +224,8 @@ def load_onnx_encoder(path: str | Path, batch_size: int = 64) -> Encoder:
     except DeployError:
         raise
     except Exception as exc:  # a foreign or truncated file
-        first = (str(exc).strip().splitlines() or [""])[0]
         raise DeployError(
-            f"{p} cannot be loaded by onnxruntime ({type(exc).__name__}: {first[:200]}); "
+            f"{p} cannot be loaded by onnxruntime ({first_line(exc, 200)}); "
             "export it again with `genreid export`"
         ) from None
     meta_map = session.get_modelmeta().custom_metadata_map

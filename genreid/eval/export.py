@@ -26,7 +26,7 @@ import torch
 
 from genreid.core.config import read_yaml
 from genreid.core.files import write_json_atomic
-from genreid.core.text import listing
+from genreid.core.text import first_line, listing
 from genreid.data.dataset import ImageDataset
 from genreid.data.datasets.base import list_images
 from genreid.data.io import find_corrupt_images
@@ -85,10 +85,6 @@ def _onnx_module() -> Any:
     return onnx
 
 
-def _first_line(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0][:300]}"
-
-
 def to_onnx(graph: torch.nn.Module, example: torch.Tensor, opset: int = OPSET) -> tuple[Any, str]:
     """(ModelProto with a dynamic batch axis, exporter name): torch.export first, then the
     TorchScript exporter if that fails."""
@@ -105,7 +101,7 @@ def to_onnx(graph: torch.nn.Module, example: torch.Tensor, opset: int = OPSET) -
             )  # fmt: skip
             return program.model_proto, "torch.export (dynamo)"
         except Exception as exc:  # any failure of the new exporter: try the old one
-            errors.append(f"torch.export: {_first_line(exc)}")
+            errors.append(f"torch.export: {first_line(exc)}")
         try:
             buf = io.BytesIO()
             torch.onnx.export(
@@ -115,7 +111,7 @@ def to_onnx(graph: torch.nn.Module, example: torch.Tensor, opset: int = OPSET) -
             )  # fmt: skip
             return onnx.load_from_string(buf.getvalue()), "torchscript"
         except Exception as exc:
-            errors.append(f"TorchScript: {_first_line(exc)}")
+            errors.append(f"TorchScript: {first_line(exc)}")
     raise ExportError(
         "torch could not export the network to ONNX (" + "; ".join(errors) + "); report it "
         "with the run's config.yaml"
@@ -192,7 +188,7 @@ def verification_batch(
     return torch.stack([ds[i]["image"] for i in range(len(ds))]), source, False
 
 
-def _images_per_s(fn: Any, x: torch.Tensor, repeats: int = 3) -> float:
+def images_per_s(fn: Any, x: torch.Tensor, repeats: int = 3) -> float:
     """Images per second of ``fn`` on batch ``x`` (median of ``repeats`` after a warm-up)."""
     with torch.no_grad():
         fn(x)
@@ -244,8 +240,8 @@ def export_onnx(
             f"onnxruntime's features differ from PyTorch's by up to {diff:.3g} (> {tolerance:g}) "
             f"on {source}; nothing was written. Report it with the run's config.yaml"
         )
-    torch_ips = _images_per_s(graph, x)
-    onnx_ips = _images_per_s(forward, x)
+    torch_ips = images_per_s(graph, x)
+    onnx_ips = images_per_s(forward, x)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
     try:

@@ -19,6 +19,7 @@ from PIL import Image
 
 from genreid.core.errors import GenreidError
 from genreid.core.registry import Registry
+from genreid.core.text import first_line
 from genreid.data.dataset import ImageDataset
 from genreid.data.records import ImageRecord, Role
 from genreid.data.transforms import IMAGENET_MEAN, IMAGENET_STD, to_tensor
@@ -127,8 +128,8 @@ def exported_model(arg: str, device: torch.device) -> FeatureExtractor:
                 model = torch.jit.load(str(p), map_location=device).eval()
     except Exception as exc:  # a foreign or truncated file
         raise GenMetricsError(
-            f"{p} cannot be loaded as a feature extractor ({type(exc).__name__}: "
-            f"{(str(exc).strip().splitlines() or [''])[0]}); save one with torch.export.save "
+            f"{p} cannot be loaded as a feature extractor ({first_line(exc, None)}); save one "
+            "with torch.export.save "
             "(.pt2) or torch.jit.save"
         ) from None
     return FeatureExtractor(f"model:{p}", model, (256, 128))
@@ -150,8 +151,7 @@ def reid_run(arg: str, device: torch.device) -> FeatureExtractor:
         model, data, ev, _ = load_trained_model(run, overrides=[f"train.device={device}"])
     except GenreidError as exc:
         raise GenMetricsError(
-            f"{run} cannot be loaded as a re-ID run ({type(exc).__name__}: "
-            f"{(str(exc).strip().splitlines() or [''])[0]})"
+            f"{run} cannot be loaded as a re-ID run ({first_line(exc, None)})"
         ) from None
     # Inputs arrive in [0, 1], resized to data.height x data.width with PIL bicubic
     # (pil_bicubic below): with the ImageNet mean/std this is exactly test_transform. The
