@@ -243,6 +243,29 @@ def test_scaled_cluster_epochs_give_each_gan_the_iterations_of_one_gan_on_all(tm
     assert [same["clusters"][c]["iteration"] for c in "01"] == [4, 2]
     assert [scaled["clusters"][c]["epochs"] for c in "01"] == [3, 6]
     assert [scaled["clusters"][c]["iteration"] for c in "01"] == [6, 6]
+    # min_iters counts the iterations of one GAN on all 12 images (3 an epoch): 9 -> 3 epochs
+    # each (same), or 9 iterations each (scaled: 3 * 12/8 -> 5 epochs, 3 * 12/4 = 9 epochs)
+    keys.append("train.min_iters=9")
+    same = train_gan(cfg_for(market, "dcgan", *keys), tmp_path / "same9")
+    assert [same["clusters"][c]["epochs"] for c in "01"] == [3, 3]
+    scaled = train_gan(
+        cfg_for(market, "dcgan", *keys, "train.cluster_epochs=scaled"), tmp_path / "scaled9"
+    )
+    assert [scaled["clusters"][c]["epochs"] for c in "01"] == [5, 9]
+    assert [scaled["clusters"][c]["iteration"] for c in "01"] == [10, 9]
+
+
+def test_min_iters_raises_the_epochs_of_a_small_set(tmp_path, market):
+    # 12 images, batch 4: 3 iterations an epoch; min_iters 7 needs ceil(7/3) = 3 epochs
+    res = train_gan(cfg_for(market, "dcgan", "train.epochs=1", "train.min_iters=7"), tmp_path / "a")
+    assert res["epochs"] == 3 and res["iteration"] == 9
+    # WGAN-GP, 2 critic steps an iteration: 14 critic steps of 3 a epoch need 5 epochs
+    keys = ("train.epochs=1", "train.min_iters=7")
+    res = train_gan(cfg_for(market, "wgangp", *keys), tmp_path / "b")
+    assert res["epochs"] == 5 and res["iteration"] == 7
+    # never lowers the epochs
+    res = train_gan(cfg_for(market, "dcgan", "train.epochs=4", "train.min_iters=2"), tmp_path / "c")
+    assert res["epochs"] == 4 and res["iteration"] == 12
 
 
 def test_cluster_manifest_errors(tmp_path, market):

@@ -14,7 +14,13 @@ from genreid.cli import app
 from genreid.core.config import shipped_configs
 from genreid.core.errors import ConfigError, RegistryError
 from genreid.engine.reproduce.pipeline import ReproduceConfig, list_tables
-from genreid.engine.reproduce.plan import Context, plan_table, replicates, tuning_plan
+from genreid.engine.reproduce.plan import (
+    Context,
+    check_rows,
+    plan_table,
+    replicates,
+    tuning_plan,
+)
 from genreid.engine.reproduce.runner import check_jobs
 from genreid.engine.reproduce.spec import find_table, load_table, normal_name, table_names
 
@@ -259,7 +265,8 @@ def test_family_plans_every_method_on_the_splits_gans(tmp_path):
     plan = plan_table(spec, context(tmp_path, "viper", 2), default_choices(spec))
     cells = {r.row for r in plan.runs}
     assert cells == {"baseline", "lsr", "lsro", "all_in_one", "pseudo_label", "smprl", "dmprl1",
-                     "dmprl2", "slsr", "fapl_onehot", "fapl_dist", "dgnet"}  # fmt: skip
+                     "dmprl2", "slsr", "fapl_onehot", "fapl_onehot_late", "fapl_dist",
+                     "dgnet"}  # fmt: skip
     jobs = plan.jobs
     dg = jobs["runs/dgnet/split1_seed0"]
     assert dg.params["config"] == "dgnet/dgnet_tiny_both"
@@ -271,3 +278,10 @@ def test_family_plans_every_method_on_the_splits_gans(tmp_path):
     assert "generated/dcgan_k_k3/split0_seed0" in slsr.deps  # k = 3 per-cluster GANs
     kinds = [j.kind for j in jobs.values()]
     assert kinds.count("sample") == 2 * 2  # per split: the DCGAN's and the per-cluster GANs'
+    # --rows: only those rows and the baseline they are tested against; smprl's and DG-Net's
+    # link to the baseline run is a dependency either way
+    part = plan_table(spec, context(tmp_path, "viper", 2), default_choices(spec), ["smprl"])
+    assert {r.row for r in part.runs} == {"baseline", "smprl"}
+    assert not any("dcgan_k" in j for j in part.jobs) and len(part.runs) == 2 * 2
+    with pytest.raises(ConfigError, match="did you mean 'smprl'"):
+        check_rows(spec, ["smprI"])

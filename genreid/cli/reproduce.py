@@ -53,6 +53,12 @@ def reproduce_command(
         "", "--unlabeled-dataset", help="Dataset of real unlabeled images (LSRO Table 4)."
     ),
     unlabeled_root: Path = typer.Option(None, "--unlabeled-root", help="Its folder."),
+    rows: str = typer.Option(
+        "",
+        "--rows",
+        help="Only these rows, comma-separated (and the rows they are tested "
+        "against); run again without it to fill in the rest.",
+    ),
     plan: bool = typer.Option(False, "--plan", help="Print the jobs it would run and exit."),
     results: Path = typer.Option(
         None, "--results", help="Also (re)write the table into this markdown file's block."
@@ -78,6 +84,7 @@ def reproduce_command(
         "tune": tune, "choices": parse_options(set_choice), "overrides": list(override or []),
         "gan_overrides": list(gan_override or []), "dgnet_overrides": list(dgnet_override or []),
         "unlabeled_dataset": unlabeled_dataset, "unlabeled_root": str(unlabeled_root or ""),
+        "rows": [r.strip() for r in rows.split(",") if r.strip()],
     }  # fmt: skip
     cfg = from_dict(ReproduceConfig, data)
     check_config(cfg)

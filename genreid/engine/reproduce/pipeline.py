@@ -35,6 +35,7 @@ from genreid.engine.reproduce.plan import (
     Job,
     Plan,
     Planner,
+    check_rows,
     plan_table,
     replicates,
     substitute,
@@ -45,7 +46,7 @@ from genreid.engine.reproduce.spec import SCALES, TableSpec, load_table, table_n
 from genreid.engine.stages import read_json, record_pipeline
 from genreid.eval.tables import TableLayout, as_dict, csv_text, markdown, summarize
 
-MAY_CHANGE = ("seeds", "splits", "jobs", "threads")  # add runs or run them faster
+MAY_CHANGE = ("seeds", "splits", "jobs", "threads", "rows")  # add runs or run them faster
 TUNE_FRACTION = 0.2
 
 
@@ -72,6 +73,7 @@ class ReproduceConfig:
     dgnet_overrides: list[str] = field(default_factory=list)
     unlabeled_dataset: str = ""
     unlabeled_root: str = ""
+    rows: list[str] = field(default_factory=list)  # only these rows (+ their references)
 
     def check(self) -> None:
         if self.task != "reproduce":
@@ -113,6 +115,7 @@ def resolve(cfg: ReproduceConfig) -> tuple[ReproduceConfig, TableSpec]:
     dataset = DATASETS.key(cfg.dataset or spec.dataset)
     if not cfg.root:
         raise ConfigError(f"--root: give the {dataset} folder (e.g. --root /data/Market-1501)")
+    check_rows(spec, cfg.rows)
     unknown = set(cfg.choices) - set(spec.choices)
     if unknown:
         raise ConfigError(
@@ -269,6 +272,11 @@ def notes(
             f"Generated images scale with the real training set ({real:,} here, "
             f"{spec.paper_train_images:,} in the paper's): paper count -> used: {used}."
         )
+    if cfg.rows:
+        out.append(
+            f"Rows run so far: {', '.join(cfg.rows)} and their references (--rows); the others "
+            "show – until the table is run without --rows."
+        )
     for name, rec in records.items():
         key = f" ({rec['key']})" if rec.get("key") else ""
         out.append(f"Choice {name}{key} = {rec['value']}: {rec['source']}.")
@@ -322,12 +330,13 @@ def run_reproduce(
     ctx = context(cfg, spec, out)
     choices = {n: c.value for n, c in spec.choices.items()} | dict(cfg.choices)
     if plan_only:
-        plan = plan_table(spec, ctx, choices)
+        plan = plan_table(spec, ctx, choices, cfg.rows)
         kinds: dict[str, int] = {}
         for job in plan.jobs.values():
             kinds[job.kind] = kinds.get(job.kind, 0) + 1
-        return {"jobs": kinds, "runs": len({r.run for r in plan.runs}), "cells": len(spec.cells())}
-    plan_table(spec, ctx, choices)  # a table that cannot be planned fails before any record
+        cells = {(r.row, r.column) for r in plan.runs}
+        return {"jobs": kinds, "runs": len({r.run for r in plan.runs}), "cells": len(cells)}
+    plan_table(spec, ctx, choices, cfg.rows)  # fails before any record if it cannot be planned
     record_pipeline(cfg, out, MAY_CHANGE, f"a reproduction of {spec.name}",
                     {"replicates": [r.name for r in ctx.replicates]})  # fmt: skip
 
@@ -338,7 +347,7 @@ def run_reproduce(
     tuned = tune(spec, cfg, ctx, choices, execute) if cfg.tune else {}
     records = choice_records(spec, cfg, tuned)
     write_json_atomic(records, out / "choices.json")
-    plan = plan_table(spec, ctx, {n: r["value"] for n, r in records.items()})
+    plan = plan_table(spec, ctx, {n: r["value"] for n, r in records.items()}, cfg.rows)
     execute(plan.jobs)
     result = write_outputs(spec, cfg, ctx, plan, records, out)
     console.print(result["markdown"], markup=False, highlight=False, soft_wrap=True)

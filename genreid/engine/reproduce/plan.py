@@ -10,9 +10,10 @@ process pool can run them.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -337,9 +338,29 @@ class Planner:
         return self.plan
 
 
-def plan_table(spec: TableSpec, ctx: Context, choices: dict[str, Any]) -> Plan:
-    """Every cell of the table on every replicate."""
-    return Planner(spec, ctx, choices).add_cells(spec.cells())
+def plan_table(
+    spec: TableSpec, ctx: Context, choices: dict[str, Any], rows: Sequence[str] = ()
+) -> Plan:
+    """Every cell of the table on every replicate; with ``rows``, only those rows' cells and
+    the cells they are tested against (a long table run in parts, e.g. its costly rows last)."""
+    cells = spec.cells()
+    if rows:
+        wanted = set(rows)
+        refs = {ref for cell in cells if cell[0] in wanted and (ref := spec.reference(*cell))}
+        cells = [cell for cell in cells if cell[0] in wanted or cell in refs]
+    return Planner(spec, ctx, choices).add_cells(cells)
+
+
+def check_rows(spec: TableSpec, rows: Sequence[str]) -> None:
+    """``--rows``: every name a row of the table (did-you-mean otherwise)."""
+    names = [r.name for r in spec.rows]
+    for row in rows:
+        if row not in names:
+            close = difflib.get_close_matches(row, names, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ConfigError(
+                f"--rows: {spec.name} has no row {row!r}{hint}; its rows: {', '.join(names)}"
+            )
 
 
 def tuning_plan(

@@ -63,6 +63,10 @@ class GanTrainSection(LoopConfig):
     critic_steps: int = 5  # WGAN-GP: critic updates per generator update
     gp_weight: float = 10.0
     max_iters: int | None = None  # stop after this many iterations (tests, smoke runs)
+    # train at least this many iterations: epochs are raised on a small set (VIPeR's 632
+    # images are 19 batches, so 5 epochs would be 95 iterations: grey blobs). Per cluster: the
+    # epochs one GAN on all clustered images would get, then cluster_epochs as below
+    min_iters: int | None = None
     # one GAN per cluster: every GAN trains `epochs` over its own images (same), or
     # epochs x all images / its images, as many iterations as one GAN on all (scaled)
     cluster_epochs: Literal["same", "scaled"] = "same"
@@ -88,8 +92,10 @@ class GanTrainSection(LoopConfig):
         for key, value in positive.items():
             if value is not None and value < 1:
                 raise ConfigError(f"{key}: expected an integer >= 1, got {value}")
-        if self.max_iters is not None and self.max_iters < 1:
-            raise ConfigError(f"train.max_iters: expected >= 1 or null, got {self.max_iters}")
+        for key in ("max_iters", "min_iters"):
+            value = getattr(self, key)
+            if value is not None and value < 1:
+                raise ConfigError(f"train.{key}: expected >= 1 or null, got {value}")
         if self.lr is not None and self.lr <= 0:
             raise ConfigError(f"train.lr: expected a positive learning rate, got {self.lr}")
         if self.betas is not None and (
@@ -163,6 +169,18 @@ def cluster_config(cfg: GanConfig, images: int, total: int) -> GanConfig:
         return cfg
     epochs = math.ceil(cfg.train.epochs * total / images)
     return dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, epochs=epochs))
+
+
+def iteration_floor(cfg: GanConfig, images: int) -> GanConfig:
+    """The config with ``train.epochs`` raised so that ``images`` give at least
+    ``train.min_iters`` iterations in one process (unchanged without ``min_iters``)."""
+    t = cfg.train
+    if not t.min_iters:
+        return cfg
+    d_steps = int(getattr(t, GAN_ARCHS.get(cfg.model.arch).d_steps_key))
+    batches = max(1, images // max(1, min(t.batch_size, images)))  # iterations straddle epochs
+    epochs = max(t.epochs, math.ceil(t.min_iters * d_steps / batches))
+    return dataclasses.replace(cfg, train=dataclasses.replace(t, epochs=epochs))
 
 
 def cluster_seed(seed: int, cluster: int) -> int:
@@ -423,7 +441,8 @@ def train_gan(cfg: GanConfig, out: str | Path, resume: bool | str = False) -> di
                 "on resume."
             )
     if not cfg.data.clusters:
-        return Loop(GanTask(cfg), out, resume).run()
+        records = training_records(cfg)
+        return Loop(GanTask(iteration_floor(cfg, len(records)), records), out, resume).run()
     records = training_records(cfg)
     groups = read_cluster_manifest(cfg.data.clusters, records, cfg.data.root)
     top = RunDir(out)
@@ -431,8 +450,9 @@ def train_gan(cfg: GanConfig, out: str | Path, resume: bool | str = False) -> di
     results: dict[str, Any] = {"status": "done", "arch": cfg.model.arch, "clusters": {}}
     try:
         total = sum(len(recs) for recs in groups.values())
+        floored = iteration_floor(cfg, total)  # min_iters: those of one GAN on all images
         for c, recs in groups.items():
-            ccfg = cluster_config(cfg, len(recs), total)
+            ccfg = cluster_config(floored, len(recs), total)
             task = GanTask(ccfg, recs, seed=cluster_seed(cfg.seed, c), cluster=c)
             res = Loop(task, out / f"cluster_{c}", "auto" if resume else False).run()
             results["clusters"][str(c)] = {
