@@ -147,3 +147,9 @@ def test_torchrun_cli(tmp_path):
     assert res.returncode == 0, res.stderr[-3000:]
     results = json.loads((run / "results.json").read_text())
     assert results["world_size"] == 2 and "rank1" in results["final"]
+    # LSRO's uniform targets, summed over both ranks: every identity gets 1/K of the mass
+    rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines() if x]
+    last = [r for r in rows if "gen/effective_identities" in r][-1]
+    k = last["gen/effective_identities"]
+    assert last["gen/top_identity_share"] == pytest.approx(1 / k)
+    assert last["gen/target_entropy"] == pytest.approx(1.0)

@@ -24,6 +24,7 @@ TINY = [
     "model.depth=2",
     "train.batch_size=4",
     "train.epochs=1",
+    "train.min_iters=null",  # the tiny configs' iteration floor is for real datasets
     "train.progress=false",
     "train.critic_steps=2",
 ]

@@ -40,7 +40,7 @@ SMALL_RECIPE = [
 ]  # fmt: skip
 SMALL_GAN = [
     "data.height=32", "data.width=16", "model.width=4", "model.depth=2", "train.batch_size=4",
-    "train.epochs=1", "train.progress=false", "train.device=cpu",
+    "train.epochs=1", "train.progress=false", "train.device=cpu", "train.min_iters=null",
 ]  # fmt: skip
 
 

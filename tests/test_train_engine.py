@@ -396,6 +396,10 @@ def test_generated_join_at_gen_start_epoch(tmp_path):
     rows = [json.loads(x) for x in (tmp_path / "run/metrics.jsonl").read_text().splitlines()]
     assert [r["generated_used"] for r in rows] == [False, True]
     assert [r["images"] for r in rows] == [16, 24]  # 16 real, then 16 real + 8 generated
+    # what the generated images were taught: nothing in epoch 0; one-hot targets in epoch 1
+    assert "gen/target_entropy" not in rows[0]
+    assert rows[1]["gen/target_entropy"] == pytest.approx(0.0, abs=1e-9)
+    assert 1 <= rows[1]["gen/effective_identities"] <= 4  # 4 identities
 
 
 def test_all_in_one_learns_the_extra_class_and_features_ignore_it(tmp_path):

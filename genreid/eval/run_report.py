@@ -68,7 +68,8 @@ def _env(run: Path) -> dict[str, str]:
 
 
 def _curves(run: Path) -> dict[str, tuple[list[float], list[float]]]:
-    """Per-epoch losses and evaluation metrics (epoch-end records of metrics.jsonl)."""
+    """Per-epoch losses, what the generated images were taught (``gen/*``) and evaluation
+    metrics (epoch-end records of metrics.jsonl)."""
     curves: dict[str, tuple[list[float], list[float]]] = {}
     for line in (run / "metrics.jsonl").read_text().splitlines():
         try:
@@ -78,7 +79,7 @@ def _curves(run: Path) -> dict[str, tuple[list[float], list[float]]]:
         if not record.get("epoch_end") or "epoch" not in record:
             continue
         for key, value in record.items():
-            wanted = key.startswith("loss") or key in EVAL_CURVES
+            wanted = key.startswith(("loss", "gen/")) or key in EVAL_CURVES
             if wanted and isinstance(value, int | float) and math.isfinite(value):
                 x, y = curves.setdefault(key, ([], []))
                 x.append(float(record["epoch"]))

@@ -150,7 +150,10 @@ def _curves(runs: Sequence[ReportRun]) -> str:
         order = sorted(panels, key=lambda m: (not m.startswith("loss"), m))
         fig = curves_figure({m: panels[m] for m in order}, [r.name for r in runs])
         out += _plot(figure_png(fig), "training curves")
-        out += '<p class="note">Epoch means from metrics.jsonl; evaluation metrics in %.</p>'
+        out += (
+            '<p class="note">Epoch means from metrics.jsonl; evaluation metrics in %; gen/*: '
+            "what the generated images were taught (docs/TRAINING.md).</p>"
+        )
     return out + _notes(runs, "curves")
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import random
+import shutil
 import sys
 import traceback
 from collections.abc import Callable
@@ -51,12 +52,25 @@ def _train(job: Job) -> Any:
 
 
 def _real(job: Job) -> Path:
-    """A manifest of a seeded subset of another dataset's training images (absolute paths)."""
+    """A seeded subset of another dataset's training images, linked (or copied, across file
+    systems) into the job's folder with a manifest, as a generated folder is."""
     p = job.params
     records = [r for r in load_dataset(p["dataset"], p["root"]).train if r.pid >= 0]
     rng = random.Random(p["seed"])
     chosen = rng.sample(records, min(p["num"], len(records)))
-    return write_manifest(job.out, [{"path": str(Path(r.path).resolve())} for r in chosen])
+    out = Path(job.out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for i, rec in enumerate(chosen):
+        src = Path(rec.path).resolve()
+        dst = out / f"{i:06d}_{src.name}"
+        if not dst.exists():
+            try:
+                os.link(src, dst)
+            except OSError:
+                shutil.copy2(src, dst)
+        rows.append({"path": dst.name})
+    return write_manifest(out, rows)
 
 
 def _sample(job: Job) -> Path:

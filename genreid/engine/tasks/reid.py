@@ -38,6 +38,7 @@ from genreid.labels.base import (
     weighted_mean,
 )
 from genreid.labels.config import LabelsConfig
+from genreid.labels.stats import TargetStats
 from genreid.models.reid import ModelConfig, ReIDModel, build_model
 
 
@@ -147,6 +148,7 @@ class ReIDTask(Task):
             TrainingSet(self.records, self.label_map, self.ds.root, loop.out, loop.device)
         )
         self.strategy: LabelStrategy = loop.module("labels", strategy, ddp_wrap=False)
+        self.target_stats = TargetStats(strategy.num_outputs, loop.device)
         pipeline = train_transform(d)
         cache = d.cache == "on" or (d.cache == "auto" and cache_fits(self.records, pipeline))
         self.train_set = ImageDataset(self.records, pipeline, self.label_map, cache=cache)
@@ -207,6 +209,7 @@ class ReIDTask(Task):
             batch["index"].to(dev),
         )
         tg = self.strategy(lb)
+        self.target_stats.add(tg.q[lb.generated.bool() & (tg.weight > 0)])
         per_image = cross_entropy_per_image(lb.logits, tg.q)
         loss = weighted_mean(per_image, tg.weight)
         if tg.aux_loss is not None:  # a per-image mean like the cross-entropy: DDP averages both
@@ -226,6 +229,7 @@ class ReIDTask(Task):
             "lr": lr[0],
             "lr_head": lr[-1],
             "generated_used": self.strategy.generated_active(epoch),
+            **self.target_stats.summary(),
         }
 
     def evaluate(self) -> dict[str, float]:
