@@ -116,3 +116,21 @@ def test_reference_by_column_is_described_per_row():
     assert summary[("12000", "iw", "mAP")].p is None  # identical: no test possible
     assert summary[("12000", "iw", "rank1")].p is None  # a constant difference: no variance
     assert "IWGAN against DCGAN (same row)" in markdown(layout, summary)
+
+
+def test_a_table_without_paper_numbers_has_no_paper_columns_and_any_rank():
+    lay = TableLayout(
+        title="Own table", rows=[("base", "Baseline"), ("gen", "LSRO")],
+        columns=[("ours", "")], metrics=("rank1", "rank20", "mAP"),
+        reference={("gen", "ours"): ("base", "ours")},
+    )  # fmt: skip
+    reps = [f"split{i}_seed0" for i in range(4)]
+
+    def cell(xs: list[float]) -> dict:
+        pairs = zip(reps, xs, strict=True)
+        return {r: {"rank1": x, "rank20": x + 0.3, "mAP": x / 2} for r, x in pairs}
+
+    data = {("base", "ours"): cell(BASE), ("gen", "ours"): cell(GEN)}
+    text = markdown(lay, summarize(lay, data))
+    assert "|  | rank-1 | rank-20 | mAP |" in text and "paper" not in text, text
+    assert f"| LSRO | 64.5 ± {100 * stats.tstd(GEN):.1f}* | 94.5 ± " in text

@@ -18,7 +18,9 @@ from typing import Any
 
 from genreid.eval.significance import paired_t
 
-METRIC_NAMES = {"rank1": "rank-1", "rank5": "rank-5", "rank10": "rank-10", "mAP": "mAP"}
+METRIC_NAMES = {
+    "rank1": "rank-1", "rank5": "rank-5", "rank10": "rank-10", "rank20": "rank-20", "mAP": "mAP",
+}  # fmt: skip
 ALPHA = 0.05  # a difference with a two-sided p below this is marked
 
 Cell = tuple[str, str]  # (row name, column name)
@@ -137,14 +139,16 @@ def markdown(
     notes: list[str] | None = None,
 ) -> str:
     """The table in the paper's layout: per column and metric ours (mean ± std, * when it
-    differs from the reference cell at p < 0.05) and the paper's number beside it."""
+    differs from the reference cell at p < 0.05) and the paper's number beside it (no paper
+    columns when the paper gives no numbers)."""
     runs = common_runs(summary)
+    with_paper = bool(layout.paper)
     header = [layout.corner or ""]
     for _, col_label in layout.columns:
         for metric in layout.metrics:
             name = METRIC_NAMES.get(metric, metric)
             label = f"{col_label} {name}" if len(layout.columns) > 1 or col_label else name
-            header += [label.strip(), f"{layout.paper_label}"]
+            header += [label.strip()] + ([layout.paper_label] if with_paper else [])
     lines = [f"## {layout.title}", ""]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row, row_label in layout.rows:
@@ -152,7 +156,7 @@ def markdown(
         for col, _ in layout.columns:
             for metric in layout.metrics:
                 stats = summary[(row, col, metric)]
-                cells += [_cell_text(stats, runs), _fmt(stats.paper, 2)]
+                cells += [_cell_text(stats, runs)] + ([_fmt(stats.paper, 2)] if with_paper else [])
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
     foot = []

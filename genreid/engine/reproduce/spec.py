@@ -288,6 +288,7 @@ def load_table(name: str | Path) -> TableSpec:
             for i, p in enumerate(d.get("paper_results") or [])
         ],
         notes=[str(n) for n in d.get("notes") or []],
+        metrics=tuple(str(m) for m in d.get("metrics") or ("rank1", "mAP")),
     )
     check_table(spec)
     return spec
@@ -296,6 +297,10 @@ def load_table(name: str | Path) -> TableSpec:
 def check_table(spec: TableSpec) -> None:
     """Every name a spec uses exists: recipes, sources, reference rows and columns, choices."""
     where = str(spec.path)
+    known = ("rank1", "rank5", "rank10", "rank20", "mAP", "mINP")  # what an evaluation writes
+    for metric in spec.metrics:
+        if metric not in known:
+            raise ConfigError(f"{where}: metrics: {metric!r} is not one of {', '.join(known)}")
     names = [a.name for a in spec.rows], [a.name for a in spec.columns]
     for kind, items in zip(("row", "column"), names, strict=True):
         if len(set(items)) != len(items):
