@@ -440,10 +440,9 @@ def train_gan(cfg: GanConfig, out: str | Path, resume: bool | str = False) -> di
                 "trained with the run's config.yaml); only train.* and data.workers may change "
                 "on resume."
             )
-    if not cfg.data.clusters:
-        records = training_records(cfg)
-        return Loop(GanTask(iteration_floor(cfg, len(records)), records), out, resume).run()
     records = training_records(cfg)
+    if not cfg.data.clusters:
+        return Loop(GanTask(iteration_floor(cfg, len(records)), records), out, resume).run()
     groups = read_cluster_manifest(cfg.data.clusters, records, cfg.data.root)
     top = RunDir(out)
     top.record_config(cfg, cfg.seed, stage="gan_clusters")
