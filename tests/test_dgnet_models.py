@@ -11,6 +11,7 @@ import torch
 from torch.nn import functional as F
 
 from genreid.core.config import load_config
+from genreid.core.errors import ConfigError
 from genreid.engine.tasks.dgnet import DGNetConfig, DGNetSteps, IterStepSchedule, Teacher
 from genreid.models.dgnet import DGNetModelConfig, DGNetReID, build_dgnet
 from genreid.models.dgnet.decoder import Decoder
@@ -184,6 +185,33 @@ def test_iteration_step_schedule():
     again = IterStepSchedule(opt, [2, 4], 0.1)
     again.load_state_dict({"iteration": 3})
     assert again.lr() == pytest.approx(0.1)
+
+
+def test_iteration_cosine_schedule():
+    """Half the lr at half of N iterations, 0 at N and after; resumes to the same value."""
+    p = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.Adam([{"params": [p], "lr": 2.0}])
+    sched = IterStepSchedule(opt, [1], 0.1, cosine_over=4)  # milestones ignored
+    lrs = []
+    for _ in range(5):
+        sched.step()
+        lrs.append(sched.lr())
+    c = 1 + 2**-0.5  # 1 + cos(pi/4)
+    assert lrs == pytest.approx([c, 1.0, 2 - c, 0.0, 0.0])
+    again = IterStepSchedule(opt, [1], 0.1, cosine_over=4)
+    again.load_state_dict({"iteration": 1})
+    assert again.lr() == pytest.approx(c)
+
+
+def test_appearance_optimizer_adam_and_sgd():
+    """optim.ea.name picks E_a's optimiser; the heads get head_lr_mult x lr either way."""
+    cfg = small_cfg("optim.ea.name=adam", "optim.ea.head_lr_mult=3", "optim.ea.lr=0.002")
+    steps = DGNetSteps(cfg, K, torch.device("cpu"))
+    assert isinstance(steps.opt_ea, torch.optim.Adam)
+    assert [g["lr"] for g in steps.opt_ea.param_groups] == pytest.approx([0.002, 0.006])
+    assert isinstance(DGNetSteps(small_cfg(), K, torch.device("cpu")).opt_ea, torch.optim.SGD)
+    with pytest.raises(ConfigError, match="optim.ea.name"):
+        small_cfg("optim.ea.name=adamw")
 
 
 def _grads(module: torch.nn.Module) -> list[torch.Tensor | None]:

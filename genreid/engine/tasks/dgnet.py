@@ -3,9 +3,9 @@ with the re-ID network on batches of positive pairs (Zheng et al., CVPR 2019; ME
 
 One step is one iteration: encode the anchors, their positives and the anchors' structure
 codes, decode the self-, same-identity and cross-identity images, update D once on the
-current fakes (LSGAN + R1 on the reals), then update E_a (SGD) and E_s + G (Adam) once on the
-weighted sum of Eq. 10. The teacher (a trained re-ID run) labels the cross-identity images
-for L_prim; L_fine uses the structure donor's label; both start at ``loss.start`` and warm up
+current fakes (LSGAN + R1 on the reals), then update E_a (SGD; Adam in the tiny recipe) and
+E_s + G (Adam) once on the weighted sum of Eq. 10. The teacher (a trained re-ID run) labels
+the cross-identity images for L_prim; L_fine uses the structure donor's label; both start at ``loss.start`` and warm up
 linearly. Gradients are averaged over processes by hand (the iteration runs each network
 several times before one backward pass, which DDP's hooks do not allow).
 """
@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from PIL import Image
@@ -82,14 +83,17 @@ class DGNetLossConfig:
 
 
 @dataclass
-class SGDSection:
-    """E_a's optimiser: SGD with momentum, the heads at ``head_lr_mult`` x lr."""
+class EaSection:
+    """E_a's optimiser, the heads at ``head_lr_mult`` x lr: the paper's SGD with momentum and
+    a step schedule, or (``name: adam``, ``schedule: cosine``) the tiny re-ID recipe's."""
 
+    name: Literal["sgd", "adam"] = "sgd"
     lr: float = 0.002
     head_lr_mult: float = 10.0
-    momentum: float = 0.9
+    momentum: float = 0.9  # sgd only
     weight_decay: float = 5e-4
-    milestones: list[int] = field(default_factory=lambda: [60000])  # iterations
+    schedule: Literal["step", "cosine"] = "step"  # cosine: to 0 over all iterations
+    milestones: list[int] = field(default_factory=lambda: [60000])  # iterations (step)
     gamma: float = 0.1
 
 
@@ -108,7 +112,7 @@ class AdamSection:
 class DGNetOptimConfig:
     """Three optimisers, each with its own schedule: ``ea`` (E_a), ``gen`` (E_s, G), ``dis``."""
 
-    ea: SGDSection = field(default_factory=SGDSection)
+    ea: EaSection = field(default_factory=EaSection)
     gen: AdamSection = field(default_factory=AdamSection)
     dis: AdamSection = field(default_factory=AdamSection)
 
@@ -127,6 +131,12 @@ class DGNetOptimConfig:
                 raise ConfigError(f"optim.{name}.betas: expected two values in [0, 1)")
         if self.ea.head_lr_mult <= 0 or not 0 <= self.ea.momentum < 1:
             raise ConfigError("optim.ea: expected head_lr_mult > 0 and momentum in [0, 1)")
+        if self.ea.name not in ("sgd", "adam"):
+            raise ConfigError(f"optim.ea.name: expected sgd or adam, got {self.ea.name!r}")
+        if self.ea.schedule not in ("step", "cosine"):
+            raise ConfigError(
+                f"optim.ea.schedule: expected step or cosine, got {self.ea.schedule!r}"
+            )
 
 
 @dataclass
@@ -179,15 +189,28 @@ class DGNetConfig:
 
 
 class IterStepSchedule:
-    """Every group's lr = its base lr x gamma^(milestones reached), per iteration."""
+    """Every group's lr = its base lr x gamma^(milestones reached), per iteration; with
+    ``cosine_over`` = N instead, base lr x (1 + cos(pi min(i/N, 1))) / 2."""
 
-    def __init__(self, optimizer: torch.optim.Optimizer, milestones: list[int], gamma: float):
+    def __init__(
+        self,
+        optimizer: torch.optim.Optimizer,
+        milestones: list[int],
+        gamma: float,
+        cosine_over: int | None = None,
+    ) -> None:
         self.optimizer, self.milestones, self.gamma = optimizer, list(milestones), gamma
+        self.cosine_over = cosine_over
         self.base = [g.setdefault("initial_lr", g["lr"]) for g in optimizer.param_groups]
         self.iteration = 0
 
+    def factor(self) -> float:
+        if self.cosine_over:
+            return 0.5 * (1 + math.cos(math.pi * min(self.iteration / self.cosine_over, 1.0)))
+        return self.gamma ** sum(self.iteration >= m for m in self.milestones)
+
     def _apply(self) -> None:
-        f = self.gamma ** sum(self.iteration >= m for m in self.milestones)
+        f = self.factor()
         for g, b in zip(self.optimizer.param_groups, self.base, strict=True):
             g["lr"] = b * f
 
@@ -286,6 +309,17 @@ class Forward:
     lam_fine: float
 
 
+def appearance_optimizer(E_a: nn.Module, o: EaSection) -> torch.optim.Optimizer:
+    """E_a's SGD or Adam, the backbone at lr and the heads at head_lr_mult x lr."""
+    groups = [
+        {"params": E_a.backbone_parameters(), "lr": o.lr},
+        {"params": E_a.head_parameters(), "lr": o.lr * o.head_lr_mult},
+    ]
+    if o.name == "adam":
+        return torch.optim.Adam(groups, lr=o.lr, weight_decay=o.weight_decay)
+    return torch.optim.SGD(groups, lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay)
+
+
 class DGNetSteps:
     """The four networks, the three optimisers and schedules, two gradient scalers, and one
     training iteration on a batch of pairs (no data, no I/O: benchmarks time it directly)."""
@@ -305,13 +339,8 @@ class DGNetSteps:
         n = self.nets
         self.E_a, self.E_s, self.G, self.D = n.E_a, n.E_s, n.G, n.D
         o = cfg.optim
-        self.opt_ea = torch.optim.SGD(
-            [
-                {"params": self.E_a.backbone_parameters(), "lr": o.ea.lr},
-                {"params": self.E_a.head_parameters(), "lr": o.ea.lr * o.ea.head_lr_mult},
-            ],
-            lr=o.ea.lr, momentum=o.ea.momentum, weight_decay=o.ea.weight_decay,
-        )  # fmt: skip
+        self.opt_ea = appearance_optimizer(self.E_a, o.ea)
+        cosine = cfg.iterations if o.ea.schedule == "cosine" else None
         self.opt_gen = torch.optim.Adam(
             [*self.E_s.parameters(), *self.G.parameters()],
             lr=o.gen.lr, betas=tuple(o.gen.betas), weight_decay=o.gen.weight_decay,
@@ -321,7 +350,7 @@ class DGNetSteps:
             lr=o.dis.lr, betas=tuple(o.dis.betas), weight_decay=o.dis.weight_decay,
         )  # fmt: skip
         self.sched = {
-            "E_a": IterStepSchedule(self.opt_ea, o.ea.milestones, o.ea.gamma),
+            "E_a": IterStepSchedule(self.opt_ea, o.ea.milestones, o.ea.gamma, cosine),
             "gen": IterStepSchedule(self.opt_gen, o.gen.milestones, o.gen.gamma),
             "D": IterStepSchedule(self.opt_dis, o.dis.milestones, o.dis.gamma),
         }
@@ -386,7 +415,7 @@ class DGNetSteps:
         return Forward(parts, a, s, donor, x_cross, *self.weights(iteration))
 
     def g_step(self, fwd: Forward, y: torch.Tensor) -> dict[str, float]:
-        """One joint update of E_a (SGD) and E_s + G (Adam) on the weighted sum of Eq. 10."""
+        """One joint update of E_a and E_s + G on the weighted sum of Eq. 10."""
         L, parts, x_cross = self.cfg.loss, fwd.parts, fwd.x_cross
         self.D.requires_grad_(False)
         try:
