@@ -14,7 +14,7 @@ import yaml
 from typer.testing import CliRunner
 
 from genreid.cli import app
-from genreid.core.errors import RunFolderError
+from genreid.core.errors import ConfigError, RunFolderError
 from genreid.engine.reproduce.pipeline import ReproduceConfig, run_reproduce
 from genreid.engine.reproduce.spec import load_table, table_names
 from tests.fixtures import DGNET_SMALL, make_market_tree
@@ -98,6 +98,18 @@ def test_an_interrupted_sweep_continues_to_the_same_table(tmp_path, root):
         run_reproduce(micro(root), out, after_job=stop_after_first_cell)
     assert seen == ["runs/baseline/seed0", "runs/baseline/seed0/eval"]
     assert not (out / "table.md").exists()
+    # --report: the table of what is finished, nothing run
+    part = run_reproduce(micro(root), out, report_only=True, after_job=seen.append)
+    assert (part["runs_finished"], part["runs"]) == (1, 4) and len(seen) == 2
+    assert [(c["row"], c["metric"], c["n"]) for c in part["cells"]] == [
+        ("baseline", "rank1", 1), ("baseline", "mAP", 1), ("lsro", "rank1", 0), ("lsro", "mAP", 0),
+    ]  # fmt: skip
+    assert "Partial: 1 of 4 runs finished" in (out / "table.md").read_text()
+    assert len((out / "cells.jsonl").read_text().splitlines()) == 1
+    with pytest.raises(ConfigError, match="no started reproduction"):
+        run_reproduce(micro(root), tmp_path / "empty", report_only=True)
+    with pytest.raises(RunFolderError, match="different choices"):
+        run_reproduce(micro(root, choices={"smoothing": 0.1}), out, report_only=True)
     done = out / "runs/baseline/seed0"
     stamps = {p: p.stat().st_mtime_ns for p in [done / "checkpoints/last.pt",
                                                  done / "eval/results.json"]}  # fmt: skip
@@ -195,6 +207,8 @@ def test_cli_runs_a_table_and_plans_one(tmp_path, root):
     assert res.exit_code == 0 and "replaced its block" in res.output  # finished: no training
     again = page.read_text()
     assert again.count("<!-- begin genreid reproduce") == 1 and again.endswith("kept below\n")
+    res = CliRunner().invoke(app, [*args, "--out", str(out), "--report"])
+    assert res.exit_code == 0 and "2 of 2 runs finished" in res.output
     res = CliRunner().invoke(app, [*args, "--splits", "2", "--out", str(tmp_path / "x")])
     assert res.exit_code == 1 and "error: --splits: market1501 has one split" in res.output
 

@@ -60,6 +60,9 @@ def reproduce_command(
         "against); run again without it to fill in the rest.",
     ),
     plan: bool = typer.Option(False, "--plan", help="Print the jobs it would run and exit."),
+    report: bool = typer.Option(
+        False, "--report", help="Write the table of the runs finished so far; run nothing."
+    ),
     results: Path = typer.Option(
         None, "--results", help="Also (re)write the table into this markdown file's block."
     ),
@@ -93,7 +96,9 @@ def reproduce_command(
         kinds = ", ".join(f"{n} {k}" for k, n in res["jobs"].items())
         typer.echo(f"{res['cells']} cells, {res['runs']} runs; jobs: {kinds}")
         return
-    result = run_reproduce(cfg, out)
+    result = run_reproduce(cfg, out, report_only=report)
+    if report:
+        typer.echo(f"{result['runs_finished']} of {result['runs']} runs finished")
     typer.echo(f"{result['table']}: {out / 'table.md'}, {out / 'table.csv'}, {out / 'cells.jsonl'}")
     if results is not None:
         from genreid.engine.reproduce.pipeline import write_results_block  # lazy: as above

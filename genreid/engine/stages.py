@@ -42,19 +42,28 @@ def record_pipeline(
     config is refused: only the keys in ``may_change`` (ones that add runs, or run them
     faster) may differ, so running again continues the same pipeline."""
     saved = out / "config.yaml"
-    if saved.is_file():
-        old = to_dict(load_config(type(cfg), saved))
-        differ = config_differences(old, to_dict(cfg), may_change)
-        if differ:
-            raise RunFolderError(
-                f"{out} holds {what} with a different {', '.join(differ)} (see its "
-                f"config.yaml); pass another --out, or the same config (only "
-                f"{', '.join(may_change)} may change: they add runs or run them faster)"
-            )
+    check_pipeline(cfg, out, may_change, what)
     out.mkdir(parents=True, exist_ok=True)
     save_config(cfg, saved)
     record = {"stage": cfg.task, **(env or {}), "versions": versions(), "command": sys.argv}
     write_json_atomic(record, out / "env.json")
+
+
+def check_pipeline(cfg: Any, out: Path, may_change: tuple[str, ...], what: str) -> bool:
+    """Whether OUT holds a pipeline already; refuses one of another config (only the keys in
+    ``may_change`` may differ)."""
+    saved = out / "config.yaml"
+    if not saved.is_file():
+        return False
+    old = to_dict(load_config(type(cfg), saved))
+    differ = config_differences(old, to_dict(cfg), may_change)
+    if differ:
+        raise RunFolderError(
+            f"{out} holds {what} with a different {', '.join(differ)} (see its "
+            f"config.yaml); pass another --out, or the same config (only "
+            f"{', '.join(may_change)} may change: they add runs or run them faster)"
+        )
+    return True
 
 
 def run_stages(stages: Iterable[Stage], console: Console | None = None) -> dict[str, Any]:

@@ -43,7 +43,7 @@ from genreid.engine.reproduce.plan import (
 )
 from genreid.engine.reproduce.runner import check_jobs, run_jobs
 from genreid.engine.reproduce.spec import SCALES, TableSpec, load_table, table_names
-from genreid.engine.stages import read_json, record_pipeline
+from genreid.engine.stages import check_pipeline, read_json, record_pipeline
 from genreid.eval.tables import TableLayout, as_dict, csv_text, markdown, summarize
 
 MAY_CHANGE = ("seeds", "splits", "jobs", "threads", "rows")  # add runs or run them faster
@@ -285,13 +285,18 @@ def notes(
 
 def write_outputs(
     spec: TableSpec, cfg: ReproduceConfig, ctx: Context, plan: Plan,
-    records: dict[str, dict[str, Any]], out: Path,
+    records: dict[str, dict[str, Any]], out: Path, finished_only: bool = False,
 ) -> dict[str, Any]:  # fmt: skip
-    """cells.jsonl, table.md, table.csv and summary.json from the finished runs."""
+    """cells.jsonl, table.md, table.csv and summary.json from the finished runs (with
+    ``finished_only``, the runs not evaluated yet are left out and the notes say how many)."""
     choices = {n: r["value"] for n, r in records.items()}
     per: dict[tuple[str, str], dict[str, dict[str, float]]] = {}
     lines = []
+    missing = 0
     for run in plan.runs:
+        if finished_only and not (Path(run.run) / "eval/results.json").is_file():
+            missing += 1
+            continue
         metrics = run_metrics(run)
         per.setdefault((run.row, run.column), {})[run.replicate] = metrics
         lines.append(json.dumps({
@@ -303,13 +308,21 @@ def write_outputs(
     atomic_write_text(out / "cells.jsonl", "\n".join(lines) + "\n")
     lay = layout(spec, cfg, choices)
     summary = summarize(lay, per)
-    text = markdown(lay, summary, notes(spec, cfg, ctx, records))
+    said = notes(spec, cfg, ctx, records)
+    if missing:
+        total = len(plan.runs)
+        said.insert(0, (
+            f"Partial: {total - missing} of {total} runs finished (a report made while the "
+            "sweep runs; the same command without --report continues it)."
+        ))  # fmt: skip
+    text = markdown(lay, summary, said)
     atomic_write_text(out / "table.md", text)
     atomic_write_text(out / "table.csv", csv_text(lay, summary))
     result = {
         "table": spec.name, "title": spec.title, "scale": cfg.scale, "dataset": cfg.dataset,
         "replicates": [r.name for r in ctx.replicates], "validation": cfg.validation,
         "choices": records, "cells": as_dict(summary), "markdown": text,
+        "runs": len(plan.runs), "runs_finished": len(plan.runs) - missing,
     }  # fmt: skip
     write_json_atomic(result, out / "summary.json")
     return result
@@ -321,9 +334,11 @@ def run_reproduce(
     console: Console | None = None,
     after_job: Callable[[Job], None] | None = None,
     plan_only: bool = False,
+    report_only: bool = False,
 ) -> dict[str, Any]:
     """Reproduce a table into ``out`` (running it again continues it); returns the summary.
-    ``plan_only`` returns the plan's jobs by kind without running or writing anything."""
+    ``plan_only`` returns the plan's jobs by kind without running or writing anything;
+    ``report_only`` runs nothing and writes the table of the runs finished so far."""
     console = console or Console(stderr=True)
     out = Path(out).expanduser().resolve()
     cfg, spec = resolve(cfg)
@@ -336,6 +351,8 @@ def run_reproduce(
             kinds[job.kind] = kinds.get(job.kind, 0) + 1
         cells = {(r.row, r.column) for r in plan.runs}
         return {"jobs": kinds, "runs": len({r.run for r in plan.runs}), "cells": len(cells)}
+    if report_only:
+        return report(spec, cfg, ctx, out)
     plan_table(spec, ctx, choices, cfg.rows)  # fails before any record if it cannot be planned
     record_pipeline(cfg, out, MAY_CHANGE, f"a reproduction of {spec.name}",
                     {"replicates": [r.name for r in ctx.replicates]})  # fmt: skip
@@ -352,6 +369,19 @@ def run_reproduce(
     result = write_outputs(spec, cfg, ctx, plan, records, out)
     console.print(result["markdown"], markup=False, highlight=False, soft_wrap=True)
     return result
+
+
+def report(spec: TableSpec, cfg: ReproduceConfig, ctx: Context, out: Path) -> dict[str, Any]:
+    """The table of the runs a sweep in ``out`` has finished, with the choices it recorded."""
+    what = f"a reproduction of {spec.name}"
+    if not check_pipeline(cfg, out, MAY_CHANGE, what) or not (out / "choices.json").is_file():
+        raise ConfigError(
+            f"--report: {out} holds no started reproduction of {spec.name} yet; run the same "
+            "command without --report first"
+        )
+    records = read_json(out / "choices.json")
+    plan = plan_table(spec, ctx, {n: r["value"] for n, r in records.items()}, cfg.rows)
+    return write_outputs(spec, cfg, ctx, plan, records, out, finished_only=True)
 
 
 def results_key(result: dict[str, Any]) -> str:

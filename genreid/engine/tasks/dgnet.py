@@ -3,11 +3,12 @@ with the re-ID network on batches of positive pairs (Zheng et al., CVPR 2019; ME
 
 One step is one iteration: encode the anchors, their positives and the anchors' structure
 codes, decode the self-, same-identity and cross-identity images, update D once on the
-current fakes (LSGAN + R1 on the reals), then update E_a (SGD; Adam in the tiny recipe) and
+current fakes (LSGAN + R1 on the reals), then update E_a (SGD, or Adam: optim.ea.name) and
 E_s + G (Adam) once on the weighted sum of Eq. 10. The teacher (a trained re-ID run) labels
-the cross-identity images for L_prim; L_fine uses the structure donor's label; both start at ``loss.start`` and warm up
-linearly. Gradients are averaged over processes by hand (the iteration runs each network
-several times before one backward pass, which DDP's hooks do not allow).
+the cross-identity images for L_prim; L_fine uses the structure donor's label; both start at
+``loss.start`` and warm up linearly. Gradients are averaged over processes by hand (the
+iteration runs each network several times before one backward pass, which DDP's hooks do not
+allow).
 """
 
 from __future__ import annotations
