@@ -12,7 +12,7 @@ from torch.nn import functional as F
 
 from genreid.core.config import load_config
 from genreid.core.errors import ConfigError
-from genreid.engine.tasks.dgnet import DGNetConfig, DGNetSteps, IterStepSchedule, Teacher
+from genreid.engine.tasks.dgnet import DGNetConfig, DGNetSteps, IterSchedule, Teacher
 from genreid.models.dgnet import DGNetModelConfig, DGNetReID, build_dgnet
 from genreid.models.dgnet.decoder import Decoder
 from genreid.models.dgnet.discriminator import lsgan_d_loss, lsgan_g_loss, r1_penalty
@@ -176,13 +176,13 @@ def test_warm_up_of_lambda_prim_and_lambda_fine():
 def test_iteration_step_schedule():
     p, q = torch.nn.Parameter(torch.zeros(1)), torch.nn.Parameter(torch.zeros(1))
     opt = torch.optim.SGD([{"params": [p], "lr": 1.0}, {"params": [q], "lr": 10.0}])
-    sched = IterStepSchedule(opt, [2, 4], 0.1)
+    sched = IterSchedule(opt, [2, 4], 0.1)
     lrs = []
     for _ in range(5):
         sched.step()
         lrs += [g["lr"] for g in opt.param_groups]
     assert lrs == pytest.approx([1, 10, 0.1, 1, 0.1, 1, 0.01, 0.1, 0.01, 0.1])
-    again = IterStepSchedule(opt, [2, 4], 0.1)
+    again = IterSchedule(opt, [2, 4], 0.1)
     again.load_state_dict({"iteration": 3})
     assert again.lr() == pytest.approx(0.1)
 
@@ -191,14 +191,14 @@ def test_iteration_cosine_schedule():
     """Half the lr at half of N iterations, 0 at N and after; resumes to the same value."""
     p = torch.nn.Parameter(torch.zeros(1))
     opt = torch.optim.Adam([{"params": [p], "lr": 2.0}])
-    sched = IterStepSchedule(opt, [1], 0.1, cosine_over=4)  # milestones ignored
+    sched = IterSchedule(opt, [1], 0.1, cosine_over=4)  # milestones ignored
     lrs = []
     for _ in range(5):
         sched.step()
         lrs.append(sched.lr())
     c = 1 + 2**-0.5  # 1 + cos(pi/4)
     assert lrs == pytest.approx([c, 1.0, 2 - c, 0.0, 0.0])
-    again = IterStepSchedule(opt, [1], 0.1, cosine_over=4)
+    again = IterSchedule(opt, [1], 0.1, cosine_over=4)
     again.load_state_dict({"iteration": 1})
     assert again.lr() == pytest.approx(c)
 

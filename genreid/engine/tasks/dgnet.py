@@ -189,7 +189,7 @@ class DGNetConfig:
         return self.train.epochs * self.train.epoch_iters
 
 
-class IterStepSchedule:
+class IterSchedule:
     """Every group's lr = its base lr x gamma^(milestones reached), per iteration; with
     ``cosine_over`` = N instead, base lr x (1 + cos(pi min(i/N, 1))) / 2."""
 
@@ -351,9 +351,9 @@ class DGNetSteps:
             lr=o.dis.lr, betas=tuple(o.dis.betas), weight_decay=o.dis.weight_decay,
         )  # fmt: skip
         self.sched = {
-            "E_a": IterStepSchedule(self.opt_ea, o.ea.milestones, o.ea.gamma, cosine),
-            "gen": IterStepSchedule(self.opt_gen, o.gen.milestones, o.gen.gamma),
-            "D": IterStepSchedule(self.opt_dis, o.dis.milestones, o.dis.gamma),
+            "E_a": IterSchedule(self.opt_ea, o.ea.milestones, o.ea.gamma, cosine),
+            "gen": IterSchedule(self.opt_gen, o.gen.milestones, o.gen.gamma),
+            "D": IterSchedule(self.opt_dis, o.dis.milestones, o.dis.gamma),
         }
         fp16 = amp == torch.float16
         self.scaler_g = torch.amp.GradScaler("cuda", enabled=fp16)
