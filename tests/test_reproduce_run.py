@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from genreid.cli import app
 from genreid.core.errors import ConfigError, RunFolderError
-from genreid.engine.reproduce.pipeline import ReproduceConfig, run_reproduce
+from genreid.engine.reproduce.pipeline import ReproduceConfig, run_reproduce, write_results_block
 from genreid.engine.reproduce.spec import load_table, table_names
 from tests.fixtures import DGNET_SMALL, make_market_tree
 from tests.test_train_engine import make_data
@@ -211,6 +211,16 @@ def test_cli_runs_a_table_and_plans_one(tmp_path, root):
     assert res.exit_code == 0 and "2 of 2 runs finished" in res.output
     res = CliRunner().invoke(app, [*args, "--splits", "2", "--out", str(tmp_path / "x")])
     assert res.exit_code == 1 and "error: --splits: market1501 has one split" in res.output
+
+
+def test_a_results_block_names_the_command_that_completes_the_table(tmp_path):
+    page = tmp_path / "RESULTS.md"
+    result = {"table": "micro", "dataset": "viper", "scale": "tiny", "markdown": "| t |"}
+    argv = ["genreid", "reproduce", "micro", "--out", "a b", "--report", "--results", "R.md"]
+    assert write_results_block(page, result, argv) == "created"
+    text = page.read_text()
+    assert "`genreid reproduce micro --out 'a b' --results R.md`" in text  # no --report
+    assert "<!-- begin genreid reproduce micro viper tiny -->" in text and "| t |" in text
 
 
 DGNET_MICRO = [

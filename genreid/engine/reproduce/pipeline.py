@@ -393,8 +393,9 @@ def results_key(result: dict[str, Any]) -> str:
 def write_results_block(path: str | Path, result: dict[str, Any], argv: list[str]) -> str:
     """(Re)write a finished table into its marked block of a markdown page such as
     docs/RESULTS.md, with the command that made it, the machine and the date; the rest of the
-    page is kept. Returns "replaced", "appended" or "created"."""
-    command = " ".join(["genreid", *(shlex.quote(a) for a in argv[1:])])
+    page is kept. Returns "replaced", "appended" or "created". The command shown is the one
+    that completes the table: a ``--report`` of a partial table is shown without the flag."""
+    command = " ".join(["genreid", *(shlex.quote(a) for a in argv[1:] if a != "--report")])
     machine = f"{platform.machine()}, {cores()} cores, torch {torch.__version__}"
     body = (
         f"{result['markdown'].strip()}\n\nRegenerate (rewrites this block): `{command}`; "
