@@ -37,6 +37,7 @@ from genreid.data.pairs import PairBatchSampler
 from genreid.data.transforms import test_transform, to_tensor, train_transform
 from genreid.engine.dgnet_swap import unit
 from genreid.engine.loop import Loop, LoopConfig, StepInfo, Task, TrainingError
+from genreid.engine.optim import OptimConfig, build_optimizer
 from genreid.engine.tasks.reid import load_training_data
 from genreid.eval.config import EvalConfig
 from genreid.eval.extract import evaluate_model
@@ -132,12 +133,6 @@ class DGNetOptimConfig:
                 raise ConfigError(f"optim.{name}.betas: expected two values in [0, 1)")
         if self.ea.head_lr_mult <= 0 or not 0 <= self.ea.momentum < 1:
             raise ConfigError("optim.ea: expected head_lr_mult > 0 and momentum in [0, 1)")
-        if self.ea.name not in ("sgd", "adam"):
-            raise ConfigError(f"optim.ea.name: expected sgd or adam, got {self.ea.name!r}")
-        if self.ea.schedule not in ("step", "cosine"):
-            raise ConfigError(
-                f"optim.ea.schedule: expected step or cosine, got {self.ea.schedule!r}"
-            )
 
 
 @dataclass
@@ -311,14 +306,12 @@ class Forward:
 
 
 def appearance_optimizer(E_a: nn.Module, o: EaSection) -> torch.optim.Optimizer:
-    """E_a's SGD or Adam, the backbone at lr and the heads at head_lr_mult x lr."""
-    groups = [
-        {"params": E_a.backbone_parameters(), "lr": o.lr},
-        {"params": E_a.head_parameters(), "lr": o.lr * o.head_lr_mult},
-    ]
-    if o.name == "adam":
-        return torch.optim.Adam(groups, lr=o.lr, weight_decay=o.weight_decay)
-    return torch.optim.SGD(groups, lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay)
+    """E_a's SGD or Adam, the backbone at lr and the heads at head_lr_mult x lr (the re-ID
+    optimiser, ``engine.optim.build_optimizer``)."""
+    return build_optimizer(E_a, OptimConfig(
+        name=o.name, lr=o.lr, head_lr_mult=o.head_lr_mult, momentum=o.momentum,
+        weight_decay=o.weight_decay,
+    ))  # fmt: skip
 
 
 class DGNetSteps:
