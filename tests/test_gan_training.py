@@ -16,7 +16,7 @@ from genreid.data.generated import read_generated
 from genreid.data.transforms import GanTransform
 from genreid.engine.gan_sampling import SamplingError, per_image_seed, sample_to_folder
 from genreid.engine.loop import TrainingStopped
-from genreid.engine.tasks.gan import GanConfig, GanSteps, train_gan
+from genreid.engine.tasks.gan import GanConfig, GanSteps, iteration_floor, train_gan
 from tests.fixtures import make_market_tree
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -266,6 +266,19 @@ def test_min_iters_raises_the_epochs_of_a_small_set(tmp_path, market):
     # never lowers the epochs
     res = train_gan(cfg_for(market, "dcgan", "train.epochs=4", "train.min_iters=2"), tmp_path / "c")
     assert res["epochs"] == 4 and res["iteration"] == 12
+
+
+@pytest.mark.parametrize(
+    ("name", "images", "epochs"),
+    [("dcgan_tiny", 632, 79), ("wgangp_tiny", 632, 79), ("dcgan_tiny", 2506, 20),
+     ("wgangp_tiny", 2506, 20), ("dcgan_tiny", 12936, 5), ("wgangp_tiny", 12936, 5)],
+)  # fmt: skip
+def test_tiny_gans_floor_to_the_same_passes_over_a_small_set(name, images, epochs):
+    # VIPeR's 632 images are 19 batches of 32: dcgan_tiny's 1,500 iterations (1 real batch
+    # each) and wgangp_tiny's 300 (5 critic batches each) both need ceil(1500 / 19) = 79
+    # epochs; the synthetic set's 2,506 (78 batches) 20; Market-1501 keeps the 5 configured
+    cfg = load_config(GanConfig, f"gan/{name}")
+    assert iteration_floor(cfg, images).train.epochs == epochs
 
 
 def test_cluster_manifest_errors(tmp_path, market):
