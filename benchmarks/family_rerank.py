@@ -45,6 +45,9 @@ def main() -> None:
     head = " ".join(f"{m:>22}" for m in METRICS)
     print(f"{'row':<18}{'kind':<8}{head}")
     for row in rows:
+        if not set(table[row]) & set(base):
+            print(f"{row:<18}no finished run on a split the baseline has")
+            continue
         for kind in ("plain", "rerank"):
             cells = []
             for m in METRICS:
