@@ -45,13 +45,13 @@ def main() -> None:
     head = " ".join(f"{m:>22}" for m in METRICS)
     print(f"{'row':<18}{'kind':<8}{head}")
     for row in rows:
-        if not set(table[row]) & set(base):
+        splits = sorted(set(table[row]) & set(base))  # paired: splits both rows finished
+        if not splits:
             print(f"{row:<18}no finished run on a split the baseline has")
             continue
         for kind in ("plain", "rerank"):
             cells = []
             for m in METRICS:
-                splits = sorted(set(table[row]) & set(base))
                 mean = statistics.mean(table[row][s][kind][m] for s in splits)
                 if row == "baseline":
                     cells.append(f"{mean:>16.1f} n={len(splits):<3}")
