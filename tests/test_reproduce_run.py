@@ -249,3 +249,36 @@ def test_every_table_runs_at_tiny_scale(tmp_path, root, table):
     cells = {(c["row"], c["column"]) for c in res["cells"] if c["n"] == 1}
     assert cells == set(spec.cells())
     assert (tmp_path / "t" / "table.md").read_text().count("\n| ") >= len(spec.rows)
+
+
+def test_rerank_adds_a_reranked_table_of_the_same_runs(tmp_path, root):
+    from genreid.eval.features import load_features
+    from genreid.eval.protocols import evaluate_arrays
+
+    out = tmp_path / "t"
+    plain = run_reproduce(micro(root), out)
+    # the same folder with --rerank: nothing is retrained, every evaluation is redone
+    part = run_reproduce(micro(root, rerank=True), out, report_only=True)
+    assert part["runs_finished"] == 0  # no evaluation holds re-ranked results yet
+    ran: list[str] = []
+    res = run_reproduce(micro(root, rerank=True), out, after_job=lambda job: ran.append(job.id))
+    assert sorted(ran) == sorted(f"runs/{r}/seed{s}/eval" for r in ("baseline", "lsro")
+                                 for s in (0, 1))  # fmt: skip
+    assert res["cells"] == plain["cells"]  # the plain table is unchanged
+    table = (out / "table.md").read_text()
+    assert table.count("## ") == 2 and "re-ranked" in table.split("## ")[2]
+    # each re-ranked cell is the re-ranking of that run's saved features
+    lines = [json.loads(x) for x in (out / "cells.jsonl").read_text().splitlines()]
+    for line in lines:
+        fs = load_features(out / line["run"] / "features.npz")
+        ev = evaluate_arrays(fs.qf, fs.gf, fs.q_pids, fs.g_pids, fs.q_camids, fs.g_camids,
+                             rerank=True).to_dict()["results"]["rerank"]  # fmt: skip
+        assert line["rerank_metrics"]["rank1"] == pytest.approx(ev["rank1"])
+        assert line["rerank_metrics"]["mAP"] == pytest.approx(ev["mAP"])
+    # the re-ranked cells hold the re-ranked values, LSRO's tested against the baseline's
+    rr = {(x["row"], x["replicate"]): 100 * x["rerank_metrics"]["mAP"] for x in lines}
+    for cell in (c for c in res["rerank_cells"] if c["metric"] == "mAP"):
+        assert cell["values"] == {f"seed{s}": rr[(cell["row"], f"seed{s}")] for s in (0, 1)}
+        if cell["row"] == "lsro":
+            assert cell["reference"] == ["baseline", cell["column"]]
+    assert (out / "table_rerank.csv").read_text().startswith("row,row_label,column")

@@ -59,6 +59,9 @@ def reproduce_command(
         help="Only these rows, comma-separated (and the rows they are tested "
         "against); run again without it to fill in the rest.",
     ),
+    rerank: bool = typer.Option(
+        False, "--rerank", help="Also the table with k-reciprocal re-ranking (same runs)."
+    ),
     plan: bool = typer.Option(False, "--plan", help="Print the jobs it would run and exit."),
     report: bool = typer.Option(
         False, "--report", help="Write the table of the runs finished so far; run nothing."
@@ -87,7 +90,7 @@ def reproduce_command(
         "tune": tune, "choices": parse_options(set_choice), "overrides": list(override or []),
         "gan_overrides": list(gan_override or []), "dgnet_overrides": list(dgnet_override or []),
         "unlabeled_dataset": unlabeled_dataset, "unlabeled_root": str(unlabeled_root or ""),
-        "rows": [r.strip() for r in rows.split(",") if r.strip()],
+        "rows": [r.strip() for r in rows.split(",") if r.strip()], "rerank": rerank,
     }  # fmt: skip
     cfg = from_dict(ReproduceConfig, data)
     check_config(cfg)

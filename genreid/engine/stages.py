@@ -127,7 +127,8 @@ def eval_stage(
     **evaluation: Any,
 ) -> Stage:
     """Query/gallery features of a trained run and ``run_evaluation`` into RUN/eval; done
-    when RUN/eval/results.json is newer than the run's checkpoint."""
+    when RUN/eval/results.json is newer than the run's checkpoint (and, when re-ranking is
+    asked for, holds re-ranked results: an evaluation without them is redone)."""
 
     def evaluate() -> dict[str, Any]:
         model, data, ev, device = load_trained_model(run)
@@ -143,5 +144,10 @@ def eval_stage(
             )  # fmt: skip
         return results
 
-    done = lambda: newer_than(run / "eval/results.json", run / "checkpoints/last.pt")  # noqa: E731
+    def done() -> bool:
+        saved = run / "eval/results.json"
+        if not newer_than(saved, run / "checkpoints/last.pt"):
+            return False
+        return not evaluation.get("rerank") or "rerank" in read_json(saved).get("results", {})
+
     return Stage(f"{run.name}/eval", evaluate, done, title or f"evaluate {run.name}")

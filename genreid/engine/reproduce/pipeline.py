@@ -5,7 +5,8 @@ scale and data; seeds, splits, jobs and threads may change), ``choices.json`` (e
 table did not sweep, the value used and where it came from), ``cells.jsonl`` (every run's
 metrics), ``table.md`` (the paper's layout: ours as mean ± std with * where a paired test
 against the reference cell gives p < 0.05, the paper's number beside it), ``table.csv`` (the
-p-values) and ``summary.json``. Runs live in ``OUT/runs/CELL/REPLICATE``; GANs, samples and
+p-values) and ``summary.json``; with ``--rerank`` also the same table re-ranked (in table.md,
+``table_rerank.csv``). Runs live in ``OUT/runs/CELL/REPLICATE``; GANs, samples and
 clusters in ``OUT/gan``, ``OUT/generated`` and ``OUT/clusters``; tuning in ``OUT/tune``.
 """
 
@@ -44,9 +45,10 @@ from genreid.engine.reproduce.plan import (
 from genreid.engine.reproduce.runner import check_jobs, run_jobs
 from genreid.engine.reproduce.spec import SCALES, TableSpec, load_table, table_names
 from genreid.engine.stages import check_pipeline, read_json, record_pipeline
+from genreid.eval.report import EVAL_DEFAULTS
 from genreid.eval.tables import TableLayout, as_dict, csv_text, markdown, summarize
 
-MAY_CHANGE = ("seeds", "splits", "jobs", "threads", "rows")  # add runs or run them faster
+MAY_CHANGE = ("seeds", "splits", "jobs", "threads", "rows", "rerank")  # add runs/scores, or speed
 TUNE_FRACTION = 0.2
 
 
@@ -74,6 +76,7 @@ class ReproduceConfig:
     unlabeled_dataset: str = ""
     unlabeled_root: str = ""
     rows: list[str] = field(default_factory=list)  # only these rows (+ their references)
+    rerank: bool = False  # also a table of the same runs with k-reciprocal re-ranking
 
     def check(self) -> None:
         if self.task != "reproduce":
@@ -150,14 +153,27 @@ def context(cfg: ReproduceConfig, spec: TableSpec, out: Path) -> Context:
         real_images=real_images, options=dict(cfg.options), validation=cfg.validation,
         threads=cfg.threads or threads_per_job(cfg.jobs), reid_overrides=list(cfg.overrides),
         gan_overrides=list(cfg.gan_overrides), dgnet_overrides=list(cfg.dgnet_overrides),
-        unlabeled=unlabeled,
+        unlabeled=unlabeled, rerank=cfg.rerank,
     )  # fmt: skip
 
 
-def run_metrics(run: CellRun) -> dict[str, float]:
-    """The plain (not re-ranked) metrics of a finished run's evaluation."""
-    plain = read_json(Path(run.run) / "eval/results.json")["results"]["plain"]
-    return {k: float(v) for k, v in plain.items() if isinstance(v, int | float)}
+def run_metrics(run: CellRun, kind: str = "plain") -> dict[str, float]:
+    """The metrics of a finished run's evaluation: plain, or ``rerank`` (k-reciprocal)."""
+    scored = read_json(Path(run.run) / "eval/results.json")["results"][kind]
+    return {k: float(v) for k, v in scored.items() if isinstance(v, int | float)}
+
+
+def rerank_notes() -> list[str]:
+    """What the re-ranked table is, and how to read it against the plain one."""
+    d = EVAL_DEFAULTS
+    return [
+        f"The same runs' features with k-reciprocal re-ranking (Zhong et al. 2017; k1 "
+        f"{d['k1']}, k2 {d['k2']}, lambda {d['lambda_value']}), each cell tested against its "
+        "reference cell re-ranked the same way; the papers' numbers above are without it.",
+        "On single-shot galleries (VIPeR, PRID2011: one true match per query) re-ranking with "
+        "k1 = 20 lowers rank-1 for every method (docs/RESULTS.md); read the differences "
+        "between rows, not the values.",
+    ]
 
 
 def tune(
@@ -290,24 +306,30 @@ def write_outputs(
     """cells.jsonl, table.md, table.csv and summary.json from the finished runs (with
     ``finished_only``, the runs not evaluated yet are left out and the notes say how many)."""
     choices = {n: r["value"] for n, r in records.items()}
-    per: dict[tuple[str, str], dict[str, dict[str, float]]] = {}
+    kinds = ("plain", "rerank") if cfg.rerank else ("plain",)
+    per: dict[str, dict[tuple[str, str], dict[str, dict[str, float]]]] = {k: {} for k in kinds}
     lines = []
     missing = 0
     for run in plan.runs:
-        if finished_only and not (Path(run.run) / "eval/results.json").is_file():
-            missing += 1
-            continue
-        metrics = run_metrics(run)
-        per.setdefault((run.row, run.column), {})[run.replicate] = metrics
+        if finished_only:
+            saved = Path(run.run) / "eval/results.json"
+            scored = read_json(saved)["results"] if saved.is_file() else {}
+            if not all(k in scored for k in kinds):  # not evaluated (re-ranked) yet
+                missing += 1
+                continue
+        metrics = {k: run_metrics(run, k) for k in kinds}
+        for k in kinds:
+            per[k].setdefault((run.row, run.column), {})[run.replicate] = metrics[k]
         lines.append(json.dumps({
             "table": spec.name, "row": run.row, "column": run.column,
             "replicate": run.replicate, "split": run.split, "seed": run.seed,
             "run": str(Path(run.run).relative_to(out)), "config": run.config,
-            "overrides": run.overrides, "metrics": metrics,
+            "overrides": run.overrides, "metrics": metrics["plain"],
+            **({"rerank_metrics": metrics["rerank"]} if cfg.rerank else {}),
         }))  # fmt: skip
     atomic_write_text(out / "cells.jsonl", "\n".join(lines) + "\n")
     lay = layout(spec, cfg, choices)
-    summary = summarize(lay, per)
+    summary = summarize(lay, per["plain"])
     said = notes(spec, cfg, ctx, records)
     if missing:
         total = len(plan.runs)
@@ -316,14 +338,21 @@ def write_outputs(
             "sweep runs; the same command without --report continues it)."
         ))  # fmt: skip
     text = markdown(lay, summary, said)
-    atomic_write_text(out / "table.md", text)
     atomic_write_text(out / "table.csv", csv_text(lay, summary))
     result = {
         "table": spec.name, "title": spec.title, "scale": cfg.scale, "dataset": cfg.dataset,
         "replicates": [r.name for r in ctx.replicates], "validation": cfg.validation,
-        "choices": records, "cells": as_dict(summary), "markdown": text,
+        "choices": records, "cells": as_dict(summary),
         "runs": len(plan.runs), "runs_finished": len(plan.runs) - missing,
     }  # fmt: skip
+    if cfg.rerank:
+        rr_lay = replace(lay, title=f"{lay.title}, re-ranked", paper={}, paper_source="")
+        rr_summary = summarize(rr_lay, per["rerank"])
+        text += "\n" + markdown(rr_lay, rr_summary, rerank_notes())
+        atomic_write_text(out / "table_rerank.csv", csv_text(rr_lay, rr_summary))
+        result["rerank_cells"] = as_dict(rr_summary)
+    atomic_write_text(out / "table.md", text)
+    result["markdown"] = text
     write_json_atomic(result, out / "summary.json")
     return result
 

@@ -115,6 +115,7 @@ class Context:
     gan_overrides: list[str] = field(default_factory=list)
     dgnet_overrides: list[str] = field(default_factory=list)
     unlabeled: tuple[str, str] | None = None  # (dataset, root) of a `real:` source
+    rerank: bool = False  # also score k-reciprocal re-ranking in every evaluation
 
 
 @dataclass
@@ -326,7 +327,8 @@ class Planner:
                      deps, title))  # fmt: skip
         self.add(Job(f"{rid}/eval", "eval", str(run_dir),
                      {"dataset": self.ctx.dataset, "root": self.ctx.root,
-                      "options": self.options(rep)}, [rid], f"{title}: evaluate"))  # fmt: skip
+                      "options": self.options(rep), "rerank": self.ctx.rerank}, [rid],
+                     f"{title}: evaluate"))  # fmt: skip
         return CellRun(row, column, rep.name, rep.split, rep.seed, str(run_dir), s.config,
                        overrides)  # fmt: skip
 
