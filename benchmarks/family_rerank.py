@@ -1,7 +1,9 @@
 """Do a family sweep's differences against the baseline survive k-reciprocal re-ranking?
 Re-scores every finished run's saved test features (``runs/ROW/SPLIT/features.npz``) with and
 without re-ranking (Zhong et al. 2017, k1 20, k2 6, lambda 0.3) and prints, per row, the mean
-difference to the baseline on the same splits with a paired t-test, both ways.
+difference to the baseline on the same splits with a paired t-test, both ways. A quick check
+from the saved features; `genreid reproduce family ... --rerank` writes the same comparison as
+a table (re-extracting the features in each run's evaluation).
 
     python benchmarks/family_rerank.py /work/runs/family_viper [--rows lsro,fapl_dist]
 """
