@@ -281,4 +281,5 @@ def test_rerank_adds_a_reranked_table_of_the_same_runs(tmp_path, root):
         assert cell["values"] == {f"seed{s}": rr[(cell["row"], f"seed{s}")] for s in (0, 1)}
         if cell["row"] == "lsro":
             assert cell["reference"] == ["baseline", cell["column"]]
+    assert "every p is in table_rerank.csv" in table.split("## ")[2]
     assert (out / "table_rerank.csv").read_text().startswith("row,row_label,column")

@@ -137,6 +137,7 @@ def markdown(
     layout: TableLayout,
     summary: dict[tuple[str, str, str], CellStats],
     notes: list[str] | None = None,
+    csv_name: str = "table.csv",
 ) -> str:
     """The table in the paper's layout: per column and metric ours (mean ± std, * when it
     differs from the reference cell at p < 0.05) and the paper's number beside it (no paper
@@ -168,7 +169,7 @@ def markdown(
     if rule:
         foot.append(
             f"`*`: differs from its reference cell ({rule}) at p < {ALPHA:g}, two-sided paired "
-            "t-test over the splits/seeds both cells share; every p is in table.csv."
+            f"t-test over the splits/seeds both cells share; every p is in {csv_name}."
         )
     foot += list(notes or [])
     lines += [f"- {line}" for line in foot]

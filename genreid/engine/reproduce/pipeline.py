@@ -348,7 +348,7 @@ def write_outputs(
     if cfg.rerank:
         rr_lay = replace(lay, title=f"{lay.title}, re-ranked", paper={}, paper_source="")
         rr_summary = summarize(rr_lay, per["rerank"])
-        text += "\n" + markdown(rr_lay, rr_summary, rerank_notes())
+        text += "\n" + markdown(rr_lay, rr_summary, rerank_notes(), "table_rerank.csv")
         atomic_write_text(out / "table_rerank.csv", csv_text(rr_lay, rr_summary))
         result["rerank_cells"] = as_dict(rr_summary)
     atomic_write_text(out / "table.md", text)
