@@ -1,13 +1,14 @@
 """``genreid reproduce TABLE``: plan a paper table, run it (resumably, side by side), write it.
 
 Writes into OUT: ``config.yaml`` and ``env.json`` (a folder continues only the same table,
-scale and data; seeds, splits, jobs and threads may change), ``choices.json`` (every value the
-table did not sweep, the value used and where it came from), ``cells.jsonl`` (every run's
-metrics), ``table.md`` (the paper's layout: ours as mean ± std with * where a paired test
-against the reference cell gives p < 0.05, the paper's number beside it), ``table.csv`` (the
-p-values) and ``summary.json``; with ``--rerank`` also the same table re-ranked (in table.md,
-``table_rerank.csv``). Runs live in ``OUT/runs/CELL/REPLICATE``; GANs, samples and
-clusters in ``OUT/gan``, ``OUT/generated`` and ``OUT/clusters``; tuning in ``OUT/tune``.
+scale and data; seeds, splits, jobs, threads, rows and rerank may change), ``choices.json``
+(every value the table did not sweep, the value used and where it came from), ``cells.jsonl``
+(every run's metrics), ``table.md`` (the paper's layout: ours as mean ± std with * where a
+paired test against the reference cell gives p < 0.05, the paper's number beside it),
+``table.csv`` (the p-values) and ``summary.json``; with ``--rerank`` also the same table
+re-ranked (in table.md, ``table_rerank.csv``). Runs live in ``OUT/runs/CELL/REPLICATE``; GANs,
+samples and clusters in ``OUT/gan``, ``OUT/generated`` and ``OUT/clusters``; tuning in
+``OUT/tune``.
 """
 
 from __future__ import annotations
@@ -183,7 +184,7 @@ def tune(
     """Choose every tunable value (not fixed by --set) on held-out training identities: the
     candidate whose tuning cell has the highest mean metric wins."""
     records = {}
-    tctx = replace(ctx, validation=cfg.tune_fraction)
+    tctx = replace(ctx, validation=cfg.tune_fraction, rerank=False)  # chosen on plain metrics
     for name, choice in spec.choices.items():
         if choice.tune is None or name in cfg.choices:
             continue
@@ -303,8 +304,9 @@ def write_outputs(
     spec: TableSpec, cfg: ReproduceConfig, ctx: Context, plan: Plan,
     records: dict[str, dict[str, Any]], out: Path, finished_only: bool = False,
 ) -> dict[str, Any]:  # fmt: skip
-    """cells.jsonl, table.md, table.csv and summary.json from the finished runs (with
-    ``finished_only``, the runs not evaluated yet are left out and the notes say how many)."""
+    """cells.jsonl, table.md, table.csv (with ``cfg.rerank`` also table_rerank.csv) and
+    summary.json from the finished runs (with ``finished_only``, the runs not evaluated yet,
+    or not re-ranked when asked, are left out and the notes say how many)."""
     choices = {n: r["value"] for n, r in records.items()}
     kinds = ("plain", "rerank") if cfg.rerank else ("plain",)
     per: dict[str, dict[tuple[str, str], dict[str, dict[str, float]]]] = {k: {} for k in kinds}
