@@ -160,7 +160,11 @@ def context(cfg: ReproduceConfig, spec: TableSpec, out: Path) -> Context:
 
 def run_metrics(run: CellRun, kind: str = "plain") -> dict[str, float]:
     """The metrics of a finished run's evaluation: plain, or ``rerank`` (k-reciprocal)."""
-    scored = read_json(Path(run.run) / "eval/results.json")["results"][kind]
+    return numbers(read_json(Path(run.run) / "eval/results.json")["results"][kind])
+
+
+def numbers(scored: dict[str, Any]) -> dict[str, float]:
+    """The numeric metrics of one scoring in an evaluation's results."""
     return {k: float(v) for k, v in scored.items() if isinstance(v, int | float)}
 
 
@@ -313,13 +317,12 @@ def write_outputs(
     lines = []
     missing = 0
     for run in plan.runs:
-        if finished_only:
-            saved = Path(run.run) / "eval/results.json"
-            scored = read_json(saved)["results"] if saved.is_file() else {}
-            if not all(k in scored for k in kinds):  # not evaluated (re-ranked) yet
-                missing += 1
-                continue
-        metrics = {k: run_metrics(run, k) for k in kinds}
+        saved = Path(run.run) / "eval/results.json"
+        scored = {} if finished_only and not saved.is_file() else read_json(saved)["results"]
+        if finished_only and not all(k in scored for k in kinds):  # not (re-ranked) yet
+            missing += 1
+            continue
+        metrics = {k: numbers(scored[k]) for k in kinds}  # one read per run
         for k in kinds:
             per[k].setdefault((run.row, run.column), {})[run.replicate] = metrics[k]
         lines.append(json.dumps({

@@ -87,8 +87,8 @@ def stage_of(job: Job) -> Stage:
     if job.kind == "train":
         return Stage(job.id, lambda: _train(job), lambda: _train_done(job), job.title)
     if job.kind == "eval":
-        rerank = {"rerank": True} if p.get("rerank") else {}
-        return eval_stage(out, p["dataset"], p["root"], p["options"], job.title, **rerank)
+        rerank = bool(p.get("rerank"))
+        return eval_stage(out, p["dataset"], p["root"], p["options"], job.title, rerank=rerank)
     if job.kind in ("sample", "real"):
         fn = _sample if job.kind == "sample" else _real
         return Stage(job.id, lambda: fn(job), lambda: (out / MANIFEST).is_file(), job.title)
