@@ -7,6 +7,8 @@ import math
 import pytest
 import torch
 
+from genreid.core.config import from_dict
+from genreid.core.errors import ConfigError
 from genreid.data.records import ImageRecord, Role
 from genreid.labels import (
     STRATEGIES,
@@ -16,7 +18,7 @@ from genreid.labels import (
     build_strategy,
     soft_cross_entropy,
 )
-from genreid.labels.center import CenterLoss
+from genreid.labels.center import CenterLoss, CenterWeight
 from genreid.labels.mprl import rank_targets, write_smprl_targets
 
 
@@ -167,10 +169,15 @@ def test_slsr_majority_refuses_a_cluster_without_identities(tmp_path):
 def test_center_update_rule_and_loss():
     c = CenterLoss(3, 2, alpha=0.5)
     c.centers[1] = torch.tensor([1.0, 1.0])
+    c.updated[1] = True
     x = torch.tensor([[3.0, 1.0], [1.0, 5.0], [9.0, 9.0], [2.0, 0.0]])
     y = torch.tensor([1, 1, 0, 2])
     real = torch.tensor([True, True, True, False])
+    # class 0's center was never updated: no center yet, so its image adds nothing (not 162)
+    assert c.loss(x, y, real).item() == pytest.approx(0.5 * (4 + 16))
+    c.updated[0] = True
     assert c.loss(x, y, real).item() == pytest.approx(0.5 * (4 + 16 + 162))
+    c.updated[0] = False
     c.update(x, y, real)
     # class 1: delta = ((1-3)+(1-1), (1-1)+(1-5)) / 3 = (-2/3, -4/3); c -= 0.5 * delta
     assert c.centers[1].tolist() == pytest.approx([1 + 1 / 3, 1 + 2 / 3])
@@ -234,6 +241,8 @@ def test_loss_decreases_on_fixed_batch(name, tmp_path):
         fixed = torch.tensor([[4.0, 3, 2, 1], [1, 2, 3, 4]]) / 10
         path = write_smprl_targets(tmp_path / "t.npz", [r.path for r in recs[6:]], fixed)
         opts = LabelsConfig(strategy=name, smprl_targets=str(path))
+    if name.startswith("fapl"):  # a literal lambda: an auto one changes while it calibrates
+        opts.center_lambda = 1e-3
     s = build_strategy(opts, K, feat_dim=D, epochs=1)
     if name == "smprl":
         s.prepare(TrainingSet(recs, {pid: pid for pid in range(4)}))
@@ -327,3 +336,56 @@ def test_every_strategy_gives_the_hand_computed_targets(name, tmp_path):
     assert t.weight.tolist() == pytest.approx([1.0, 1.0, w, w])
     if w > 0:
         assert t.q[2:].tolist() == [pytest.approx(qa), pytest.approx(qb)]
+
+
+def test_center_weight_auto_matches_the_ratio_then_fixes_lambda():
+    """auto: every step of the calibration epochs uses lambda_t = r * L_S / L_C (its ratio is
+    exactly r), steps without a center term do nothing, and after the last calibration epoch
+    lambda = r * sum L_S / sum L_C over that epoch's steps only, fixed from then on."""
+    w = CenterWeight(None, ratio=0.5, epochs=2)
+    assert float(w(torch.tensor(0.0), torch.tensor(3.0), epoch=0)) == 0.0  # no center yet
+    assert float(w(torch.tensor(8.0), torch.tensor(1.0), epoch=0)) == pytest.approx(0.5 * 1.0)
+    w.end_epoch(0)
+    assert w.calibrating and float(w.sums.sum()) == 0.0  # epoch 0 is not measured
+    assert float(w(torch.tensor(4.0), torch.tensor(2.0), epoch=1)) == pytest.approx(0.5 * 2.0)
+    assert float(w(torch.tensor(1.0), torch.tensor(1.0), epoch=1)) == pytest.approx(0.5 * 1.0)
+    w.end_epoch(1)
+    assert not w.calibrating
+    assert float(w.value) == pytest.approx(0.5 * 3.0 / 5.0)  # epoch 1's sums: L_S 3, L_C 5
+    assert float(w(torch.tensor(10.0))) == pytest.approx(10 * 0.3)  # fixed from now on
+    with pytest.raises(ValueError, match="needs L_S"):
+        CenterWeight(None)(torch.tensor(1.0))
+    literal = CenterWeight(1e-4)
+    assert not literal.calibrating and float(literal(torch.tensor(2.0))) == pytest.approx(2e-4)
+
+
+def test_fapl_defaults_to_auto_lambda_and_literal_lambda_stays_available():
+    s = build_strategy("fapl_dist", 3, feat_dim=2)
+    assert s.center_lambda == "auto" and s.center_weight.auto
+    lit = build_strategy(LabelsConfig(strategy="fapl_onehot", center_lambda=1e-4), 3, feat_dim=2)
+    assert not lit.center_weight.auto and float(lit.center_weight.value) == pytest.approx(1e-4)
+    assert build_strategy("baseline", 3, feat_dim=2).center is None  # no center term by default
+    with pytest.raises(ConfigError, match="center_lambda"):
+        from_dict(LabelsConfig, {"center_lambda": "often"})
+    with pytest.raises(ConfigError, match="center_ratio"):
+        LabelsConfig(strategy="fapl_dist", center_ratio=0).check()
+
+
+def test_epoch_centers_are_the_last_epochs_class_means():
+    """center_update=epoch: the per-step rule in the first epoch only; then at every epoch's
+    end each seen class's center is the mean of its labeled features of that epoch."""
+    c = CenterLoss(3, 2, alpha=0.5, update="epoch")
+    real = torch.tensor([True, True, False])
+    c.update(torch.tensor([[2.0, 0.0], [0.0, 4.0], [9.0, 9.0]]), torch.tensor([0, 1, 0]), real)
+    assert c.centers[0].tolist() == pytest.approx([0.5, 0.0])  # first epoch: per-step rule
+    c.update(torch.tensor([[4.0, 2.0], [5.0, 5.0], [9.0, 9.0]]), torch.tensor([0, 0, 0]), real)
+    c.end_epoch()
+    assert c.centers[0].tolist() == pytest.approx([11 / 3, 7 / 3])  # (2,0), (4,2), (5,5)
+    assert c.centers[1].tolist() == pytest.approx([0.0, 4.0])
+    assert c.updated.tolist() == [True, True, False]
+    c.update(torch.tensor([[1.0, 1.0], [3.0, 3.0], [0.0, 0.0]]), torch.tensor([1, 1, 2]), real)
+    assert c.centers[1].tolist() == pytest.approx([0.0, 4.0])  # later epochs: no step moves
+    c.end_epoch()
+    assert c.centers[1].tolist() == pytest.approx([2.0, 2.0])
+    assert c.centers[0].tolist() == pytest.approx([11 / 3, 7 / 3])  # unseen: kept
+    assert float(c.epoch_counts.sum()) == 0.0

@@ -431,3 +431,40 @@ def test_all_in_one_learns_the_extra_class_and_features_ignore_it(tmp_path):
         pooled = torch.nn.functional.normalize(model.backbone(x), dim=1)
     assert feats.shape == (len(fake), model.feat_dim)
     torch.testing.assert_close(feats, pooled)
+
+
+@pytest.mark.parametrize("extra", [[], ["labels.center_update=epoch"]])
+def test_auto_center_lambda_lands_the_logged_ratio(tmp_path, extra):
+    """labels.center_lambda=auto: the epoch mean of lambda * L_C / L_S in metrics.jsonl is
+    within 10 % of labels.center_ratio while it calibrates, lambda is fixed and logged after,
+    and every epoch of a run with a center term logs the ratio (a literal lambda too)."""
+    root, gen = make_data(tmp_path)
+    cfg = tiny_cfg(root, gen, "labels.strategy=fapl_dist", "labels.center_ratio=0.5",
+                   "labels.center_calibration=2", "train.epochs=4", *extra)  # fmt: skip
+    train(cfg, tmp_path / "auto")
+    rows = [json.loads(x) for x in (tmp_path / "auto/metrics.jsonl").read_text().splitlines()]
+    assert all("loss/center_ratio" in r and "center_lambda" in r for r in rows)
+    assert [r["loss/center_ratio"] for r in rows[:2]] == pytest.approx([0.5, 0.5], rel=0.1)
+    assert rows[0]["center_lambda"] == 0  # still matching step by step
+    assert rows[1]["center_lambda"] == rows[2]["center_lambda"] == rows[3]["center_lambda"] > 0
+    lit = tiny_cfg(root, None, "labels.strategy=baseline", "labels.center_lambda=1e-4")
+    train(lit, tmp_path / "lit")
+    rows = [json.loads(x) for x in (tmp_path / "lit/metrics.jsonl").read_text().splitlines()]
+    assert all(r["center_lambda"] == pytest.approx(1e-4) for r in rows)
+    assert all(0 < r["loss/center_ratio"] < 0.05 for r in rows)  # 1e-4 is inert here
+
+
+def test_resume_is_exact_through_calibration_and_epoch_centers(tmp_path):
+    root, gen = make_data(tmp_path)
+    cfg = tiny_cfg(root, gen, "labels.strategy=fapl_onehot", "labels.center_update=epoch",
+                   "labels.center_calibration=2", "train.epochs=3")  # fmt: skip
+    train(cfg, tmp_path / "a")
+    train(cfg, tmp_path / "b", stop_after=1)
+    train(cfg, tmp_path / "b", resume=True)
+    a = torch.load(tmp_path / "a/checkpoints/last.pt", weights_only=True)["modules"]
+    b = torch.load(tmp_path / "b/checkpoints/last.pt", weights_only=True)["modules"]
+    for part in ("model", "labels"):
+        for k in a[part]:
+            assert torch.equal(a[part][k], b[part][k]), (part, k)
+    assert int(a["labels"]["center.epochs_done"]) == 3
+    assert bool(a["labels"]["center_weight.fixed"]) and a["labels"]["center_weight.value"] > 0

@@ -28,7 +28,7 @@ from torch import nn
 
 from genreid.core.errors import ConfigError
 from genreid.data.records import ImageRecord
-from genreid.labels.center import CenterLoss
+from genreid.labels.center import CenterLoss, CenterWeight
 from genreid.labels.config import LabelsConfig
 from genreid.labels.registry import STRATEGIES
 
@@ -114,6 +114,7 @@ class LabelStrategy(nn.Module):
     default_gen_weight: ClassVar[float] = 1.0
     delayed_by_default: ClassVar[bool] = False  # gen_start_epoch 'default' means 'auto'
     extra_class: ClassVar[bool] = False
+    default_center_lambda: ClassVar[float | str] = 0.0  # fapl: "auto"
 
     def __init__(
         self,
@@ -132,14 +133,24 @@ class LabelStrategy(nn.Module):
         )
         gw = self.cfg.gen_weight
         self.gen_weight = self.default_gen_weight if gw is None else gw
-        self.center = None
-        if self.center_lambda > 0:
-            self.center = CenterLoss(num_classes, feat_dim, self.cfg.center_alpha)
+        self.center: CenterLoss | None = None
+        self.center_weight: CenterWeight | None = None
+        lam = self.center_lambda
+        if lam == "auto" or float(lam) > 0:
+            self.center = self.make_centers()
+            c = self.cfg
+            literal = None if lam == "auto" else float(lam)
+            self.center_weight = CenterWeight(literal, c.center_ratio, c.center_calibration)
 
     @property
-    def center_lambda(self) -> float:
+    def center_lambda(self) -> float | str:
+        """λ of the center term: ``labels.center_lambda``, else the strategy's default."""
         lam = self.cfg.center_lambda
-        return 0.0 if lam is None else float(lam)
+        return self.default_center_lambda if lam is None else lam
+
+    def make_centers(self) -> CenterLoss:
+        c = self.cfg
+        return CenterLoss(self.num_classes, self.feat_dim, c.center_alpha, c.center_update)
 
     def generated_active(self, epoch: int) -> bool:
         """Whether generated images take part at this (0-based) epoch."""
@@ -180,9 +191,13 @@ class LabelStrategy(nn.Module):
             q[gen] = self.generated_targets(batch, gen).to(q.dtype)
             weight[gen] = self.generated_weight()
         aux = None
-        if self.center is not None:  # lambda * L_C over the same n as the cross-entropy
-            l_c = self.center.loss(batch.features, batch.labels, real)
-            aux = self.center_lambda * l_c / used_images(weight)
+        if self.center is not None and self.center_weight is not None:
+            # lambda * L_C over the same n as the cross-entropy; auto lambda needs L_S
+            l_c = self.center.loss(batch.features, batch.labels, real) / used_images(weight)
+            ce = None
+            if self.center_weight.calibrating:
+                ce = soft_cross_entropy(batch.logits.detach(), q, weight)
+            aux = self.center_weight(l_c, ce, batch.epoch)
         return LabelTargets(q.detach(), weight, aux)
 
     @torch.no_grad()
@@ -190,6 +205,18 @@ class LabelStrategy(nn.Module):
         """Update state after the optimizer step (FAPL centers from the labeled images)."""
         if self.center is not None:
             self.center.update(batch.features.detach(), batch.labels, ~batch.generated.bool())
+
+    @torch.no_grad()
+    def end_epoch(self, epoch: int) -> dict[str, float]:
+        """State at an epoch's end (centers from the epoch's means, an auto λ fixed) and what
+        to log: λ (0 while an auto λ still matches every step)."""
+        if self.center is None:
+            return {}
+        self.center.end_epoch()
+        if self.center_weight is None:
+            return {}
+        self.center_weight.end_epoch(epoch)
+        return {"center_lambda": float(self.center_weight.value)}
 
     def prepare(self, data: TrainingSet) -> None:
         """Set-up that needs the data (SLSR clusters, sMpRL targets); runs once per run."""

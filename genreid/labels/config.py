@@ -21,8 +21,13 @@ class LabelsConfig:
     gen_weight: float | None = None
     real_smoothing: float = 0.0
     epsilon: float = 0.1
-    center_lambda: float | None = None
+    # lambda of FAPL's center term: a number, "auto" (set at the first steps so that
+    # lambda * L_C / L_S = center_ratio) or null (the strategy's default: fapl auto, others 0)
+    center_lambda: float | Literal["auto"] | None = None
+    center_ratio: float = 0.3
+    center_calibration: int = 2  # auto: epochs matched step by step; lambda from the last
     center_alpha: float = 0.5
+    center_update: Literal["step", "epoch"] = "step"  # epoch: class means of the last epoch
     temperature: float = 1.0
     smprl_from: str | None = None  # a trained baseline run folder
     smprl_targets: str | None = None  # or a ready .npz of fixed targets
@@ -45,8 +50,14 @@ class LabelsConfig:
                 raise ConfigError(f"labels.{key}: expected a value in [0, 1), got {value}")
         if self.gen_weight is not None and self.gen_weight < 0:
             raise ConfigError(f"labels.gen_weight: expected >= 0, got {self.gen_weight}")
-        if self.center_lambda is not None and self.center_lambda < 0:
-            raise ConfigError(f"labels.center_lambda: expected >= 0, got {self.center_lambda}")
+        lam = self.center_lambda
+        if lam is not None and lam != "auto" and lam < 0:
+            raise ConfigError(f"labels.center_lambda: expected >= 0 or auto, got {lam}")
+        if self.center_ratio <= 0:
+            raise ConfigError(f"labels.center_ratio: expected > 0, got {self.center_ratio}")
+        if self.center_calibration < 1:
+            got = self.center_calibration
+            raise ConfigError(f"labels.center_calibration: expected 1 or more epochs, got {got}")
         if not 0 < self.center_alpha <= 1:
             raise ConfigError(f"labels.center_alpha: expected (0, 1], got {self.center_alpha}")
         if self.temperature <= 0:

@@ -11,23 +11,18 @@ from __future__ import annotations
 import torch
 
 from genreid.labels.base import LabelBatch, LabelStrategy
-from genreid.labels.center import CenterLoss
 
 
 class FAPLOneHot(LabelStrategy):
     """FAPL one-hot pseudo label: argmax of the cosine affinity to the class centers."""
 
     name = "fapl_onehot"
+    default_center_lambda = "auto"  # lambda * L_C / L_S = labels.center_ratio (FAPL §V-C4)
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         if self.center is None:  # lambda 0: the centers are still needed for the labels
-            self.center = CenterLoss(self.num_classes, self.feat_dim, self.cfg.center_alpha)
-
-    @property
-    def center_lambda(self) -> float:
-        lam = self.cfg.center_lambda
-        return 1e-4 if lam is None else float(lam)
+            self.center = self.make_centers()
 
     def generated_weight(self) -> torch.Tensor:
         """``gen_weight`` once a center has been updated, 0 before (all cosines would be 0)."""

@@ -117,6 +117,16 @@ def loss_parts(
     return out
 
 
+def center_parts(center: torch.Tensor, ce: torch.Tensor) -> dict[str, float]:
+    """The center term λ·L_C and its ratio to the cross-entropy L_S (FAPL Eq. 13), logged
+    per step; metrics.jsonl gets their means over the epoch's steps that had a center term
+    (none before the first center exists) as ``loss/center`` and ``loss/center_ratio``."""
+    c, s = float(center.detach()), float(ce.detach())
+    if c == 0.0 or s <= 0.0:
+        return {}
+    return {"loss/center": c, "loss/center_ratio": c / s}
+
+
 class ReIDTask(Task):
     """Re-ID training with a label strategy for generated images."""
 
@@ -212,7 +222,9 @@ class ReIDTask(Task):
         self.target_stats.add(tg.q[lb.generated.bool() & (tg.weight > 0)])
         per_image = cross_entropy_per_image(lb.logits, tg.q)
         loss = weighted_mean(per_image, tg.weight)
+        center = {}
         if tg.aux_loss is not None:  # a per-image mean like the cross-entropy: DDP averages both
+            center = center_parts(tg.aux_loss, loss)
             loss = loss + tg.aux_loss
         value = loop.finite("training loss", loss)
         self.optimizer.zero_grad(set_to_none=True)
@@ -221,7 +233,8 @@ class ReIDTask(Task):
         self.scaler.update()
         self.schedule.step(at.epoch + (at.index + 1) / at.length)
         self.strategy.after_step(lb)
-        return {"loss": value, **loss_parts(per_image.detach(), lb.generated, tg.weight)}
+        parts = loss_parts(per_image.detach(), lb.generated, tg.weight)
+        return {"loss": value, **parts, **center}
 
     def end_epoch(self, epoch: int) -> dict[str, Any]:
         lr = self.schedule.lr()
@@ -229,6 +242,7 @@ class ReIDTask(Task):
             "lr": lr[0],
             "lr_head": lr[-1],
             "generated_used": self.strategy.generated_active(epoch),
+            **self.strategy.end_epoch(epoch),
             **self.target_stats.summary(),
         }
 
