@@ -23,11 +23,16 @@ from tests.fixtures import DGNET_SMALL
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 K = 5
-SMALL = [*DGNET_SMALL, "train.pairs=3"]
+SMALL = [*DGNET_SMALL, "train.pairs=4"]
 
 
 def small_cfg(*extra: str) -> DGNetConfig:
     return load_config(DGNetConfig, None, [*SMALL, *extra])
+
+
+def batch() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Four anchors, their positives, and four distinct labels (train.pairs=4)."""
+    return images(4), images(4, 1), torch.tensor([0, 1, 2, 3])
 
 
 def images(n: int = 3, seed: int = 0) -> torch.Tensor:
@@ -224,7 +229,7 @@ def _all_zero(module: torch.nn.Module) -> bool:
 
 def test_discriminator_step_reaches_only_d():
     steps = DGNetSteps(small_cfg(), K, torch.device("cpu"))
-    x, xp, y = images(3), images(3, 1), torch.tensor([0, 1, 2])
+    x, xp, y = batch()
     fwd = steps.forward(x, xp, y, 0)
     steps.d_step(x, fwd.x_cross)
     for net in (steps.E_a, steps.E_s, steps.G):
@@ -242,7 +247,7 @@ def test_generation_losses_reach_e_a_only_without_the_detached_code(detach):
         f"loss.detach_appearance={str(detach).lower()}",
     ]  # fmt: skip
     steps = DGNetSteps(small_cfg(*only_generation), K, torch.device("cpu"))
-    x, xp, y = images(3), images(3, 1), torch.tensor([0, 1, 2])
+    x, xp, y = batch()
     fwd = steps.forward(x, xp, y, 0)
     steps.g_step(fwd, y)
     assert _all_zero(steps.E_a) == detach  # img, code_s, adv: E_a only through the code
@@ -252,10 +257,10 @@ def test_generation_losses_reach_e_a_only_without_the_detached_code(detach):
 def test_re_id_losses_on_generated_images_do_not_reach_g_or_e_s():
     """L_prim and L_fine train E_a on detached generated images (online feeding)."""
     zero_rest = ["loss.img=0", "loss.code_a=0", "loss.code_s=0", "loss.id=0", "loss.id_cross=0"]
-    cfg = small_cfg(*zero_rest, "loss.adv=0", "loss.start=0", "loss.warmup=0")
+    cfg = small_cfg(*zero_rest, "loss.adv=0", "loss.fine_real=0", "loss.start=0", "loss.warmup=0")
     teacher = Teacher(build_model(ModelConfig(arch="ide_tiny", width=4), K), (64, 32))
     steps = DGNetSteps(cfg, K, torch.device("cpu"), teacher=teacher)
-    x, xp, y = images(3), images(3, 1), torch.tensor([0, 1, 2])
+    x, xp, y = batch()
     fwd = steps.forward(x, xp, y, 0)
     values = steps.g_step(fwd, y)
     assert values["g/prim"] > 0 and values["g/fine"] > 0 and values["lambda_prim"] == 2.0
@@ -268,12 +273,13 @@ def test_fine_loss_uses_the_structure_donors_label():
     steps = DGNetSteps(cfg, K, torch.device("cpu"))
     steps.E_a.eval()  # no dropout: the same logits twice
     torch.nn.init.normal_(steps.E_a.fine.classifier.weight, std=1.0)  # distinct classes
-    x, xp, y = images(3), images(3, 1), torch.tensor([0, 1, 2])
+    x, xp, y = batch()
     fwd = steps.forward(x, xp, y, 0)
     with torch.no_grad():
         fine = steps.E_a(fwd.x_cross).fine
     values = steps.g_step(fwd, y)
-    assert values["g/fine"] == pytest.approx(F.cross_entropy(fine, y[[1, 2, 0]]).item(), rel=1e-5)
+    donors = y[[2, 3, 0, 1]]  # anchor i + P/2 gives the structure
+    assert values["g/fine"] == pytest.approx(F.cross_entropy(fine, donors).item(), rel=1e-5)
     assert values["g/fine"] != pytest.approx(F.cross_entropy(fine, y).item(), rel=1e-3)
 
 
@@ -303,3 +309,258 @@ def test_model_config_checks_sizes_and_names():
     with pytest.raises(ConfigError, match="generates its images online"):
         small_cfg("data.generated=/tmp/x")
     assert DGNetModelConfig().beta == 0.5 and DGNetModelConfig().feature == "both"
+
+
+# ---------------------------------------------------------------- the released trainer's rules
+ONLY = ["loss.img=0", "loss.code_a=0", "loss.code_s=0", "loss.id=0", "loss.id_cross=0",
+        "loss.adv=0", "loss.prim=0", "loss.fine=0", "loss.erasing_p=0"]  # fmt: skip
+
+
+def only(*terms: str) -> list[str]:
+    """Every weight of Eq. 10 at 0 but ``terms`` (``key=value``)."""
+    keys = {t.split("=")[0] for t in terms}
+    return [o for o in ONLY if o.split("=")[0] not in keys] + list(terms)
+
+
+def frozen_copy(module: torch.nn.Module) -> torch.nn.Module:
+    """The released trainer's copy: deepcopy, eval mode, BN back in train mode, no grad."""
+    import copy
+
+    out = copy.deepcopy(module).eval().requires_grad_(False)
+    for m in out.modules():
+        if isinstance(m, torch.nn.BatchNorm1d | torch.nn.BatchNorm2d):
+            m.train()
+    return out
+
+
+def reference_grads(loss: torch.Tensor, *modules: torch.nn.Module) -> list[torch.Tensor]:
+    """d loss / d parameters of ``modules`` (zeros where unused), the graph kept."""
+    params = [p for m in modules for p in m.parameters()]
+    grads = torch.autograd.grad(loss, params, retain_graph=True, allow_unused=True)
+    return [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads, strict=True)]
+
+
+def step_grads(*modules: torch.nn.Module) -> list[torch.Tensor]:
+    return [
+        torch.zeros_like(p) if p.grad is None else p.grad for m in modules for p in m.parameters()
+    ]
+
+
+def assert_same(a: list[torch.Tensor], b: list[torch.Tensor]) -> None:
+    assert any(t.abs().sum() > 0 for t in a)
+    for s, t in zip(a, b, strict=True):
+        assert torch.allclose(s, t, rtol=1e-4, atol=1e-7), (s - t).abs().max()
+
+
+def test_frozen_call_by_hand():
+    """Dropout off, BN on batch statistics, gradients to the input only, module untouched."""
+    from genreid.models.dgnet.frozen import frozen_call
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.BatchNorm1d(2), torch.nn.Dropout(0.9))
+    net[1].eval()  # a mode of its own, restored afterwards
+    x = torch.randn(5, 3, requires_grad=True)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    out = frozen_call(net, x)
+    h = x @ net[0].weight.T + net[0].bias
+    mu, var = h.mean(0), h.var(0, unbiased=False)
+    by_hand = (h - mu) / torch.sqrt(var + 1e-5) * net[1].weight + net[1].bias
+    assert torch.allclose(out, by_hand, atol=1e-5)
+    out.sum().backward()
+    assert x.grad is not None and all(p.grad is None for p in net.parameters())
+    assert all(torch.equal(v, net.state_dict()[k]) for k, v in before.items())
+    assert [m.training for m in net] == [True, False, True]
+
+
+@pytest.mark.parametrize("term", ["loss.id_cross=0.5", "loss.code_a=1"])
+def test_cross_identity_losses_train_g_not_e_a(term):
+    """L_id^c and L_code_a read x_cross through a frozen E_a: with the released detached code
+    E_a gets no gradient and keeps its BN statistics, while G and E_s learn."""
+    steps = DGNetSteps(
+        small_cfg(*only(term), "loss.detach_appearance=true"), K, torch.device("cpu")
+    )
+    x, xp, y = batch()
+    fwd = steps.forward(x, xp, y, 0)
+    buffers = {k: v.clone() for k, v in steps.E_a.named_buffers()}
+    steps.g_step(fwd, y)
+    assert _all_zero(steps.E_a)
+    assert not _all_zero(steps.G) and not _all_zero(steps.E_s)
+    assert all(torch.equal(v, dict(steps.E_a.named_buffers())[k]) for k, v in buffers.items())
+    assert all(m.training for m in steps.E_a.modules())  # modes restored
+
+
+def test_cross_identity_loss_reaches_e_a_only_through_its_code():
+    """With the paper's live code L_id^c reaches E_a's backbone through G, never its heads."""
+    steps = DGNetSteps(small_cfg(*only("loss.id_cross=0.5")), K, torch.device("cpu"))
+    x, xp, y = batch()
+    steps.g_step(steps.forward(x, xp, y, 0), y)
+    assert _all_zero(steps.E_a.prim) and _all_zero(steps.E_a.fine)
+    assert not _all_zero(steps.E_a.backbone)
+
+
+def test_code_a_is_l1_of_a_frozen_e_a_to_the_detached_code():
+    """The gradients of L_code_a are those of |E_a'(G(a, s_j)) - a.detach()| with E_a' the
+    released trainer's frozen copy (through G and, with the live code, into E_a via a)."""
+    steps = DGNetSteps(small_cfg(*only("loss.code_a=1")), K, torch.device("cpu"))
+    x, xp, y = batch()
+    fwd = steps.forward(x, xp, y, 0)
+    ref_loss = l1(frozen_copy(steps.E_a)(fwd.x_cross).code, fwd.a.detach())
+    ref = reference_grads(ref_loss, steps.E_a, steps.E_s, steps.G)
+    values = steps.g_step(fwd, y)
+    assert values["g/code_a"] == pytest.approx(ref_loss.item(), rel=1e-5)
+    assert_same(ref, step_grads(steps.E_a, steps.E_s, steps.G))
+
+
+def test_code_s_re_encodes_the_detached_image_with_the_live_e_s():
+    """loss.encoder_again=1: L_code_s trains E_s alone, on the detached generated image."""
+    cfg = small_cfg(*only("loss.code_s=1"), "loss.encoder_again=1")
+    steps = DGNetSteps(cfg, K, torch.device("cpu"))
+    x, xp, y = batch()
+    fwd = steps.forward(x, xp, y, 0)
+    assert fwd.encoder_again
+    target = fwd.s[[2, 3, 0, 1]].detach()
+    ref = reference_grads(l1(steps.E_s(fwd.x_cross.detach()), target), steps.E_s)
+    steps.g_step(fwd, y)
+    assert _all_zero(steps.G) and _all_zero(steps.E_a)
+    assert_same(ref, step_grads(steps.E_s))
+
+
+def test_code_s_reads_the_live_image_with_a_frozen_e_s():
+    """loss.encoder_again=0: a frozen E_s reads the live image; gradients reach G (and E_s
+    only through the structure code G was given), the target is detached."""
+    cfg = small_cfg(*only("loss.code_s=1"), "loss.encoder_again=0")
+    steps = DGNetSteps(cfg, K, torch.device("cpu"))
+    x, xp, y = batch()
+    fwd = steps.forward(x, xp, y, 0)
+    assert not fwd.encoder_again
+    ref_loss = l1(frozen_copy(steps.E_s)(fwd.x_cross), fwd.s[[2, 3, 0, 1]].detach())
+    ref = reference_grads(ref_loss, steps.E_s, steps.G)
+    steps.g_step(fwd, y)
+    assert not _all_zero(steps.G)
+    assert_same(ref, step_grads(steps.E_s, steps.G))
+
+
+def test_the_encoder_branch_is_drawn_per_iteration_from_the_run_seed():
+    a = DGNetSteps(small_cfg(), K, torch.device("cpu"))
+    b = DGNetSteps(small_cfg("seed=1"), K, torch.device("cpu"))
+    x, xp, y = batch()
+    with torch.no_grad():
+        draws = [a.forward(x, xp, y, i).encoder_again for i in range(60)]
+        again = [a.forward(x, xp, y, i).encoder_again for i in range(60)]
+        other = [b.forward(x, xp, y, i).encoder_again for i in range(60)]
+    assert draws == again and draws != other and 15 < sum(draws) < 45
+
+
+def test_each_pair_of_anchors_is_swapped_both_ways():
+    """x_cross[i] = G(a_i, s_{i + P/2}): anchors 0 and 2 (1 and 3) exchange codes."""
+    from genreid.engine.tasks.dgnet import swap_partners
+
+    assert swap_partners(4).tolist() == [2, 3, 0, 1] and swap_partners(2).tolist() == [1, 0]
+    steps = DGNetSteps(small_cfg(), K, torch.device("cpu"))
+    steps.nets.eval()
+    x, xp, y = batch()
+    with torch.no_grad():
+        fwd = steps.forward(x, xp, y, 0)
+        a, s = steps.E_a(x).code, steps.E_s(x)
+        assert torch.allclose(fwd.x_cross[0], steps.G(a[:1], s[2:3])[0], atol=1e-5)
+        assert torch.allclose(fwd.x_cross[2], steps.G(a[2:3], s[:1])[0], atol=1e-5)
+    assert fwd.donor.tolist() == [2, 3, 0, 1]
+    with pytest.raises(ConfigError, match="even"):
+        small_cfg("train.pairs=3")
+
+
+def test_fine_head_learns_the_real_anchors_labels_at_lambda_fine():
+    """g/fine_real = CE(fine head(real anchors), y), weighted fine_real x lambda_fine (the
+    released weight_B = teacher_w x B_w): 0 before loss.start, ramping with lambda_prim."""
+    cfg = small_cfg(*only("loss.fine=0.4"), "loss.start=2", "loss.warmup=4")
+    steps = DGNetSteps(cfg, K, torch.device("cpu"))
+    steps.nets.eval()  # no dropout: the logits by hand are those of the step
+    torch.nn.init.normal_(steps.E_a.fine.classifier.weight, std=1.0)
+    x, xp, y = batch()
+    assert "g/fine_real" not in steps.g_step(steps.forward(x, xp, y, 1), y)
+    with torch.no_grad():
+        by_hand = F.cross_entropy(steps.E_a(x).fine, y).item()
+    values = steps.g_step(steps.forward(x, xp, y, 3), y)  # lambda_fine = 0.4 x 2/4
+    assert values["g/fine_real"] == pytest.approx(by_hand, rel=1e-5)
+    expected = 0.2 * (values["g/fine"] + values["g/fine_real"])
+    assert values["loss/g"] == pytest.approx(expected, rel=1e-5)
+    off = DGNetSteps(small_cfg(*only("loss.fine=0.4"), "loss.start=0", "loss.fine_real=0"),
+                     K, torch.device("cpu"))  # fmt: skip
+    assert "g/fine_real" not in off.g_step(off.forward(x, xp, y, 0), y)
+
+
+def test_erasing_boxes_and_erase_by_hand():
+    from genreid.data.transforms import NO_ERASE, erase_, erasing_boxes
+
+    g = torch.Generator().manual_seed(0)
+    boxes = erasing_boxes(50, (64, 32), 1.0, (0.02, 0.4), 0.3, g)
+    for i, j, h, w in boxes:
+        if (i, j, h, w) != NO_ERASE:
+            assert 0.02 * 2048 - 64 <= h * w <= 0.4 * 2048 + 64
+            assert 0 <= i <= 64 - h and 0 <= j <= 32 - w and 0.3 / 2 < h / w < 2 / 0.3
+    assert sum(b != NO_ERASE for b in boxes) >= 45
+    assert erasing_boxes(20, (64, 32), 0.0, g=g) == [NO_ERASE] * 20
+    x = torch.ones(2, 3, 6, 4)
+    erase_(x, [(1, 2, 3, 1), NO_ERASE])
+    assert x[0, :, 1:4, 2].eq(0).all() and x[0].sum() == 3 * 24 - 3 * 3 and x[1].eq(1).all()
+
+
+def test_identity_losses_see_erased_copies_the_generator_the_originals():
+    """With loss.erasing_p=1 L_id^s is the cross-entropy of the erased copies (boxes drawn
+    from the iteration's generator), the reconstruction that of the unerased images."""
+    from genreid.data.transforms import erase_, erasing_boxes
+    from genreid.engine.tasks.dgnet import iteration_generator
+
+    steps = DGNetSteps(small_cfg("loss.erasing_p=1"), K, torch.device("cpu"))
+    steps.nets.eval()
+    x, xp, y = batch()
+    with torch.no_grad():
+        fwd = steps.forward(x, xp, y, 7)
+        g = iteration_generator(0, 7, 1)  # run seed 0, iteration 7, erasing stream of rank 0
+        boxes = erasing_boxes(8, (64, 32), 1.0, (0.02, 0.4), 0.3, g)
+        erased = erase_(torch.cat([x, xp]), boxes)
+        prim = steps.E_a(erased).prim
+        by_hand = (F.cross_entropy(prim[:4], y) + F.cross_entropy(prim[4:], y)) / 2
+        recon = l1(steps.G(steps.E_a(x).code, steps.E_s(x)), x)
+    assert fwd.parts["id"].item() == pytest.approx(by_hand.item(), rel=1e-5)
+    assert fwd.parts["img1"].item() == pytest.approx(recon.item(), rel=1e-5)
+    assert not torch.equal(erased[:4], x)
+
+
+def test_erasing_costs_two_e_a_passes_only_when_on():
+    """Two more E_a passes (the erased anchors and positives) with loss.erasing_p > 0, none
+    at 0 (L_id^s then reuses the passes that give G its codes)."""
+    x, xp, y = batch()
+    for p, passes in ((0.0, 2), (0.5, 4)):
+        steps = DGNetSteps(small_cfg(f"loss.erasing_p={p}"), K, torch.device("cpu"))
+        calls = []
+        steps.E_a.register_forward_hook(lambda *_, calls=calls: calls.append(1))
+        steps.forward(x, xp, y, 0)
+        assert len(calls) == passes, p
+
+
+def test_erasing_is_a_function_of_seed_iteration_and_rank():
+    """The boxes come from a generator seeded by (run seed, iteration, rank): the same again,
+    other boxes at another iteration or rank, and torch's global RNG is not touched."""
+    steps = DGNetSteps(small_cfg(), K, torch.device("cpu"))
+    other_rank = DGNetSteps(small_cfg(), K, torch.device("cpu"), rank=1)
+    x, xp, _ = batch()
+    state = torch.get_rng_state()
+    first = steps.erased(x, xp, 5)
+    assert torch.equal(torch.get_rng_state(), state)
+    assert torch.equal(first, steps.erased(x, xp, 5))
+    assert not torch.equal(first, steps.erased(x, xp, 6))
+    assert not torch.equal(first, other_rank.erased(x, xp, 5))
+    assert torch.equal(x, images(4))  # the originals are left as they were
+
+
+def test_erasing_belongs_to_the_loss_section():
+    with pytest.raises(ConfigError, match="loss.erasing_p"):
+        small_cfg("data.erasing_p=0.5")
+    with pytest.raises(ConfigError, match="loss.erasing_p"):
+        small_cfg("loss.erasing_p=1.5")
+    with pytest.raises(ConfigError, match="loss.encoder_again"):
+        small_cfg("loss.encoder_again=-0.1")
+    cfg = small_cfg()
+    assert (cfg.loss.erasing_p, cfg.loss.encoder_again, cfg.loss.fine_real) == (0.5, 0.5, 1.0)
+    assert cfg.loss.detach_appearance is False

@@ -78,7 +78,7 @@ def test_run_folder_metrics_and_evaluation(tmp_path, market, teacher):
     # iterations 0-2: lambda 0, 0, 0.5 x 2; iterations 3-5: 2 (the epoch means)
     assert first["lambda_prim"] == pytest.approx(1 / 3) and second["lambda_prim"] == 2.0
     assert {"loss/d", "loss/g", "d/gp", "g/img1", "g/img2", "g/code_a", "g/code_s"} <= set(first)
-    assert {"g/id", "g/id_cross", "g/adv", "g/prim", "g/fine"} <= set(first)
+    assert {"g/id", "g/id_cross", "g/adv", "g/prim", "g/fine", "g/fine_real"} <= set(first)
     assert {"rank1", "mAP"} <= set(second) and "rank1" not in first  # evaluated at the end
     assert second["lr_ea"] == pytest.approx(0.002)
     ckpt = load_checkpoint(run / "checkpoints/last.pt")
@@ -174,6 +174,9 @@ def test_shipped_dgnet_configs_load_with_their_task():
     assert paper.iterations == 100_000 and paper.loss.start == 30_000
     assert paper.loss.warmup == 4_000 and paper.optim.ea.milestones == [60_000]
     assert paper.optim.gen.betas == [0.0, 0.999] and paper.data.size == (256, 128)
+    for c in (cfg, paper):  # the released trainer's rules where the paper is silent
+        assert (c.loss.erasing_p, c.loss.encoder_again, c.loss.fine_real) == (0.5, 0.5, 1.0)
+        assert c.loss.detach_appearance is False and c.data.erasing_p == 0.0
     _, prim = load_task_config("dgnet_tiny_prim")
     _, fine = load_task_config("dgnet_tiny_fine")
     _, both = load_task_config("dgnet_tiny_both")

@@ -70,6 +70,45 @@ def _rand(g: torch.Generator | None) -> float:
     return float(torch.rand(1, generator=g))
 
 
+def erase_box(
+    size: Sequence[int], area: Sequence[float], min_aspect: float, g: torch.Generator | None
+) -> tuple[int, int, int, int]:
+    """A random erasing box (i, j, h, w) in an H x W image, or ``NO_ERASE`` after 10 tries:
+    RandomErasing.get_params's draws (area fraction, log-uniform aspect, position), in order."""
+    H, W = int(size[0]), int(size[1])
+    lo, hi = torch.log(torch.tensor((min_aspect, 1 / min_aspect)))
+    for _ in range(10):
+        erase_area = H * W * torch.empty(1).uniform_(area[0], area[1], generator=g).item()
+        aspect = torch.exp(torch.empty(1).uniform_(lo, hi, generator=g)).item()
+        h = int(round(math.sqrt(erase_area * aspect)))
+        w = int(round(math.sqrt(erase_area / aspect)))
+        if h < H and w < W:
+            return _randint(H - h + 1, g), _randint(W - w + 1, g), h, w
+    return NO_ERASE  # RandomErasing leaves the image as it is
+
+
+def erasing_boxes(
+    n: int,
+    size: Sequence[int],
+    p: float,
+    area: Sequence[float] = (0.02, 0.4),
+    min_aspect: float = 0.3,
+    g: torch.Generator | None = None,
+) -> list[tuple[int, int, int, int]]:
+    """Per image of ``n``: with probability ``p`` an :func:`erase_box`, else ``NO_ERASE``
+    (random erasing of a batch already in tensor form, e.g. DG-Net's identity-loss copies)."""
+    return [erase_box(size, area, min_aspect, g) if _rand(g) < p else NO_ERASE for _ in range(n)]
+
+
+def erase_(x: torch.Tensor, boxes: Sequence[tuple[int, int, int, int]]) -> torch.Tensor:
+    """Set box b of image b of a float batch to 0 (the mean, in the normalised space), in
+    place; ``NO_ERASE`` boxes leave their image as it is."""
+    for b, (i, j, h, w) in enumerate(boxes):
+        if i >= 0:
+            x[b, :, i : i + h, j : j + w] = 0.0
+    return x
+
+
 def _flip_(x: torch.Tensor, choices: Sequence[Choices]) -> torch.Tensor:
     """Mirror, in place, the images of a (freshly computed) batch whose flag is set."""
     idx = [b for b, (flip, _) in enumerate(choices) if flip]
@@ -117,8 +156,7 @@ class TrainPipeline(Pipeline):
         self.flip = cfg.flip
         self.erasing_p = cfg.erasing_p
         self.erasing_scale = tuple(cfg.erasing_area)
-        a = cfg.erasing_min_aspect
-        self.log_ratio = torch.log(torch.tensor((a, 1 / a)))
+        self.erasing_min_aspect = cfg.erasing_min_aspect
 
     @property
     def prepared_size(self) -> tuple[int, int]:
@@ -146,28 +184,11 @@ class TrainPipeline(Pipeline):
         flip = self.flip and _rand(g) < 0.5
         box = NO_ERASE
         if self.erasing_p > 0 and _rand(g) < self.erasing_p:
-            box = self._erase_box(H, W, g)
+            box = erase_box((H, W), self.erasing_scale, self.erasing_min_aspect, g)
         return x, (flip, box)
 
-    def _erase_box(self, H: int, W: int, g: torch.Generator | None) -> tuple[int, int, int, int]:
-        """RandomErasing.get_params with ``value=0``: the same draws, in the same order."""
-        area = H * W
-        lo, hi = self.log_ratio
-        for _ in range(10):
-            erase_area = area * torch.empty(1).uniform_(*self.erasing_scale, generator=g).item()
-            aspect = torch.exp(torch.empty(1).uniform_(lo, hi, generator=g)).item()
-            h = int(round(math.sqrt(erase_area * aspect)))
-            w = int(round(math.sqrt(erase_area / aspect)))
-            if h < H and w < W:
-                return _randint(H - h + 1, g), _randint(W - w + 1, g), h, w
-        return NO_ERASE  # RandomErasing leaves the image as it is
-
     def finish(self, x: torch.Tensor, choices: Sequence[Choices]) -> torch.Tensor:
-        out = _flip_(normalized(x), choices)
-        for b, (_, (i, j, h, w)) in enumerate(choices):
-            if i >= 0:
-                out[b, :, i : i + h, j : j + w] = 0.0
-        return out
+        return erase_(_flip_(normalized(x), choices), [box for _, box in choices])
 
 
 class TestPipeline(Pipeline):

@@ -2,13 +2,19 @@
 with the re-ID network on batches of positive pairs (Zheng et al., CVPR 2019; METHODS §7).
 
 One step is one iteration: encode the anchors, their positives and the anchors' structure
-codes, decode the self-, same-identity and cross-identity images, update D once on the
-current fakes (LSGAN + R1 on the reals), then update E_a (SGD, or Adam: optim.ea.name) and
-E_s + G (Adam) once on the weighted sum of Eq. 10. The teacher (a trained re-ID run) labels
-the cross-identity images for L_prim; L_fine uses the structure donor's label; both start at
-``loss.start`` and warm up linearly. Gradients are averaged over processes by hand (the
-iteration runs each network several times before one backward pass, which DDP's hooks do not
-allow).
+codes, decode the self-, same-identity and cross-identity images (anchor i and anchor
+i + P/2 swapped both ways), update D once on the current fakes (LSGAN + R1 on the reals),
+then update E_a (SGD, or Adam: optim.ea.name) and E_s + G (Adam) once on the weighted sum of
+Eq. 10. As in the released trainer, L_id^c and L_code_a read the generated images through a
+frozen E_a (they train what made the image, not E_a's weights), L_code_s through a frozen E_s
+or, with probability ``loss.encoder_again``, re-encodes the detached image with the live E_s;
+the identity losses on real images see randomly erased copies (``loss.erasing_p``), and the
+fine-grained head also learns the real anchors' labels (``loss.fine_real``). The teacher (a
+trained re-ID run) labels the cross-identity images for L_prim; L_fine uses the structure
+donor's label; both start at ``loss.start`` and warm up linearly. The iteration's random
+draws come from generators seeded by (run seed, iteration), so a resumed run repeats them.
+Gradients are averaged over processes by hand (the iteration runs each network several times
+before one backward pass, which DDP's hooks do not allow).
 """
 
 from __future__ import annotations
@@ -34,7 +40,13 @@ from genreid.data.config import DataConfig
 from genreid.data.dataset import ImageDataset, cache_fits
 from genreid.data.datasets import DATASETS
 from genreid.data.pairs import PairBatchSampler
-from genreid.data.transforms import test_transform, to_tensor, train_transform
+from genreid.data.transforms import (
+    erase_,
+    erasing_boxes,
+    test_transform,
+    to_tensor,
+    train_transform,
+)
 from genreid.engine.dgnet_swap import unit
 from genreid.engine.loop import Loop, LoopConfig, StepInfo, Task, TrainingError
 from genreid.engine.optim import OptimConfig, build_optimizer
@@ -43,6 +55,8 @@ from genreid.eval.config import EvalConfig
 from genreid.eval.extract import evaluate_model
 from genreid.models.dgnet import DGNetModelConfig, DGNetReID, build_dgnet
 from genreid.models.dgnet.discriminator import lsgan_d_loss, lsgan_g_loss, r1_penalty
+from genreid.models.dgnet.encoders import Appearance
+from genreid.models.dgnet.frozen import frozen_call
 from genreid.models.dgnet.losses import kl_to_teacher, l1, ramp, teacher_soft_labels
 from genreid.models.loading import load_run_model
 from genreid.models.reid import ReIDModel
@@ -52,6 +66,9 @@ NAN_ADVICE = (
     "lower learning rates (optim.ea.lr, optim.gen.lr, optim.dis.lr), train.amp=off, or a "
     "later loss.start (the re-ID losses on generated images joined too early)."
 )
+ERASING_AREA = (0.02, 0.4)  # the released code's RandomErasing: area fraction of the box
+ERASING_MIN_ASPECT = 0.3  # and its aspect ratio in [0.3, 1 / 0.3]
+STREAM_ENCODER, STREAM_ERASING = 0, 1  # per-iteration generators (erasing: + rank)
 
 
 @dataclass
@@ -69,14 +86,30 @@ class DGNetLossConfig:
     fine: float = 0.4  # lambda_fine once warmed up (0.2 lambda_prim): structure donor's label
     start: int = 30000  # iteration at which L_prim and L_fine join
     warmup: int = 4000  # iterations of their linear ramp from 0
-    # true: G gets a detached appearance code (the released code), so the generation losses
-    # do not train E_a; false (the paper): they do
+    # the fine-grained head's cross-entropy on the real anchors at fine_real x lambda_fine
+    # (the released code's weight_B; the paper has no such term, 0 drops it)
+    fine_real: float = 1.0
+    # probability per image of an erasing box on the copies of the real images that the
+    # identity losses see (never on what G encodes or reconstructs): the released code's 0.5
+    erasing_p: float = 0.5
+    # probability per iteration that L_code_s re-encodes the detached generated image with
+    # the live E_s (trains E_s), else a frozen E_s reads the live image (trains G): released
+    encoder_again: float = 0.5
+    # true: G gets a detached appearance code, so only the identity losses train E_a (with
+    # the frozen E_a of L_id^c and L_code_a, the released code's behaviour); false (the paper:
+    # E_a, E_s and G are trained jointly "before the generated image"): generation trains E_a
     detach_appearance: bool = False
 
     def check(self) -> None:
-        for key in ("img", "code_a", "code_s", "id", "id_cross", "adv", "gp", "prim", "fine"):
+        weights = ("img", "code_a", "code_s", "id", "id_cross", "adv", "gp", "prim", "fine")
+        for key in (*weights, "fine_real"):
             if getattr(self, key) < 0:
                 raise ConfigError(f"loss.{key}: expected a weight >= 0, got {getattr(self, key)}")
+        for key in ("erasing_p", "encoder_again"):
+            if not 0 <= getattr(self, key) <= 1:
+                raise ConfigError(
+                    f"loss.{key}: expected a probability in [0, 1], got {getattr(self, key)}"
+                )
         if self.start < 0 or self.warmup < 0:
             raise ConfigError(
                 f"loss.start and loss.warmup: expected iterations >= 0, got {self.start}, "
@@ -149,8 +182,12 @@ class DGNetTrainSection(LoopConfig):
         for key in ("epoch_iters", "pairs"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"train.{key}: expected 1 or more, got {getattr(self, key)}")
-        if self.pairs < 2:
-            raise ConfigError("train.pairs: cross-identity swaps need 2 or more pairs")
+        if self.pairs < 2 or self.pairs % 2:
+            raise ConfigError(
+                f"train.pairs: expected an even number >= 2, got {self.pairs}: anchor i and "
+                "anchor i + pairs/2 swap their codes both ways (the released code's halves A "
+                "and B), so the pairs must split into two halves"
+            )
         if self.grid_images < 0:
             raise ConfigError(f"train.grid_images: expected 0 or more, got {self.grid_images}")
 
@@ -176,6 +213,11 @@ class DGNetConfig:
             raise ConfigError(
                 "data.generated: DG-Net generates its images online; leave it null (a folder "
                 "of DG-Net images for other strategies comes from `genreid dgnet swap`)"
+            )
+        if self.data.erasing_p > 0:
+            raise ConfigError(
+                "data.erasing_p: DG-Net's generator must encode and reconstruct unerased "
+                "images; set loss.erasing_p instead (erasing for the identity losses only)"
             )
         self.model.check_size(self.data.height, self.data.width)
 
@@ -300,9 +342,22 @@ class Forward:
     a: torch.Tensor  # the anchors' appearance codes (as G received them)
     s: torch.Tensor  # their structure codes
     donor: torch.Tensor  # structure donor of each cross-identity image
-    x_cross: torch.Tensor  # x_j^i = G(a_i, s_j)
+    x_cross: torch.Tensor  # x_j^i = G(a_i, s_j), j = donor[i]
     lam_prim: float
     lam_fine: float
+    encoder_again: bool = False  # L_code_s re-encodes the detached x_cross with the live E_s
+
+
+def swap_partners(P: int, device: torch.device | None = None) -> torch.Tensor:
+    """Structure donor of each anchor: i + P/2 mod P, so every pair of anchors (i, i + P/2)
+    is swapped both ways (the released code's x_ba and x_ab of halves A and B)."""
+    return (torch.arange(P, device=device) + P // 2) % P
+
+
+def iteration_generator(seed: int, iteration: int, stream: int) -> torch.Generator:
+    """A CPU generator for one iteration's draws of one kind: a function of (run seed,
+    iteration, stream) alone, so a resumed run draws what an uninterrupted one drew."""
+    return torch.Generator().manual_seed((((seed * 1_000_003 + iteration) << 20) + stream) % 2**63)
 
 
 def appearance_optimizer(E_a: nn.Module, o: EaSection) -> torch.optim.Optimizer:
@@ -327,8 +382,10 @@ class DGNetSteps:
         amp: torch.dtype | None = None,
         finite: Callable[[str, torch.Tensor], float] | None = None,
         load_pretrained: bool = True,
+        rank: int = 0,
     ) -> None:
         self.cfg, self.device, self.teacher, self.amp = cfg, device, teacher, amp
+        self.rank = rank  # erasing boxes differ between processes (their images do)
         self.nets = build_dgnet(cfg.model, num_classes, load_pretrained).to(device)
         n = self.nets
         self.E_a, self.E_s, self.G, self.D = n.E_a, n.E_s, n.G, n.D
@@ -387,36 +444,79 @@ class DGNetSteps:
         self.sched["D"].step()
         return stats
 
+    def erased(self, x: torch.Tensor, xp: torch.Tensor, iteration: int) -> torch.Tensor:
+        """Copies of anchors and positives (stacked) with random erasing boxes drawn from this
+        iteration's and process's generator: what the identity losses see."""
+        both = torch.cat([x, xp])
+        g = iteration_generator(self.cfg.seed, iteration, STREAM_ERASING + self.rank)
+        boxes = erasing_boxes(
+            both.shape[0], both.shape[-2:], self.cfg.loss.erasing_p, ERASING_AREA,
+            ERASING_MIN_ASPECT, g,
+        )  # fmt: skip
+        return erase_(both, boxes)
+
+    def identity_losses(
+        self,
+        x: torch.Tensor,
+        xp: torch.Tensor,
+        y: torch.Tensor,
+        iteration: int,
+        seen: tuple[Appearance, Appearance],
+    ) -> dict[str, torch.Tensor]:
+        """L_id^s on anchors and positives, and the fine-grained head's cross-entropy on the
+        anchors when its weight fine_real x lambda_fine is above 0; ``seen`` is E_a's output
+        on the unerased images, used as it is when loss.erasing_p is 0 (no extra pass)."""
+        L = self.cfg.loss
+        app, app_pos = seen
+        if L.erasing_p > 0:
+            x_er, xp_er = self.erased(x, xp, iteration).chunk(2)
+            app, app_pos = self.E_a(x_er), self.E_a(xp_er)
+        prim = F.cross_entropy(app.prim.float(), y) + F.cross_entropy(app_pos.prim.float(), y)
+        parts = {"id": prim / 2}
+        if L.fine_real * self.weights(iteration)[1] > 0:
+            parts["fine_real"] = F.cross_entropy(app.fine.float(), y)
+        return parts
+
     def forward(
         self, x: torch.Tensor, xp: torch.Tensor, y: torch.Tensor, iteration: int
     ) -> Forward:
         """Encode anchors (x), positives (xp) and the anchors' structure, decode the self,
-        same-identity and cross-identity images x_j^i = G(a_i, s_j) (structure donor
-        j = i + 1 mod P: another identity, as every batch holds distinct identities)."""
+        same-identity and cross-identity images x_j^i = G(a_i, s_j) (j = i + P/2 mod P:
+        another identity, as every batch holds distinct identities)."""
         P = x.shape[0]
-        donor = torch.roll(torch.arange(P, device=x.device), -1)
+        donor = swap_partners(P, x.device)
+        L = self.cfg.loss
         with self.autocast():
             app, app_pos = self.E_a(x), self.E_a(xp)
             s = self.E_s(x)
             a, a_pos = app.code, app_pos.code
-            if self.cfg.loss.detach_appearance:
+            if L.detach_appearance:
                 a, a_pos = a.detach(), a_pos.detach()
             x_self, x_pos, x_cross = self.G(a, s), self.G(a_pos, s), self.G(a, s[donor])
-            id_real = F.cross_entropy(app.prim.float(), y) + F.cross_entropy(
-                app_pos.prim.float(), y
-            )
-            parts = {"img1": l1(x_self, x), "img2": l1(x_pos, x), "id": id_real / 2}
-        return Forward(parts, a, s, donor, x_cross, *self.weights(iteration))
+            parts = {"img1": l1(x_self, x), "img2": l1(x_pos, x)}
+            parts.update(self.identity_losses(x, xp, y, iteration, (app, app_pos)))
+        g = iteration_generator(self.cfg.seed, iteration, STREAM_ENCODER)
+        again = bool(torch.rand((), generator=g) < L.encoder_again)
+        return Forward(parts, a, s, donor, x_cross, *self.weights(iteration), again)
+
+    def structure_code_loss(self, fwd: Forward) -> torch.Tensor:
+        """L_code_s against the donor's (detached) code: the live E_s on the detached image
+        (trains E_s only) or a frozen E_s on the live image (trains what made the image)."""
+        target = fwd.s[fwd.donor].detach()
+        if fwd.encoder_again:
+            return l1(self.E_s(fwd.x_cross.detach()), target)
+        return l1(frozen_call(self.E_s, fwd.x_cross), target)
 
     def g_step(self, fwd: Forward, y: torch.Tensor) -> dict[str, float]:
-        """One joint update of E_a and E_s + G on the weighted sum of Eq. 10."""
+        """One joint update of E_a and E_s + G on the weighted sum of Eq. 10 (plus the fine
+        head's real-label term, loss.fine_real x lambda_fine)."""
         L, parts, x_cross = self.cfg.loss, fwd.parts, fwd.x_cross
         self.D.requires_grad_(False)
         try:
             with self.autocast():
-                rec = self.E_a(x_cross)
-                parts["code_a"] = l1(rec.code, fwd.a)
-                parts["code_s"] = l1(self.E_s(x_cross), fwd.s[fwd.donor])
+                rec = frozen_call(self.E_a, x_cross)  # trains G (and its inputs), not E_a
+                parts["code_a"] = l1(rec.code, fwd.a.detach())
+                parts["code_s"] = self.structure_code_loss(fwd)
                 parts["id_cross"] = F.cross_entropy(rec.prim.float(), y)
                 parts["adv"] = lsgan_g_loss(self.D(x_cross))
                 if fwd.lam_prim > 0 or fwd.lam_fine > 0:
@@ -433,6 +533,7 @@ class DGNetSteps:
         weight = {
             "img1": L.img, "img2": L.img, "code_a": L.code_a, "code_s": L.code_s, "id": L.id,
             "id_cross": L.id_cross, "adv": L.adv, "prim": fwd.lam_prim, "fine": fwd.lam_fine,
+            "fine_real": L.fine_real * fwd.lam_fine,
         }  # fmt: skip
         total = sum(weight[k] * v for k, v in parts.items())
         value = self.finite("generator loss", total)
@@ -488,7 +589,9 @@ class DGNetTask(Task):
                     "as teacher=RUN; or set loss.prim=0"
                 )
             teacher, self.teacher_id = load_teacher(cfg, K, loop.device)
-        self.steps = steps = DGNetSteps(cfg, K, loop.device, teacher, loop.amp, loop.finite)
+        self.steps = steps = DGNetSteps(
+            cfg, K, loop.device, teacher, loop.amp, loop.finite, rank=loop.dist.rank
+        )
         for name in ("E_a", "E_s", "G", "D"):
             loop.module(name, getattr(steps, name), ddp_wrap=False)
         loop.optimizer("E_a", steps.opt_ea)
