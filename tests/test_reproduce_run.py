@@ -5,8 +5,10 @@ only the same table, tuning records its choice, and jobs run side by side."""
 
 from __future__ import annotations
 
+import csv
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -283,3 +285,72 @@ def test_rerank_adds_a_reranked_table_of_the_same_runs(tmp_path, root):
             assert cell["reference"] == ["baseline", cell["column"]]
     assert "every p is in table_rerank.csv" in table.split("## ")[2]
     assert (out / "table_rerank.csv").read_text().startswith("row,row_label,column")
+
+
+def test_dgnet3_rows_are_three_test_features_of_one_training(tmp_path, root):
+    """DG-Net Table 3's f_prim, f_fine and both rows share one training (both losses) and are
+    evaluated with three features, each into its own folder and features file: each equals
+    that run's model evaluated with that feature directly; --rerank redoes only the
+    evaluations, --report reads each row's own, and each row is paired with the baseline."""
+    import numpy as np
+
+    from genreid.data.datasets import load_dataset
+    from genreid.eval.extract import load_trained_model, reid_features
+    from genreid.eval.features import load_features
+    from genreid.eval.protocols import evaluate_arrays
+    from genreid.models.dgnet.network import DGNetReID, load_dgnet_run
+
+    cfg = ReproduceConfig(
+        table="dgnet3", dataset="market1501", root=str(root), threads=1, seeds=2,
+        overrides=SMALL_RECIPE, dgnet_overrides=DGNET_MICRO, rows=["prim", "fine", "both"],
+    )  # fmt: skip
+    out = tmp_path / "t"
+    ran: list[str] = []
+    run_reproduce(cfg, out, after_job=lambda job: ran.append(job.id))
+    evals = ["eval_prim", "eval_fine", "eval_both_0.5"]
+    for s in (0, 1):
+        assert [j for j in ran if j.startswith(f"runs/joint/seed{s}")] == [
+            f"runs/joint/seed{s}", *(f"runs/joint/seed{s}/{e}" for e in evals)
+        ]  # fmt: skip
+    lines = [json.loads(x) for x in (out / "cells.jsonl").read_text().splitlines()]
+    cells = {(x["row"], x["replicate"]): x for x in lines}
+    run = out / "runs/joint/seed0"
+    _, data, ev, _ = load_trained_model(run)
+    ds = load_dataset("market1501", root)
+    nets, _, _ = load_dgnet_run(run)
+    saved = {}
+    for row, feature, folder in zip(("prim", "fine", "both"), ("prim", "fine", "both"), evals,
+                                    strict=True):  # fmt: skip
+        line = cells[(row, "seed0")]
+        assert line["run"] == "runs/joint/seed0" and line["eval"] == f"runs/joint/seed0/{folder}"
+        fs = load_features(run / folder / "features.npz")
+        model = DGNetReID(nets.E_a, feature, 0.5).eval()
+        qf = reid_features(model, ds.query, data.size, ev.batch_size, ev.flip, "cpu")
+        np.testing.assert_allclose(fs.qf, qf, atol=1e-5)
+        direct = evaluate_arrays(qf, fs.gf, fs.q_pids, fs.g_pids, fs.q_camids, fs.g_camids)
+        plain = direct.to_dict()["results"]["plain"]
+        assert line["metrics"]["mAP"] == pytest.approx(plain["mAP"])
+        assert line["metrics"]["rank1"] == pytest.approx(plain["rank1"])
+        saved[row] = fs.qf
+    assert saved["both"].shape[1] == 2 * saved["prim"].shape[1]
+    assert not np.allclose(saved["prim"], saved["fine"])
+    rows = csv.DictReader((out / "table.csv").read_text().splitlines())
+    table = {(r["row"], r["metric"]): r for r in rows}
+    for row in ("prim", "fine", "both"):
+        cell = table[(row, "mAP")]
+        assert (cell["reference_row"], cell["n"], cell["pairs"]) == ("baseline", "2", "2")
+        assert cell["values"] == ";".join(
+            f"seed{s}={100 * cells[(row, f'seed{s}')]['metrics']['mAP']:.4f}" for s in (0, 1)
+        )
+    # --rerank: nothing is retrained, every evaluation (the three and the baseline's) is redone
+    again: list[str] = []
+    run_reproduce(replace(cfg, rerank=True), out, after_job=lambda job: again.append(job.id))
+    assert sorted(again) == sorted(
+        [f"runs/baseline/seed{s}/eval" for s in (0, 1)]
+        + [f"runs/joint/seed{s}/{e}" for s in (0, 1) for e in evals]
+    )  # fmt: skip
+    part = run_reproduce(replace(cfg, rerank=True), out, report_only=True)
+    assert part["runs_finished"] == part["runs"] == 8
+    lines = [json.loads(x) for x in (out / "cells.jsonl").read_text().splitlines()]
+    assert all("rerank_metrics" in x for x in lines)
+    assert "model.feature=prim" in (out / "table.md").read_text()

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -124,30 +124,38 @@ def eval_stage(
     root: str | Path,
     options: dict[str, Any] | None = None,
     title: str = "",
+    folder: str = "eval",
+    overrides: Sequence[str] = (),
     **evaluation: Any,
 ) -> Stage:
-    """Query/gallery features of a trained run and ``run_evaluation`` into RUN/eval; done
-    when RUN/eval/results.json is newer than the run's checkpoint (and, when re-ranking is
-    asked for, holds re-ranked results: an evaluation without them is redone)."""
+    """Query/gallery features of a trained run and ``run_evaluation`` into RUN/``folder``
+    (the model rebuilt with ``overrides``, e.g. ``model.feature=prim``: another test feature of
+    the same run, in its own folder with its own features file); done when the folder's
+    results.json is newer than the run's checkpoint (and, when re-ranking is asked for, holds
+    re-ranked results: an evaluation without them is redone)."""
+    out = run / folder
+    saved_features = run / "features.npz" if folder == "eval" else out / "features.npz"
 
     def evaluate() -> dict[str, Any]:
-        model, data, ev, device = load_trained_model(run)
+        model, data, ev, device = load_trained_model(run, overrides=overrides)
         ds = load_dataset(dataset, root, **(options or {}))
         qf = reid_features(model, ds.query, data.size, ev.batch_size, ev.flip, device)
         gf = reid_features(model, ds.gallery, data.size, ev.batch_size, ev.flip, device)
-        features = save_dataset_features(run / "features.npz", ds, qf, gf)
-        results = run_evaluation(features, run / "eval", **evaluation)
+        saved_features.parent.mkdir(parents=True, exist_ok=True)
+        features = save_dataset_features(saved_features, ds, qf, gf)
+        results = run_evaluation(features, out, **evaluation)
         for name, r in results["results"].items():
             Console().print(
-                f"{run.name} ({name}): rank-1 {100 * r['rank1']:.1f}%, mAP {100 * r['mAP']:.1f}%",
+                f"{run.name}/{folder} ({name}): rank-1 {100 * r['rank1']:.1f}%, "
+                f"mAP {100 * r['mAP']:.1f}%",
                 markup=False, highlight=False,
             )  # fmt: skip
         return results
 
     def done() -> bool:
-        saved = run / "eval/results.json"
+        saved = out / "results.json"
         if not newer_than(saved, run / "checkpoints/last.pt"):
             return False
         return not evaluation.get("rerank") or "rerank" in read_json(saved).get("results", {})
 
-    return Stage(f"{run.name}/eval", evaluate, done, title or f"evaluate {run.name}")
+    return Stage(f"{run.name}/{folder}", evaluate, done, title or f"evaluate {run.name}")

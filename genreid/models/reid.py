@@ -51,6 +51,7 @@ REID_ARCHS: Registry[Arch] = Registry(
     },
 )
 ARCHS: tuple[str, ...] = REID_ARCHS.names()
+ACTIVATIONS = ("leaky_relu", "none")  # model.activation: the bottleneck head's, after its BN
 
 
 @dataclass
@@ -63,6 +64,9 @@ class ModelConfig:
     width: int = 0
     dropout: float | None = None
     bottleneck_dim: int = 512
+    # after the bottleneck's BN: leaky_relu (0.1, SLSR's) or none (the ClassBlock of
+    # Person_reID_baseline_pytorch, DG-Net's teacher: relu=False)
+    activation: str = "leaky_relu"
     pretrained: str | None = None  # imagenet, synthetic (shipped) or a weights file
 
     def check(self) -> None:
@@ -79,6 +83,10 @@ class ModelConfig:
             raise ConfigError(f"model.dropout: expected a value in [0, 1), got {self.dropout}")
         if self.width < 0 or self.bottleneck_dim < 1:
             raise ConfigError("model.width must be >= 0 and model.bottleneck_dim >= 1")
+        if self.activation not in ACTIVATIONS:
+            raise ConfigError(
+                f"model.activation: expected {' or '.join(ACTIVATIONS)}, got {self.activation!r}"
+            )
 
     def resolved(self) -> ModelConfig:
         """A copy with the arch's defaults filled in (``arch`` becomes the head name)."""
@@ -113,7 +121,7 @@ class ReIDModel(nn.Module):
             self.head = nn.Sequential(
                 nn.Linear(d, b),
                 nn.BatchNorm1d(b),
-                nn.LeakyReLU(0.1),
+                nn.LeakyReLU(0.1) if spec.activation == "leaky_relu" else nn.Identity(),
                 nn.Dropout(spec.dropout),
                 nn.Linear(b, num_outputs),
             )

@@ -160,7 +160,7 @@ def context(cfg: ReproduceConfig, spec: TableSpec, out: Path) -> Context:
 
 def run_metrics(run: CellRun, kind: str = "plain") -> dict[str, float]:
     """The metrics of a finished run's evaluation: plain, or ``rerank`` (k-reciprocal)."""
-    return numbers(read_json(Path(run.run) / "eval/results.json")["results"][kind])
+    return numbers(read_json(run.results)["results"][kind])
 
 
 def numbers(scored: dict[str, Any]) -> dict[str, float]:
@@ -301,7 +301,22 @@ def notes(
     for name, rec in records.items():
         key = f" ({rec['key']})" if rec.get("key") else ""
         out.append(f"Choice {name}{key} = {rec['value']}: {rec['source']}.")
-    return out + spec.notes
+    choices = {n: r["value"] for n, r in records.items()}
+    return out + shared_notes(spec, choices) + spec.notes
+
+
+def shared_notes(spec: TableSpec, choices: dict[str, Any]) -> list[str]:
+    """Which rows test other settings of a run they share with rows of the same recipe."""
+    rows = [r for r in spec.rows if r.eval_overrides]
+    if not rows:
+        return []
+    said = "; ".join(
+        f"{r.name}: {substitute(' '.join(r.eval_overrides), choices, r.name)}" for r in rows
+    )
+    return [
+        "Rows evaluated with other test settings of the run they share with the rows of the "
+        f"same training (one training, an evaluation each, in RUN/eval_VALUES): {said}."
+    ]
 
 
 def write_outputs(
@@ -317,7 +332,7 @@ def write_outputs(
     lines = []
     missing = 0
     for run in plan.runs:
-        saved = Path(run.run) / "eval/results.json"
+        saved = run.results
         scored = {} if finished_only and not saved.is_file() else read_json(saved)["results"]
         if finished_only and not all(k in scored for k in kinds):  # not (re-ranked) yet
             missing += 1
@@ -329,7 +344,8 @@ def write_outputs(
             "table": spec.name, "row": run.row, "column": run.column,
             "replicate": run.replicate, "split": run.split, "seed": run.seed,
             "run": str(Path(run.run).relative_to(out)), "config": run.config,
-            "overrides": run.overrides, "metrics": metrics["plain"],
+            "overrides": run.overrides, "eval": str(saved.parent.relative_to(out)),
+            "eval_overrides": run.eval_overrides, "metrics": metrics["plain"],
             **({"rerank_metrics": metrics["rerank"]} if cfg.rerank else {}),
         }))  # fmt: skip
     atomic_write_text(out / "cells.jsonl", "\n".join(lines) + "\n")

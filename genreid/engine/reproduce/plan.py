@@ -4,8 +4,9 @@ Per replicate (a split and seed): a GAN per generated-image source (on that spli
 images only; one per cluster for SLSR's sources) and one sample of it with the largest count
 any cell takes, shared by every cell that uses the source; k-means where a cell needs clusters;
 one training run per distinct cell (cells whose runs would be identical, such as a baseline row
-shown under every column, share it); an evaluation of every run. Jobs are plain data, so a
-process pool can run them.
+shown under every column, share it); an evaluation of every run, and one more for each row
+that evaluates a shared run with other settings (``eval_overrides``: DG-Net's f_prim, f_fine
+and both, test features of one model). Jobs are plain data, so a process pool can run them.
 """
 
 from __future__ import annotations
@@ -96,6 +97,13 @@ class CellRun:
     run: str  # the run folder
     config: str
     overrides: list[str]
+    eval: str = ""  # the evaluation folder: RUN/eval, or RUN/eval_VALUES with eval_overrides
+    eval_overrides: list[str] = field(default_factory=list)
+
+    @property
+    def results(self) -> Path:
+        """The evaluation's results.json."""
+        return Path(self.eval or Path(self.run) / "eval") / "results.json"
 
 
 @dataclass
@@ -147,8 +155,11 @@ class CellSettings:
     source: Source | None
     clusters: int | None
     images: int
+    eval_overrides: list[str] = field(default_factory=list)  # not part of the training
 
     def key(self) -> str:
+        """The training's identity: cells with equal keys share one run (their evaluation
+        settings may differ)."""
         src = None if self.source is None else (self.source.name, self.clusters)
         return repr((self.config, self.overrides, src, self.images))
 
@@ -169,6 +180,7 @@ def cell_settings(
     for part in parts:
         overrides += part.overrides
     overrides = [substitute(o, choices, where) for o in overrides]
+    evaluation = [substitute(o, choices, where) for p in parts for o in p.eval_overrides]
     source, clusters, images = None, None, int(generated.get("images", 0) or 0)
     if images:
         if "source" not in generated:
@@ -176,7 +188,14 @@ def cell_settings(
         source = spec.sources[generated["source"]]
         if source.clusters is not None:
             clusters = int(substitute(source.clusters, choices, where))
-    return CellSettings(recipe.config, overrides, source, clusters, images)
+    return CellSettings(recipe.config, overrides, source, clusters, images, evaluation)
+
+
+def eval_folder(overrides: Sequence[str]) -> str:
+    """A run's evaluation folder: ``eval`` with its own settings, ``eval_VALUES`` with
+    ``overrides`` (``model.feature=prim`` -> ``eval_prim``)."""
+    values = [re.sub(r"[^\w.-]", "", o.split("=", 1)[1]) for o in overrides]
+    return "_".join(["eval", *values])
 
 
 def task_of(config: str) -> str:
@@ -278,10 +297,14 @@ class Planner:
 
     # ------------------------------------------------------------------ cells
     def folder(self, row: str, column: str, settings: CellSettings, tag: str = "") -> str:
+        """The run folder's name: the cell's (a row evaluated with other settings names it
+        after its recipe, the training that rows of its kind share)."""
         key = settings.key()
         if key not in self._folder_of:
-            single = len(self.spec.columns) == 1 or self.spec.row(row).alone
-            name = (row if single else f"{row}__{column}") + (f"-{tag}" if tag else "")
+            r = self.spec.row(row)
+            single = len(self.spec.columns) == 1 or r.alone
+            first = (r.recipe or self.spec.recipe) if r.eval_overrides else row
+            name = (first if single else f"{first}__{column}") + (f"-{tag}" if tag else "")
             if name in self.plan.folders:  # same cell name, other settings
                 name += "-" + hashlib.sha1(key.encode()).hexdigest()[:8]
             self._folder_of[key] = name
@@ -303,11 +326,21 @@ class Planner:
         column = column or self.spec.columns[0].name
         s = cell_settings(self.spec, row, column, self.choices, self.ctx.scale)
         run_dir = self.base / "runs" / self.folder(row, column, s, tag) / rep.name
+        title = f"{rep.name}: {row} / {column}"
+        train = self.train_job(run_dir, s, column, rep, title)
+        ev = self.eval_job(train, s.eval_overrides, rep, title)
+        p, folder = train.params, str(run_dir / ev.params["folder"])
+        return CellRun(row, column, rep.name, rep.split, rep.seed, str(run_dir), p["config"],
+                       p["overrides"], folder, list(s.eval_overrides))  # fmt: skip
+
+    def train_job(
+        self, run_dir: Path, s: CellSettings, column: str, rep: Replicate, title: str
+    ) -> Job:
+        """The training of a cell's settings on a replicate (planned once for every cell that
+        shares it), with the jobs it needs."""
         rid = self.rel(run_dir)
         if rid in self.plan.jobs:
-            p = self.plan.jobs[rid].params
-            return CellRun(row, column, rep.name, rep.split, rep.seed, str(run_dir),
-                           p["config"], p["overrides"])  # fmt: skip
+            return self.plan.jobs[rid]
         deps: list[str] = []
         overrides = [
             LINK.sub(lambda m: self.link(m.group(1), m.group(2), column, rep, deps), o)
@@ -322,15 +355,22 @@ class Planner:
         task = task_of(s.config)
         user = self.ctx.dgnet_overrides if task == "dgnet" else self.ctx.reid_overrides
         overrides = [*self.data_keys(rep), *overrides, *self.run_keys(rep), *user]
-        title = f"{rep.name}: {row} / {column}"
-        self.add(Job(rid, "train", str(run_dir), {"config": s.config, "overrides": overrides},
-                     deps, title))  # fmt: skip
-        self.add(Job(f"{rid}/eval", "eval", str(run_dir),
-                     {"dataset": self.ctx.dataset, "root": self.ctx.root,
-                      "options": self.options(rep), "rerank": self.ctx.rerank}, [rid],
-                     f"{title}: evaluate"))  # fmt: skip
-        return CellRun(row, column, rep.name, rep.split, rep.seed, str(run_dir), s.config,
-                       overrides)  # fmt: skip
+        return self.add(Job(rid, "train", str(run_dir),
+                            {"config": s.config, "overrides": overrides}, deps, title))  # fmt: skip
+
+    def eval_job(self, train: Job, overrides: list[str], rep: Replicate, title: str) -> Job:
+        """The evaluation of a training run, with its own settings into RUN/eval or with
+        ``overrides`` into RUN/eval_VALUES (a folder of other overrides gets a hash)."""
+        folder = eval_folder(overrides)
+        existing = self.plan.jobs.get(f"{train.id}/{folder}")
+        if existing is not None and existing.params["overrides"] != overrides:
+            folder += "-" + hashlib.sha1(repr(overrides).encode()).hexdigest()[:8]
+        how = f" with {' '.join(overrides)}" if overrides else ""
+        return self.add(Job(f"{train.id}/{folder}", "eval", train.out,
+                            {"dataset": self.ctx.dataset, "root": self.ctx.root,
+                             "options": self.options(rep), "rerank": self.ctx.rerank,
+                             "folder": folder, "overrides": list(overrides)}, [train.id],
+                            f"{title}: evaluate{how}"))  # fmt: skip
 
     def add_cells(self, cells: list[tuple[str, str]]) -> Plan:
         """Plan these cells on every replicate; their runs are listed in ``plan.runs``."""

@@ -87,8 +87,10 @@ def stage_of(job: Job) -> Stage:
     if job.kind == "train":
         return Stage(job.id, lambda: _train(job), lambda: _train_done(job), job.title)
     if job.kind == "eval":
-        rerank = bool(p.get("rerank"))
-        return eval_stage(out, p["dataset"], p["root"], p["options"], job.title, rerank=rerank)
+        return eval_stage(
+            out, p["dataset"], p["root"], p["options"], job.title, p.get("folder", "eval"),
+            p.get("overrides", []), rerank=bool(p.get("rerank")),
+        )  # fmt: skip
     if job.kind in ("sample", "real"):
         fn = _sample if job.kind == "sample" else _real
         return Stage(job.id, lambda: fn(job), lambda: (out / MANIFEST).is_file(), job.title)
@@ -105,11 +107,18 @@ def stage_of(job: Job) -> Stage:
 
 
 def check_jobs(jobs: dict[str, Job]) -> None:
-    """Load the config of every training job, so a bad override fails before anything runs."""
+    """Load the config of every training job, and of each evaluation with other settings
+    (its training's config + its overrides), so a bad override fails before anything runs."""
+
+    def load(config: str, overrides: list[str]) -> None:
+        load_config(TASKS.get(task_of(config)).config_class, config, overrides)
+
     for job in jobs.values():
         if job.kind == "train":
-            task = TASKS.get(task_of(job.params["config"]))
-            load_config(task.config_class, job.params["config"], job.params["overrides"])
+            load(job.params["config"], job.params["overrides"])
+        elif job.kind == "eval" and job.params.get("overrides") and job.deps[0] in jobs:
+            train = jobs[job.deps[0]].params
+            load(train["config"], [*train["overrides"], *job.params["overrides"]])
 
 
 def _init_worker(threads: int) -> None:

@@ -1,7 +1,8 @@
 """Table specs of ``genreid reproduce``: one YAML file per paper table, read into typed specs.
 
 A spec names the table's rows and columns (each with ``key=value`` overrides of the re-ID
-recipe, a recipe name and a generated-image source), the recipes and GANs of each scale, the
+recipe, a recipe name, a generated-image source and, for a row that tests another setting of
+a shared run, its evaluation overrides), the recipes and GANs of each scale, the
 values that had to be chosen (with where they come from), the reference cells of the paired
 test and the paper's own numbers with the table and dataset they come from. The files live in
 ``genreid/configs/reproduce/`` and are data, not run configs.
@@ -22,6 +23,7 @@ TABLES_DIR = SHIPPED / "reproduce"
 SCALES = ("tiny", "paper")
 DEFAULT_METRICS = ("rank1", "mAP")  # the columns of a table whose file has no metrics:
 ROMAN = {"i": 1, "v": 5, "x": 10}
+EVAL_SECTIONS = ("model", "eval", "data")  # what an evaluation of a trained run may change
 
 
 @dataclass
@@ -58,6 +60,9 @@ class Axis:
     generated: dict[str, Any] = field(default_factory=dict)  # source, images
     alone: bool = False  # a row whose cells ignore their column (one run for the whole row)
     reference: str | None = None  # a row tested against this row instead of the table's
+    # key=value changes of the trained model at evaluation (model.feature=prim): rows whose
+    # training settings are equal share one run, each evaluated into its own RUN/eval_VALUES
+    eval_overrides: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -161,10 +166,10 @@ def table_names() -> list[str]:
     """Names of the shipped table specs, in paper order."""
     order = ("lsro", "slsr", "fapl", "dgnet")
 
-    def key(name: str) -> tuple[int, int]:
+    def key(name: str) -> tuple[int, int, str]:  # genreid's own tables last, by name
         m = re.fullmatch(r"([a-z]+)(\d+)", name)
         paper, number = (m.group(1), int(m.group(2))) if m else (name, 0)
-        return (order.index(paper) if paper in order else len(order), number)
+        return (order.index(paper) if paper in order else len(order), number, name)
 
     return sorted((p.stem for p in TABLES_DIR.glob("*.yaml")), key=key)
 
@@ -201,7 +206,8 @@ def _scales(value: Any, where: str) -> dict[str, Recipe]:
 def _axis(data: Any, where: str) -> Axis:
     if not isinstance(data, dict) or "name" not in data:
         raise ConfigError(f"{where}: expected a mapping with at least a name")
-    known = {"name", "label", "overrides", "recipe", "generated", "alone", "reference"}
+    known = {"name", "label", "overrides", "recipe", "generated", "alone", "reference",
+             "eval_overrides"}  # fmt: skip
     unknown = set(data) - known
     if unknown:
         raise ConfigError(f"{where}: unknown key(s) {sorted(unknown)}; known: {sorted(known)}")
@@ -214,7 +220,22 @@ def _axis(data: Any, where: str) -> Axis:
         generated=dict(data.get("generated") or {}),
         alone=bool(data.get("alone", False)),
         reference=None if data.get("reference") is None else str(data["reference"]),
+        eval_overrides=_eval_overrides(data.get("eval_overrides"), f"{where}.eval_overrides"),
     )
+
+
+def _eval_overrides(value: Any, where: str) -> list[str]:
+    """``key=value`` items a trained run's evaluation may change (data, model, eval keys, as
+    ``load_trained_model`` takes them)."""
+    items = [str(o) for o in value or []]
+    for item in items:
+        key = item.split("=", 1)[0]
+        if "=" not in item or key.split(".", 1)[0] not in EVAL_SECTIONS:
+            raise ConfigError(
+                f"{where}: {item!r}: expected key=value of a {'/'.join(EVAL_SECTIONS)}.* key "
+                "(e.g. model.feature=prim)"
+            )
+    return items
 
 
 def _paper(data: Any, where: str) -> PaperResults:
