@@ -389,3 +389,22 @@ def test_epoch_centers_are_the_last_epochs_class_means():
     assert c.centers[1].tolist() == pytest.approx([2.0, 2.0])
     assert c.centers[0].tolist() == pytest.approx([11 / 3, 7 / 3])  # unseen: kept
     assert float(c.epoch_counts.sum()) == 0.0
+
+
+def test_auto_lambda_matches_the_labeled_images_cross_entropy_not_the_generated():
+    """While it calibrates, lambda_t * L_C = r * (the labeled images' share of L_S): FAPL-d's
+    generated images (near-uniform soft targets, cross-entropy near ln K) do not count, so a
+    ratio means the same lambda for the center row and the FAPL rows."""
+    torch.manual_seed(0)
+    s = build_strategy(LabelsConfig(strategy="fapl_dist", center_ratio=0.5), 3, feat_dim=4)
+    s.center.centers.copy_(torch.randn(3, 4))
+    s.center.updated[:] = True
+    labels = torch.tensor([0, 1, -1, -1, 2, -1])
+    logits = torch.randn(6, 3) * 3
+    b = LabelBatch(logits, torch.rand(6, 4), labels, labels < 0, torch.full((6,), -1), 0)
+    t = s(b)
+    per = -(t.q * torch.log_softmax(logits, 1)).sum(1)
+    labeled = float(per[labels >= 0].sum() / 6)
+    assert float(t.aux_loss) == pytest.approx(0.5 * labeled, rel=1e-5)
+    whole = float(soft_cross_entropy(logits, t.q, t.weight))
+    assert abs(0.5 * whole - float(t.aux_loss)) > 0.05  # not the whole L_S

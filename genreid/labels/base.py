@@ -34,7 +34,7 @@ from genreid.labels.registry import STRATEGIES
 
 __all__ = [
     "STRATEGIES", "LabelBatch", "LabelStrategy", "LabelTargets", "TrainingSet",
-    "build_strategy", "soft_cross_entropy", "strategy_class",
+    "build_strategy", "labeled_cross_entropy", "soft_cross_entropy", "strategy_class",
 ]  # fmt: skip
 
 
@@ -89,6 +89,15 @@ def weighted_mean(per_image: torch.Tensor, weight: torch.Tensor) -> torch.Tensor
 def soft_cross_entropy(logits: torch.Tensor, q: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     """``sum_i w_i * CE(q_i, softmax(logits_i)) / #(w_i > 0)`` (0 when every weight is 0)."""
     return weighted_mean(cross_entropy_per_image(logits, q), weight)
+
+
+def labeled_cross_entropy(
+    logits: torch.Tensor, q: torch.Tensor, labeled: torch.Tensor, n: torch.Tensor | int
+) -> torch.Tensor:
+    """The labeled images' share of the batch loss: Σ_{labeled} CE_i / n (n: the loss's
+    image count). FAPL's center term is compared with it: generated images' soft targets keep
+    their own cross-entropy near ln K, which says nothing about the labeled features."""
+    return (cross_entropy_per_image(logits, q) * labeled.float()).sum() / n
 
 
 def resolve_gen_start(value: int | str, default_auto: bool, epochs: int) -> int:
@@ -192,11 +201,13 @@ class LabelStrategy(nn.Module):
             weight[gen] = self.generated_weight()
         aux = None
         if self.center is not None and self.center_weight is not None:
-            # lambda * L_C over the same n as the cross-entropy; auto lambda needs L_S
-            l_c = self.center.loss(batch.features, batch.labels, real) / used_images(weight)
+            # lambda * L_C over the same n as the cross-entropy; an auto lambda matches it to
+            # the labeled images' share of L_S (the images L_C acts on)
+            n = used_images(weight)
+            l_c = self.center.loss(batch.features, batch.labels, real) / n
             ce = None
             if self.center_weight.calibrating:
-                ce = soft_cross_entropy(batch.logits.detach(), q, weight)
+                ce = labeled_cross_entropy(batch.logits.detach(), q, real, n)
             aux = self.center_weight(l_c, ce, batch.epoch)
         return LabelTargets(q.detach(), weight, aux)
 

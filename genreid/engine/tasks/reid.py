@@ -35,6 +35,7 @@ from genreid.labels.base import (
     build_strategy,
     cross_entropy_per_image,
     strategy_class,
+    used_images,
     weighted_mean,
 )
 from genreid.labels.config import LabelsConfig
@@ -117,14 +118,16 @@ def loss_parts(
     return out
 
 
-def center_parts(center: torch.Tensor, ce: torch.Tensor) -> dict[str, float]:
-    """The center term λ·L_C and its ratio to the cross-entropy L_S (FAPL Eq. 13), logged
+def center_parts(center: torch.Tensor, labeled: torch.Tensor, ce: torch.Tensor) -> dict[str, float]:
+    """The center term λ·L_C (FAPL Eq. 13) and its ratio to the labeled images' share of the
+    cross-entropy (what ``labels.center_lambda: auto`` matches) and to the whole L_S, logged
     per step; metrics.jsonl gets their means over the epoch's steps that had a center term
-    (none before the first center exists) as ``loss/center`` and ``loss/center_ratio``."""
-    c, s = float(center.detach()), float(ce.detach())
-    if c == 0.0 or s <= 0.0:
+    (none before the first center exists): ``loss/center``, ``loss/center_ratio``,
+    ``loss/center_ratio_all``."""
+    c, r, s = float(center.detach()), float(labeled), float(ce.detach())
+    if c == 0.0 or r <= 0.0:
         return {}
-    return {"loss/center": c, "loss/center_ratio": c / s}
+    return {"loss/center": c, "loss/center_ratio": c / r, "loss/center_ratio_all": c / s}
 
 
 class ReIDTask(Task):
@@ -224,7 +227,9 @@ class ReIDTask(Task):
         loss = weighted_mean(per_image, tg.weight)
         center = {}
         if tg.aux_loss is not None:  # a per-image mean like the cross-entropy: DDP averages both
-            center = center_parts(tg.aux_loss, loss)
+            real = ~lb.generated.bool()
+            labeled = (per_image.detach() * real).sum() / used_images(tg.weight)
+            center = center_parts(tg.aux_loss, labeled, loss)
             loss = loss + tg.aux_loss
         value = loop.finite("training loss", loss)
         self.optimizer.zero_grad(set_to_none=True)
