@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+from pathlib import Path
 
 import pytest
 from scipy import stats
@@ -134,3 +135,13 @@ def test_a_table_without_paper_numbers_has_no_paper_columns_and_any_rank():
     text = markdown(lay, summarize(lay, data))
     assert "|  | rank-1 | rank-20 | mAP |" in text and "paper" not in text, text
     assert f"| LSRO | 64.5 ± {100 * stats.tstd(GEN):.1f}* | 94.5 ± " in text
+
+
+def test_a_results_block_names_the_dataset_relative_to_the_working_directory(tmp_path, monkeypatch):
+    from genreid.engine.reproduce.pipeline import shown_path
+
+    repo, data = tmp_path / "repo", tmp_path / "shared" / "datasets" / "VIPeR"
+    repo.mkdir()
+    monkeypatch.chdir(repo)
+    assert shown_path(str(data)) == str(Path("..") / "shared" / "datasets" / "VIPeR")
+    assert shown_path(str(repo / "data")) == "data"

@@ -14,6 +14,7 @@ samples and clusters in ``OUT/gan``, ``OUT/generated`` and ``OUT/clusters``; tun
 from __future__ import annotations
 
 import json
+import os
 import platform
 import shlex
 import statistics
@@ -244,6 +245,15 @@ def layout(spec: TableSpec, cfg: ReproduceConfig, choices: dict[str, Any]) -> Ta
     )
 
 
+def shown_path(path: str) -> str:
+    """A dataset's path as written in a results block: relative to the working directory (the
+    command's own ``--root``), never one machine's absolute path, unless no relative path exists."""
+    try:
+        return os.path.relpath(path, Path.cwd())
+    except ValueError:  # another drive (Windows)
+        return path
+
+
 def notes(
     spec: TableSpec, cfg: ReproduceConfig, ctx: Context, records: dict[str, dict[str, Any]]
 ) -> list[str]:
@@ -259,7 +269,8 @@ def notes(
         if cfg.validation
         else "the test identities"
     )
-    out = [f"Data: {cfg.dataset} at {cfg.root}, {where} ({len(reps)} runs per cell), on {held}."]
+    data = f"{cfg.dataset} at {shown_path(cfg.root)}"
+    out = [f"Data: {data}, {where} ({len(reps)} runs per cell), on {held}."]
     recipes = sorted({r[cfg.scale].config for r in spec.recipes.values()})
     if cfg.scale == "tiny":
         out.append(
