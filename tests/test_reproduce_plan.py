@@ -149,7 +149,43 @@ def test_fapl3_smprl_reads_the_baseline_of_its_own_split(tmp_path):
     assert f"labels.smprl_from={tmp_path / 'runs/0/split1_seed0'}" in job.params["overrides"]
     assert "runs/0/split1_seed0" in job.deps
     fd = plan.jobs["runs/24000__fapl_dist/split0_seed0"].params["overrides"]
-    assert "labels.temperature=1" in fd and "labels.center_lambda=0.0001" in fd
+    assert "labels.temperature=1" in fd and "labels.center_lambda=auto" in fd
+
+
+@pytest.mark.parametrize("table", ["fapl3", "fapl4", "fapl5", "fapl6", "fapl10", "family"])
+def test_fapl_center_term_is_the_ratio_at_tiny_scale_and_the_papers_lambda_at_paper_scale(
+    tmp_path, table
+):
+    """Every FAPL cell: lambda matched to the table's ratio (auto) on the tiny net, the paper's
+    literal lambda on ResNet-50; cells without FAPL or a center row carry no center term."""
+    from genreid.core.config import load_config
+    from genreid.engine.tasks.reid import ReIDTrainConfig
+
+    spec = load_table(table)
+    choices = default_choices(spec)
+    for scale in ("tiny", "paper"):
+        ctx = context(tmp_path / scale, splits=1)
+        ctx.scale = scale
+        plan = plan_table(spec, ctx, choices)
+        fapl = 0
+        for job in plan.jobs.values():
+            if job.kind != "train" or job.params["config"].startswith(("gan/", "dgnet/")):
+                continue  # GANs and DG-Net have no center term
+            cfg = load_config(ReIDTrainConfig, job.params["config"], job.params["overrides"])
+            lam, strategy = cfg.labels.center_lambda, cfg.labels.strategy
+            if strategy.startswith("fapl") or (table == "fapl10" and "center" in job.id):
+                fapl += 1
+                if scale == "tiny":
+                    assert lam == "auto" and cfg.labels.center_ratio in (
+                        choices["center_ratio"],
+                        choices.get("ratio_1e3"),
+                        choices.get("ratio_1e5"),
+                    ), job.id
+                else:
+                    assert lam in (1e-3, 1e-4, 1e-5), job.id
+            else:
+                assert lam is None, job.id  # baseline and the other strategies: no center term
+        assert fapl > 0
 
 
 def test_slsr4_clusters_once_and_one_gan_per_k(tmp_path):
@@ -329,7 +365,7 @@ def test_bad_configs_fail_with_a_message_naming_the_fix(tmp_path):
 
     with pytest.raises(ConfigError, match="--root"):
         resolve(ReproduceConfig(table="lsro2"))
-    with pytest.raises(ConfigError, match="not choices of fapl10; it has center_lambda"):
+    with pytest.raises(ConfigError, match="not choices of fapl10; it has center_ratio"):
         resolve(ReproduceConfig(table="fapl10", root="/x", choices={"lam": 1}))
     out = ["--out", str(tmp_path / "t")]
     res = CliRunner().invoke(app, ["reproduce", "lsro2", "--root", "/x", "--scale", "big", *out])
