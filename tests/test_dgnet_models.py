@@ -398,6 +398,27 @@ def test_cross_identity_loss_reaches_e_a_only_through_its_code():
     assert not _all_zero(steps.E_a.backbone)
 
 
+def test_live_appearance_reader_trains_e_a_on_generated_images():
+    """loss.live_appearance_reader=true (the ablation of the frozen reader): L_id^c is the
+    live E_a's cross-entropy on x_cross, so its primary head learns from generated images
+    and the gradients equal those of that loss computed by hand."""
+    steps = DGNetSteps(
+        small_cfg(*only("loss.id_cross=0.5"), "loss.live_appearance_reader=true"),
+        K,
+        torch.device("cpu"),
+    )
+    x, xp, y = batch()
+    fwd = steps.forward(x, xp, y, 0)
+    torch.manual_seed(1)  # the same dropout masks in both passes
+    ref_loss = F.cross_entropy(steps.E_a(fwd.x_cross).prim.float(), y)
+    ref = reference_grads(0.5 * ref_loss, steps.E_a, steps.E_s, steps.G)
+    torch.manual_seed(1)
+    values = steps.g_step(fwd, y)
+    assert values["g/id_cross"] == pytest.approx(ref_loss.item(), rel=1e-5)
+    assert not _all_zero(steps.E_a.prim)
+    assert_same(ref, step_grads(steps.E_a, steps.E_s, steps.G))
+
+
 def test_code_a_is_l1_of_a_frozen_e_a_to_the_detached_code():
     """The gradients of L_code_a are those of |E_a'(G(a, s_j)) - a.detach()| with E_a' the
     released trainer's frozen copy (through G and, with the live code, into E_a via a)."""

@@ -99,6 +99,10 @@ class DGNetLossConfig:
     # the frozen E_a of L_id^c and L_code_a, the released code's behaviour); false (the paper:
     # E_a, E_s and G are trained jointly "before the generated image"): generation trains E_a
     detach_appearance: bool = False
+    # true: L_id^c and L_code_a read x_cross with the live E_a against the undetached code
+    # (genreid before the second fidelity audit), so generated images train E_a from the
+    # first iteration; false: a frozen E_a reads them (the released trainer). An ablation.
+    live_appearance_reader: bool = False
 
     def check(self) -> None:
         weights = ("img", "code_a", "code_s", "id", "id_cross", "adv", "gp", "prim", "fine")
@@ -514,8 +518,12 @@ class DGNetSteps:
         self.D.requires_grad_(False)
         try:
             with self.autocast():
-                rec = frozen_call(self.E_a, x_cross)  # trains G (and its inputs), not E_a
-                parts["code_a"] = l1(rec.code, fwd.a.detach())
+                if L.live_appearance_reader:
+                    rec = self.E_a(x_cross)
+                    parts["code_a"] = l1(rec.code, fwd.a)
+                else:
+                    rec = frozen_call(self.E_a, x_cross)  # trains G (and its inputs), not E_a
+                    parts["code_a"] = l1(rec.code, fwd.a.detach())
                 parts["code_s"] = self.structure_code_loss(fwd)
                 parts["id_cross"] = F.cross_entropy(rec.prim.float(), y)
                 parts["adv"] = lsgan_g_loss(self.D(x_cross))
