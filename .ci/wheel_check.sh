@@ -39,4 +39,7 @@ test -f "$tmp/run/results.json"
 "$bin" train --config tiny data.root="$tmp/synth" train.epochs=1 train.max_iters=2 \
   train.progress=false model.pretrained=synthetic --out "$tmp/run_pretrained"
 test -f "$tmp/run_pretrained/results.json"
+# every table spec ships, with the fragments they include
+"$bin" reproduce --list > /dev/null
+"$bin" reproduce fapl3 --root "$tmp/synth" --out "$tmp/fapl3" --plan > /dev/null
 echo "wheel check: ok"

@@ -75,6 +75,43 @@ def test_table_names_in_any_spelling_and_specs_are_not_run_configs():
     assert not any(name.startswith("reproduce/") for name in shipped_configs())
 
 
+SPEC_HEAD = """title: t
+paper: p
+sweeps: s
+rows: [{name: a, recipe: fapl}]
+columns: [{name: c}]
+recipe: fapl
+"""
+
+
+def test_included_fragments_merge_and_the_tables_own_entries_win(tmp_path):
+    """A table's include: brings the fragment's recipes and choices; an entry of the same
+    name in the table replaces the fragment's; the shipped FAPL tables share one."""
+    spec_file = tmp_path / "t.yaml"
+    spec_file.write_text(
+        SPEC_HEAD + "include: [fapl_center]\nrecipes:\n  fapl:\n    tiny: train/tiny\n"
+        "    paper: train/ide_paper\nchoices:\n  center_update: {value: epoch, source: me}\n"
+    )
+    spec = load_table(spec_file)
+    assert spec.recipes["fapl"]["tiny"].overrides == []  # the table's own recipe
+    assert spec.choices["center_update"].value == "epoch"  # the table's own choice
+    assert spec.choices["center_ratio"].value == 0.03  # the fragment's
+    for table in ("fapl3", "fapl4", "fapl5", "fapl6", "fapl10", "family"):
+        shared = load_table(table)
+        assert shared.choices["center_ratio"].value == 0.03, table
+        assert shared.choices["center_update"].value == "step", table
+    assert "optim.lr=0.001" not in load_table("family").recipes["fapl"]["paper"].overrides
+    assert "optim.lr=0.001" in load_table("fapl3").recipes["fapl"]["paper"].overrides
+    assert "shared" not in table_names()
+
+
+def test_a_missing_or_malformed_fragment_names_the_known_ones(tmp_path):
+    spec_file = tmp_path / "t.yaml"
+    spec_file.write_text(SPEC_HEAD + "include: [fapl_centre]\nrecipes: {}\n")
+    with pytest.raises(ConfigError, match="no shared fragment 'fapl_centre'; known: fapl_center"):
+        load_table(spec_file)
+
+
 def test_every_spec_loads_with_the_papers_numbers():
     for name in table_names():
         if name in OWN_TABLES:  # genreid's own comparison: no paper's table behind it

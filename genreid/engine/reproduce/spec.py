@@ -5,7 +5,8 @@ recipe, a recipe name, a generated-image source and, for a row that tests anothe
 a shared run, its evaluation overrides), the recipes and GANs of each scale, the
 values that had to be chosen (with where they come from), the reference cells of the paired
 test and the paper's own numbers with the table and dataset they come from. The files live in
-``genreid/configs/reproduce/`` and are data, not run configs.
+``genreid/configs/reproduce/`` and are data, not run configs; recipes and choices several
+tables share live once in ``reproduce/shared/`` and are named by a table's ``include:``.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from genreid.core.errors import ConfigError, RegistryError
 from genreid.eval.protocols import METRIC_KEYS
 
 TABLES_DIR = SHIPPED / "reproduce"
+SHARED_DIR = TABLES_DIR / "shared"  # fragments tables include (recipes, choices), not tables
+SHARED_KEYS = ("recipes", "choices")
 SCALES = ("tiny", "paper")
 DEFAULT_METRICS = ("rank1", "mAP")  # the columns of a table whose file has no metrics:
 ROMAN = {"i": 1, "v": 5, "x": 10}
@@ -266,11 +269,45 @@ def _choice(name: str, data: Any, where: str) -> Choice:
     )
 
 
+def shared_names() -> list[str]:
+    """Names of the shared fragments a table may include."""
+    return sorted(p.stem for p in SHARED_DIR.glob("*.yaml"))
+
+
+def _with_includes(d: dict[str, Any], where: str) -> dict[str, Any]:
+    """``d`` with the recipes and choices of its ``include:`` fragments merged in, in order;
+    the table's own entries win over a fragment's of the same name."""
+    names = d.pop("include", None) or []
+    names = [names] if isinstance(names, str) else names
+    merged: dict[str, dict[str, Any]] = {key: {} for key in SHARED_KEYS}
+    for name in names:
+        path = SHARED_DIR / f"{name}.yaml"
+        if not path.is_file():
+            raise ConfigError(
+                f"{where}: include: no shared fragment {name!r}; known: "
+                f"{', '.join(shared_names()) or 'none'} (genreid/configs/reproduce/shared/)"
+            )
+        part = read_yaml(path) or {}
+        unknown = set(part) - set(SHARED_KEYS)
+        if unknown:
+            raise ConfigError(
+                f"{path}: unknown key(s) {sorted(unknown)}; a shared fragment holds only "
+                f"{' and '.join(SHARED_KEYS)}"
+            )
+        for key in SHARED_KEYS:
+            merged[key].update(part.get(key) or {})
+    for key in SHARED_KEYS:
+        if merged[key]:
+            d[key] = {**merged[key], **(d.get(key) or {})}
+    return d
+
+
 def load_table(name: str | Path) -> TableSpec:
-    """A table spec by name or path; a malformed file is a ConfigError naming the key."""
+    """A table spec by name or path (its ``include:`` fragments merged in); a malformed file
+    is a ConfigError naming the key."""
     path = find_table(name)
-    d = read_yaml(path)
     where = str(path)
+    d = _with_includes(read_yaml(path), where)
     for key in ("title", "paper", "sweeps", "rows", "columns", "recipes", "recipe"):
         if key not in d:
             raise ConfigError(f"{where}: missing {key!r} (see genreid/configs/reproduce/*.yaml)")
