@@ -129,7 +129,15 @@ def test_clean_errors(tmp_path, monkeypatch):
     monkeypatch.setattr(inception, "urllib_download", offline)  # tests never download
     root = make_market_tree(tmp_path / "market", size=(16, 32))
     cfg = str(CONFIGS / "dcgan_tiny.yaml")
-    metrics = ["gan", "metrics", "--real", str(root / "query"), "--fake", str(root / "query")]
+    metrics = [
+        "gan",
+        "metrics",
+        "--fid",
+        "--real",
+        str(root / "query"),
+        "--fake",
+        str(root / "query"),
+    ]
     cases = [
         (
             [

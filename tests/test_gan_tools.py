@@ -86,7 +86,7 @@ def test_offline_keeps_the_message_naming_the_file_and_where_to_put_it(tmp_path,
 
     monkeypatch.setattr(inception, "urllib_download", offline)
     real = make_market_tree(tmp_path / "market", size=(16, 32)) / "query"
-    res = runner.invoke(app, ["gan", "metrics", "--real", str(real), "--fake", str(real)])
+    res = runner.invoke(app, ["gan", "metrics", "--fid", "--real", str(real), "--fake", str(real)])
     assert res.exit_code == 1 and "Traceback" not in res.output
     hub = tmp_path / "torch/hub/checkpoints" / inception.FID_WEIGHTS_NAME
     assert "Name or service not known" in res.stderr and f"at {hub}, pass" in res.stderr

@@ -84,6 +84,12 @@ def metrics(
     fake: str = typer.Option(
         ..., "--fake", help="Generated images (folder, manifest.csv optional)."
     ),
+    fid: bool = typer.Option(
+        False,
+        "--fid/--no-fid",
+        help="Also the FID in Inception-v3's space (its weights are a download; "
+        "--inception-weights implies it).",
+    ),
     inception_weights: str = typer.Option(
         None,
         "--inception-weights",
@@ -98,23 +104,29 @@ def metrics(
         None,
         "--feature-extractor",
         help="reid:RUN (a `genreid train` run folder) or reid:MODEL (.pt2 from "
-        "torch.export.save, or TorchScript): the distance in a re-ID feature space (not "
-        "comparable with published FIDs).",
+        "torch.export.save, or TorchScript): also the Frechet distance in that re-ID feature "
+        "space (not comparable with published FIDs).",
     ),
-    ssim_only: bool = typer.Option(False, "--ssim-only", help="Skip the Frechet distance."),
+    ssim_only: bool = typer.Option(False, "--ssim-only", help="Only SSIM diversity."),
     ssim_pairs: int = typer.Option(1000, "--ssim-pairs", help="Image pairs for SSIM."),
     ssim_size: str = typer.Option("128x64", "--ssim-size", help="HxW images are resized to."),
-    seed: int = typer.Option(0, "--seed", help="Seed for the SSIM pairs."),
+    seed: int = typer.Option(0, "--seed", help="Seed for the SSIM pairs and KID's subsets."),
     batch_size: int = typer.Option(32, "--batch-size"),
     device: str = typer.Option("cpu", "--device"),
     out: str = typer.Option(None, "--out", help="Also write the results to this JSON file."),
 ) -> None:
-    """FID (Inception-v3 pool features) and SSIM diversity of generated images."""
+    """Quality of generated images: Frechet distance, KID, precision and recall in genreid's
+    synthetic-backbone space (no download; `generated`, with the real set's halves as the
+    reference), SSIM diversity, and on request the FID (Inception-v3)."""
     from genreid.core.files import write_json_atomic  # lazy: keeps `genreid --help` fast
-    from genreid.eval.gen_metrics import compute_metrics
+    from genreid.eval.gen_metrics import compute_metrics, image_set
+    from genreid.eval.gen_quality import check_counts, measure_images
 
     if inception_weights and feature_extractor:
         fail("pass either --inception-weights or --feature-extractor, not both")
+    real_paths, fake_paths = image_set(real).paths, image_set(fake).paths
+    if not ssim_only:
+        check_counts(len(real_paths), len(fake_paths))  # before anything is computed
     result = compute_metrics(
         real,
         fake,
@@ -127,7 +139,11 @@ def metrics(
         batch_size=batch_size,
         device=device,
         download=download,
+        fid=fid or bool(inception_weights),
     )
+    if not ssim_only:
+        generated = measure_images(real_paths, fake_paths, device, batch_size, seed=seed)
+        result = {"generated": generated, **result}
     if out:
         write_json_atomic(result, out)
     typer.echo(json.dumps(result, indent=2))

@@ -254,16 +254,18 @@ def compute_metrics(
     batch_size: int = 32,
     device: str = "cpu",
     download: bool = True,
+    fid: bool = True,
 ) -> dict[str, Any]:
     """FID (or a re-ID-space Frechet distance) and SSIM diversity of ``fake`` against ``real``;
-    ``download=False`` never fetches missing Inception weights."""
+    ``download=False`` never fetches missing Inception weights, ``fid=False`` (with no
+    ``feature_extractor``) computes no distance at all."""
     real_set, fake_set = image_set(real), image_set(fake)
     out: dict[str, Any] = {
         "real": {"source": real_set.source, "images": len(real_set.paths)},
         "fake": {"source": fake_set.source, "images": len(fake_set.paths)},
         "notes": [],
     }
-    if not ssim_only:
+    if not ssim_only and (fid or feature_extractor):
         if feature_extractor:
             ext = get_feature_extractor(feature_extractor, device)
         else:
