@@ -39,6 +39,10 @@ def test_quickstart_full_pipeline_then_skips_finished_stages(tmp_path):
         assert vs["d_mAP"] == pytest.approx(run["mAP"] - base["mAP"], abs=1e-9)
         assert vs["d_rank1"] == pytest.approx(run["rank1"] - base["rank1"], abs=1e-9)
         assert vs["queries"] > 0
+    gan = json.loads((tmp_path / "gan" / "results.json").read_text())["generated"]
+    assert summary["generated"] == {k: gan[k] for k in summary["generated"]}
+    assert {"frechet", "kid", "precision", "recall"} <= set(summary["generated"])
+    assert f"precision {gan['precision']:.2f}, recall {gan['recall']:.2f}" in res.output
     manifest = (tmp_path / "generated" / "manifest.csv").read_text().splitlines()
     train = summary["dataset"]["splits"]["train"]["images"]
     assert len(manifest) == 1 + train  # header + as many generated images as real ones

@@ -138,6 +138,20 @@ def _p(p: float | None) -> str:
     return ("<0.01" if p < 0.01 else f"{p:.2f}") + ("*" if p < 0.05 else "")
 
 
+def _generated(out: Path, console: Console) -> dict[str, Any] | None:
+    """The DCGAN's generated-image measures (``gan/results.json``), printed with the real
+    images' own halves beside them as the reference."""
+    g = read_json(out / "gan" / "results.json").get("generated")
+    if not g or "skipped" in g:
+        return g
+    console.print(
+        f"generated images against {g['against']} ({g['fake_images']} vs {g['real_images']}; "
+        f"docs/GAN.md): Frechet {g['frechet']:.3f}, KID {g['kid']:.4f}, precision "
+        f"{g['precision']:.2f}, recall {g['recall']:.2f}"
+    )
+    return {k: g[k] for k in ("frechet", "kid", "precision", "recall", "against")}
+
+
 def _comparison(out: Path, console: Console) -> dict[str, Any]:
     """The results table: each strategy's scores, and its difference from the baseline with
     paired tests over the queries (per-query AP: t-test; rank-1 hits: exact McNemar)."""
@@ -228,6 +242,7 @@ def run_quickstart(
             + _reid_stages(out, data, epochs, seed),
             console,
         )
+        summary["generated"] = _generated(out, console)
         summary["runs"] = _comparison(out, console)
         runs = [out / s for s in STRATEGIES] + [out / "gan"]
         summary["report"] = str(write_report(runs, out / "report.html", "genreid quickstart"))

@@ -23,7 +23,9 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
+from genreid.core.errors import ConfigError
 from genreid.eval.extract import reid_forward
 from genreid.eval.extractors import FeatureExtractor, GenMetricsError, image_features
 from genreid.eval.gen_metrics import feature_stats, frechet_distance
@@ -37,6 +39,41 @@ SPACE_SIZE = (128, 64)
 SPACE_SHA256 = "5954d624f5833280fe1482864485dfe740024e662b892b3826c9a32c2d943db1"
 KID_SUBSETS, KID_SUBSET_SIZE = 100, 1000
 CHUNK = 2048  # rows of a distance matrix computed at once (memory, not results)
+
+
+@dataclass
+class MeasureConfig:
+    """The ``measure`` section of a generator run: its images scored against real ones at
+    the end (and every ``train.eval_every`` epochs when that is set)."""
+
+    enabled: bool = True
+    # share of the real training images kept out of the generator's training as the
+    # reference; 0: the training images themselves (a memorising generator then scores well)
+    holdout: float = 0.0
+    images: int = 0  # generated images scored; 0: as many as the reference images
+    seed: int = 0  # noise of the scored images and KID's subsets
+
+    def check(self) -> None:
+        if not 0 <= self.holdout < 1:
+            raise ConfigError(f"measure.holdout: expected a share in [0, 1), got {self.holdout}")
+        if self.images < 0:
+            raise ConfigError(f"measure.images: expected >= 0, got {self.images}")
+
+
+def holdout_split(items: Sequence[Any], share: float, seed: int) -> tuple[list[Any], list[Any]]:
+    """(kept for training, held out): a seeded random ``share`` of ``items`` held out, at
+    least k + 1 of them when any are, both in their original order."""
+    n = len(items)
+    if share <= 0:
+        return list(items), []
+    held = max(K_NEAREST + 1, round(share * n))
+    if held >= n:
+        raise GenMetricsError(
+            f"measure.holdout={share}: {n} images are too few to hold out {held} (at least "
+            f"{K_NEAREST + 1}) and train on the rest; lower it or set measure.holdout=0"
+        )
+    out = set(np.random.default_rng(seed).choice(n, held, replace=False).tolist())
+    return [x for i, x in enumerate(items) if i not in out], [items[i] for i in sorted(out)]
 
 
 # --- the feature space -----------------------------------------------------------------------
@@ -189,6 +226,21 @@ def real_halves(real: np.ndarray, seed: int = 0) -> Quality:
     idx = np.random.default_rng(seed).permutation(len(real))
     half = len(real) // 2
     return quality(real[idx[:half]], real[idx[half : 2 * half]], seed)
+
+
+def tensor_features(
+    space: FeatureExtractor, images: torch.Tensor, batch_size: int = 64
+) -> np.ndarray:
+    """N x D features of images in [0, 1] (N x 3 x H x W), rounded to 8 bits as a saved
+    image would be and resized bilinearly to the space's size when they differ."""
+    out = []
+    for start in range(0, len(images), batch_size):
+        x = (images[start : start + batch_size].clamp(0, 1) * 255).round() / 255
+        if tuple(x.shape[-2:]) != space.size:
+            x = F.interpolate(x, size=space.size, mode="bilinear", align_corners=False)
+        with torch.no_grad():
+            out.append(space.fn(x).double().cpu())
+    return torch.cat(out).numpy()
 
 
 def measure_images(

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import torch
 from PIL import Image
 from torch.utils.data import DataLoader
@@ -39,6 +40,16 @@ from genreid.engine.loop import (
     Task,
     TrainingStopped,
     config_differences,
+)
+from genreid.eval.extractors import image_features
+from genreid.eval.gen_quality import (
+    K_NEAREST,
+    MeasureConfig,
+    Quality,
+    holdout_split,
+    quality,
+    synthetic_space,
+    tensor_features,
 )
 from genreid.models.gan import GAN_ARCHS, GanArch, GanModelConfig, build_gan
 from genreid.viz.grids import grid_image
@@ -115,6 +126,7 @@ class GanConfig:
     data: GanDataConfig = field(default_factory=GanDataConfig)
     model: GanModelConfig = field(default_factory=GanModelConfig)
     train: GanTrainSection = field(default_factory=GanTrainSection)
+    measure: MeasureConfig = field(default_factory=MeasureConfig)
 
     def __post_init__(self) -> None:
         try:
@@ -259,10 +271,15 @@ class GanTask(Task):
         records: list[ImageRecord] | None = None,
         seed: int | None = None,
         cluster: int | None = None,
+        reference: list[ImageRecord] | None = None,
     ) -> None:
         super().__init__(cfg)
         self.cfg: GanConfig = cfg
         self.records = records
+        self.reference = reference  # held-out real images the measures compare with
+        self.generated: dict[str, Any] | None = None  # the last measures
+        self._space: Any = None
+        self._reference_features: Any = None
         self.seed = cfg.seed if seed is None else seed
         self.cluster = cluster
         self.label = "" if cluster is None else f"cluster {cluster}: "
@@ -312,6 +329,10 @@ class GanTask(Task):
         self.n_d = steps.d_steps
         if loop.is_main and not loop.resuming:
             (loop.out / "train_images.txt").write_text("".join(r.path + "\n" for r in self.records))
+            if self.reference:
+                (loop.out / "measure_images.txt").write_text(
+                    "".join(r.path + "\n" for r in self.reference)
+                )
 
     # ------------------------------------------------------------------ data
     def epoch_length(self, epoch: int) -> int:
@@ -371,6 +392,46 @@ class GanTask(Task):
             self.G.train(was_training)
         return grid_image(images, nrow=8)
 
+    # ------------------------------------------------------------------ measures
+    def evaluate(self) -> dict[str, float]:
+        """The generated-image measures (``measure`` section) on the main process."""
+        if not self.cfg.measure.enabled or not self.loop.is_main:
+            return {}
+        have = len(self.reference or self.records or [])
+        if have < K_NEAREST + 1:
+            self.generated = {
+                "skipped": f"{have} reference images; the measures need {K_NEAREST + 1}"
+            }
+            return {}
+        with torch.random.fork_rng(devices=[]):  # training draws exactly what it would without
+            q = self.measure_quality()
+        against = "held-out training images" if self.reference else "the training images"
+        self.generated = {**q.as_dict(), "against": against, "iteration": self.iteration}
+        return {f"gen/{k}": getattr(q, k) for k in ("frechet", "kid", "precision", "recall")}
+
+    @torch.no_grad()
+    def measure_quality(self) -> Quality:
+        """Generated images (seeded noise, eval mode) against the reference images in the
+        synthetic space; the reference features are computed once per run."""
+        m, device = self.cfg.measure, self.loop.device
+        if self._space is None:
+            reference = self.reference or self.records or []
+            self._space = synthetic_space(device)
+            paths = [r.path for r in reference]
+            self._reference_features = image_features(self._space, paths, device=device)
+        n = m.images or len(self._reference_features)
+        g = torch.Generator().manual_seed(m.seed)
+        was_training = self.G.training
+        self.G.eval()
+        try:
+            parts = []
+            for start in range(0, n, 64):
+                z = self.G.sample_z(min(64, n - start), g).to(device)
+                parts.append(tensor_features(self._space, (self.G(z) + 1) / 2))
+        finally:
+            self.G.train(was_training)
+        return quality(self._reference_features, np.concatenate(parts), m.seed)
+
     # ------------------------------------------------------------------ records
     def after_load(self) -> None:
         t = self.cfg.train
@@ -418,6 +479,7 @@ class GanTask(Task):
             "train_images": len(self.records or []),
             "batch_size": getattr(self, "batch_size", None),
             "last": dict(self.steps.last) if hasattr(self, "steps") else {},
+            **({"generated": self.generated} if self.generated else {}),
         }
 
 
@@ -441,9 +503,16 @@ def train_gan(cfg: GanConfig, out: str | Path, resume: bool | str = False) -> di
                 "on resume."
             )
     records = training_records(cfg)
+    m = cfg.measure
     if not cfg.data.clusters:
-        return Loop(GanTask(iteration_floor(cfg, len(records)), records), out, resume).run()
+        kept, held = holdout_split(records, m.holdout, cfg.seed)
+        task = GanTask(iteration_floor(cfg, len(kept)), kept, reference=held)
+        return Loop(task, out, resume).run()
     groups = read_cluster_manifest(cfg.data.clusters, records, cfg.data.root)
+    split = {
+        c: holdout_split(recs, m.holdout, cluster_seed(cfg.seed, c)) for c, recs in groups.items()
+    }
+    groups = {c: kept for c, (kept, _) in split.items()}
     top = RunDir(out)
     top.record_config(cfg, cfg.seed, stage="gan_clusters")
     results: dict[str, Any] = {"status": "done", "arch": cfg.model.arch, "clusters": {}}
@@ -452,7 +521,9 @@ def train_gan(cfg: GanConfig, out: str | Path, resume: bool | str = False) -> di
         floored = iteration_floor(cfg, total)  # min_iters: those of one GAN on all images
         for c, recs in groups.items():
             ccfg = cluster_config(floored, len(recs), total)
-            task = GanTask(ccfg, recs, seed=cluster_seed(cfg.seed, c), cluster=c)
+            task = GanTask(
+                ccfg, recs, seed=cluster_seed(cfg.seed, c), cluster=c, reference=split[c][1]
+            )
             res = Loop(task, out / f"cluster_{c}", "auto" if resume else False).run()
             results["clusters"][str(c)] = {
                 "images": len(recs),
@@ -460,6 +531,7 @@ def train_gan(cfg: GanConfig, out: str | Path, resume: bool | str = False) -> di
                 "run": f"cluster_{c}",
                 "status": res["status"],
                 "iteration": res["iteration"],
+                **({"generated": res["generated"]} if "generated" in res else {}),
             }
             if res["status"] != "done":
                 results["status"] = "partial"
