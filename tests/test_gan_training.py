@@ -94,19 +94,26 @@ def _tensors(obj, prefix=""):
             yield from _tensors(v, f"{prefix}/{i}")
 
 
-@pytest.mark.parametrize("arch", ["dcgan", "wgangp"])
-def test_resume_is_bitwise_exact(tmp_path, market, arch):
+AUGMENTED = ("train.augment=color,translation,cutout", "train.ema=0.9")
+
+
+@pytest.mark.parametrize(
+    "arch, extra", [("dcgan", ()), ("wgangp", ()), ("dcgan", AUGMENTED), ("wgangp", AUGMENTED)]
+)
+def test_resume_is_bitwise_exact(tmp_path, market, arch, extra):
+    """Also with DiffAugment's draws and the EMA generator (its weights and update count)."""
     stop = "train.max_iters=4" if arch == "dcgan" else "train.max_iters=2"  # mid-epoch 2
     full, part = tmp_path / "full", tmp_path / "part"
-    train_gan(cfg_for(market, arch, "train.epochs=3"), full)
-    first = train_gan(cfg_for(market, arch, "train.epochs=3", stop), part)
+    train_gan(cfg_for(market, arch, "train.epochs=3", *extra), full)
+    first = train_gan(cfg_for(market, arch, "train.epochs=3", stop, *extra), part)
     assert first["status"] == "partial" and first["epochs_completed"] == 1
     ck = load_checkpoint(part / "checkpoints/last.pt")
     assert ck["loop"]["batch_in_epoch"] == 1  # stopped mid-epoch
-    train_gan(cfg_for(market, arch, "train.epochs=3"), part, resume=True)
+    train_gan(cfg_for(market, arch, "train.epochs=3", *extra), part, resume=True)
     a = dict(_tensors(load_checkpoint(full / "checkpoints/last.pt")))
     b = dict(_tensors(load_checkpoint(part / "checkpoints/last.pt")))
     assert a.keys() == b.keys()
+    assert any(k.startswith("/modules/G_ema") for k in a) == bool(extra)
     for key in a:
         if not key.startswith("/rng") and key != "/task_state/loader_rng":
             assert torch.equal(a[key], b[key]), key

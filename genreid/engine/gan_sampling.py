@@ -80,7 +80,8 @@ def run_config(run: str | Path) -> GanConfig:
 
 
 def load_generator(run: str | Path, device: str | torch.device = "cpu") -> TrainedGenerator:
-    """The generator of RUN/checkpoints/last.pt in eval mode (batch-independent outputs)."""
+    """The generator of RUN/checkpoints/last.pt in eval mode (batch-independent outputs): its
+    weights' moving average when the run kept one (``train.ema``)."""
     run = Path(run)
     cfg = run_config(run)
     ckpt_path = run / "checkpoints" / "last.pt"
@@ -91,7 +92,8 @@ def load_generator(run: str | Path, device: str | torch.device = "cpu") -> Train
         )
     ckpt = load_checkpoint(ckpt_path, map_location="cpu")
     g, _ = build_gan(cfg.model, cfg.data.size)
-    g.load_state_dict(module_state(ckpt, "G"))
+    # the EMA generator when the run kept one (train.ema), else the trained G
+    g.load_state_dict(module_state(ckpt, "G_ema" if "G_ema" in ckpt.get("modules", {}) else "G"))
     cluster = ckpt.get("meta", ckpt).get("cluster")
     loop = ckpt.get("loop", {})
     return TrainedGenerator(

@@ -10,6 +10,7 @@ come from ``genreid.models.gan`` (no code here branches on the architecture). Wi
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 from collections.abc import Callable
@@ -52,6 +53,7 @@ from genreid.eval.gen_quality import (
     tensor_features,
 )
 from genreid.models.gan import GAN_ARCHS, GanArch, GanModelConfig, build_gan
+from genreid.models.gan.augment import Augmented, ema_update, parse_policy
 from genreid.viz.grids import grid_image
 
 NAN_ADVICE = (
@@ -86,6 +88,12 @@ class GanTrainSection(LoopConfig):
     collapse_patience: int = 200  # consecutive bad iterations before stopping
     collapse_loss: float = 1e-3  # DCGAN: D loss below this with D(real)>0.99, D(fake)<0.01
     max_critic_gap: float = 1e3  # WGAN-GP: |E D(real) - E D(fake)| above this is divergence
+    # DiffAugment (Zhao et al. 2020) of every image D sees, real and generated: a
+    # comma-separated subset of color, translation, cutout; empty: none (the papers)
+    augment: str = ""
+    # decay of an exponential moving average of G's weights that sampling, the sample sheets
+    # and the measures use (e.g. 0.999); 0: none, the trained G itself (the papers)
+    ema: float = 0.0
 
     def check(self) -> None:
         super().check()
@@ -109,6 +117,9 @@ class GanTrainSection(LoopConfig):
                 raise ConfigError(f"train.{key}: expected >= 1 or null, got {value}")
         if self.lr is not None and self.lr <= 0:
             raise ConfigError(f"train.lr: expected a positive learning rate, got {self.lr}")
+        parse_policy(self.augment)
+        if not 0 <= self.ema < 1:
+            raise ConfigError(f"train.ema: expected a decay in [0, 1) (0: off), got {self.ema}")
         if self.betas is not None and (
             len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas)
         ):
@@ -224,13 +235,26 @@ class GanSteps:
         self.optD = torch.optim.Adam(self.D.parameters(), lr=t.lr, betas=betas)
         self.finite = finite or (lambda what, loss: float(loss.detach()))
         self.last: dict[str, float] = {}
+        # the generator that samples: an EMA copy of G (train.ema), or G itself
+        self.G_ema = copy.deepcopy(self.G).requires_grad_(False) if t.ema > 0 else None
+        self.ema_updates = 0
+
+    def seen_by(self, D: Callable[[torch.Tensor], torch.Tensor]) -> Any:
+        """The discriminator as the losses call it: through DiffAugment when train.augment."""
+        policy = self.cfg.train.augment
+        return Augmented(D, policy) if policy else D
+
+    @property
+    def sampler(self) -> torch.nn.Module:
+        """The generator that samples, draws sheets and is measured."""
+        return self.G if self.G_ema is None else self.G_ema
 
     def d_step(self, real: torch.Tensor) -> None:
         """One discriminator (critic) update on a real batch and as many fresh fakes."""
         z = self.G.sample_z(real.shape[0]).to(self.device)
         with torch.no_grad():
             fake = self.G(z)
-        loss, stats = self.arch.d_loss(self.D_net, real, fake, self.cfg.train)
+        loss, stats = self.arch.d_loss(self.seen_by(self.D_net), real, fake, self.cfg.train)
         self.last["loss/d"] = self.finite("discriminator loss", loss)
         self.last.update({k: float(v.detach()) for k, v in stats.items()})
         self.optD.zero_grad(set_to_none=True)
@@ -242,11 +266,14 @@ class GanSteps:
         self.D.requires_grad_(False)
         try:
             z = self.G.sample_z(batch_size).to(self.device)
-            loss = self.arch.g_loss(self.D(self.G_net(z)))
+            loss = self.arch.g_loss(self.seen_by(self.D)(self.G_net(z)))
             self.last["loss/g"] = self.finite("generator loss", loss)
             self.optG.zero_grad(set_to_none=True)
             loss.backward()
             self.optG.step()
+            if self.G_ema is not None:
+                ema_update(self.G_ema, self.G, self.cfg.train.ema, self.ema_updates)
+                self.ema_updates += 1
         finally:
             self.D.requires_grad_(True)
 
@@ -301,6 +328,8 @@ class GanTask(Task):
         steps.D_net = loop.module("D", steps.D)
         loop.optimizer("G", steps.optG)
         loop.optimizer("D", steps.optD)
+        if steps.G_ema is not None:
+            loop.module("G_ema", steps.G_ema, ddp_wrap=False)
         self.fixed_z = self.G.sample_z(t.grid_size, torch.Generator().manual_seed(self.seed + 7))
         world = loop.dist.world_size
         self.batch_size = min(t.batch_size, len(self.records) // world)
@@ -384,12 +413,13 @@ class GanTask(Task):
     @torch.no_grad()
     def sample_sheet(self) -> Image.Image:
         """Samples of the fixed noise (eval mode: no RNG or BN-statistics side effects)."""
-        was_training = self.G.training
-        self.G.eval()
+        G = self.steps.sampler
+        was_training = G.training
+        G.eval()
         try:
-            images = self.G(self.fixed_z.to(self.loop.device))
+            images = G(self.fixed_z.to(self.loop.device))
         finally:
-            self.G.train(was_training)
+            G.train(was_training)
         return grid_image(images, nrow=8)
 
     # ------------------------------------------------------------------ measures
@@ -421,15 +451,16 @@ class GanTask(Task):
             self._reference_features = image_features(self._space, paths, device=device)
         n = m.images or len(self._reference_features)
         g = torch.Generator().manual_seed(m.seed)
-        was_training = self.G.training
-        self.G.eval()
+        G = self.steps.sampler
+        was_training = G.training
+        G.eval()
         try:
             parts = []
             for start in range(0, n, 64):
-                z = self.G.sample_z(min(64, n - start), g).to(device)
-                parts.append(tensor_features(self._space, (self.G(z) + 1) / 2))
+                z = G.sample_z(min(64, n - start), g).to(device)
+                parts.append(tensor_features(self._space, (G(z) + 1) / 2))
         finally:
-            self.G.train(was_training)
+            G.train(was_training)
         return quality(self._reference_features, np.concatenate(parts), m.seed)
 
     # ------------------------------------------------------------------ records
@@ -447,6 +478,7 @@ class GanTask(Task):
             "bad_streak": self.bad_streak,
             "last": dict(self.steps.last),
             "loader_rng": self.loader_gen.get_state(),
+            "ema_updates": self.steps.ema_updates,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -455,6 +487,7 @@ class GanTask(Task):
             setattr(self, key, int(state[key]))
         self.steps.last = {k: float(v) for k, v in state["last"].items()}
         self.loader_gen.set_state(state["loader_rng"])
+        self.steps.ema_updates = int(state.get("ema_updates", 0))
 
     def meta(self) -> dict[str, Any]:
         return {"arch": self.cfg.model.arch, "cluster": self.cluster}
