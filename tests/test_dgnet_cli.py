@@ -71,11 +71,22 @@ def test_train_extract_evaluate_swap(tmp_path):
     with (folder / "manifest.csv").open() as fh:
         rows = list(csv.DictReader(fh))
     assert rows[0]["appearance"] == str(a) and rows[0]["structure"] == str(b)
+    # the donors' identities from the Market-1501 file names
+    assert (rows[0]["appearance_pid"], rows[0]["structure_pid"]) == ("2", b.name[:4].lstrip("0"))
     with Image.open(folder / rows[0]["path"]) as img:
         assert img.size == (32, 64)
     sampled = tmp_path / "sampled"
     out = invoke("dgnet", "swap", "--run", run, "--to-folder", sampled, "--num", "5")
     assert "wrote 5 images" in out and len(read_generated(sampled)) == 5
+    with (sampled / "manifest.csv").open() as fh:
+        drawn = list(csv.DictReader(fh))
+    assert all(r["appearance_pid"] != r["structure_pid"] != "" for r in drawn)
+    # the transfer rate of the run's swaps, judged by its teacher (the run's own numbers)
+    res = runner.invoke(app, ["dgnet", "measure", "--run", str(run), "--num", "12"])
+    assert res.exit_code == 0, res.output
+    measured = json.loads(res.stdout)
+    assert measured["transfer"]["judge"] == f"teacher {teacher}"
+    assert measured["transfer"]["swaps"] == 12 and "appearance donor's identity" in res.stderr
     metrics = tmp_path / "m.json"
     invoke(
         "gan", "metrics", "--real", f"market1501:{root}", "--fake", sampled, "--ssim-only",

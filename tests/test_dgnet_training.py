@@ -80,6 +80,12 @@ def test_run_folder_metrics_and_evaluation(tmp_path, market, teacher):
     assert {"loss/d", "loss/g", "d/gp", "g/img1", "g/img2", "g/code_a", "g/code_s"} <= set(first)
     assert {"g/id", "g/id_cross", "g/adv", "g/prim", "g/fine", "g/fine_real"} <= set(first)
     assert {"rank1", "mAP"} <= set(second) and "rank1" not in first  # evaluated at the end
+    # the swaps judged by the teacher and measured, at the end, in metrics and results
+    t, g = res["transfer"], res["generated"]
+    assert t["judge"] == f"teacher {teacher}" and t["swaps"] == 256
+    assert 0 <= t["appearance"] <= 1 and 0 <= t["structure"] <= 1
+    assert t["appearance"] + t["structure"] <= 1 and g["against"] == "the training images"
+    assert second["swap/appearance"] == t["appearance"] and second["gen/recall"] == g["recall"]
     assert second["lr_ea"] == pytest.approx(0.002)
     ckpt = load_checkpoint(run / "checkpoints/last.pt")
     assert set(ckpt["modules"]) == {"E_a", "E_s", "G", "D"}

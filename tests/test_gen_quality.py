@@ -142,3 +142,16 @@ def test_gan_metrics_prints_the_measures_with_the_real_halves(tmp_path):
         write_jpeg(few / f"{i}.jpg", i, size=(32, 64))
     bad = CliRunner().invoke(app, ["gan", "metrics", "--real", str(real), "--fake", str(few)])
     assert bad.exit_code == 1 and "at least 4 images per set" in bad.output
+
+
+def test_transfer_rates_by_hand():
+    feats = np.eye(3)[[0, 0, 1, 2]]  # identities 5, 5, 7, 9 on three axes
+    centroids, ids = gq.identity_centroids(feats, [5, 5, 7, 9])
+    assert ids.tolist() == [5, 7, 9] and np.allclose(centroids, np.eye(3))
+    swaps = np.eye(3)[[0, 1, 1, 2]]  # nearest: 5, 7, 7, 9
+    rates = gq.transfer_rates(swaps, centroids, ids, [5, 9, 7, 5], [7, 7, 5, 9])
+    assert rates == {"appearance": 0.5, "structure": 0.5, "swaps": 4}
+    pairs = gq.cross_identity_pairs([1, 1, 2, 3], 50, seed=0)
+    assert len(pairs) == 50 and all([1, 1, 2, 3][a] != [1, 1, 2, 3][b] for a, b in pairs)
+    with pytest.raises(GenMetricsError, match="2 or more identities"):
+        gq.cross_identity_pairs([4, 4], 1, seed=0)

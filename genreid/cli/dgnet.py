@@ -64,3 +64,33 @@ def swap(
         manifest = swap_to_folder(model, to_folder, paths, num, seed, batch_size)
         rows = len(manifest.read_text().splitlines()) - 1
         typer.echo(f"wrote {rows} images and {manifest}")
+
+
+@app.command("measure")
+def measure(
+    run: Path = typer.Option(..., "--run", help="A DG-Net training run folder (task dgnet)."),
+    judge: Path = typer.Option(
+        None, "--judge", help="A re-ID run that judges identities (default: the run's teacher)."
+    ),
+    num: int = typer.Option(256, "--num", "-n", help="Cross-identity training pairs swapped."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the pairs and KID's subsets."),
+    device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
+    out: Path = typer.Option(None, "--out", help="Also write the results to this JSON file."),
+) -> None:
+    """Appearance-transfer rate of a run's swaps (share judged to be the appearance donor's
+    identity, and the structure donor's) and their Frechet/KID/precision/recall."""
+    import json
+
+    from genreid.core.files import write_json_atomic  # lazy: keeps `genreid --help` fast
+    from genreid.engine.dgnet_quality import measure_run
+
+    result = measure_run(run, judge, num, seed, device)
+    t = result["transfer"]
+    typer.echo(
+        f"{t['swaps']} swaps judged by {t['judge']}: appearance donor's identity "
+        f"{100 * t['appearance']:.1f} %, structure donor's {100 * t['structure']:.1f} %",
+        err=True,
+    )
+    if out:
+        write_json_atomic(result, out)
+    typer.echo(json.dumps(result, indent=2))

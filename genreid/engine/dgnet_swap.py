@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from genreid.core.config import load_section
@@ -22,8 +21,10 @@ from genreid.data.dataset import ImageDataset
 from genreid.data.datasets import load_dataset
 from genreid.data.errors import DatasetError
 from genreid.data.generated import MANIFEST, write_manifest
+from genreid.data.naming import parse_identities
 from genreid.data.records import ImageRecord, Role
 from genreid.data.transforms import denormalized, test_transform
+from genreid.eval.gen_quality import cross_identity_pairs
 from genreid.models.dgnet import DGNetNetworks, load_dgnet_run
 from genreid.viz.grids import to_pil
 from genreid.viz.swap import interpolation_strip, swap_sheet
@@ -130,7 +131,9 @@ def interpolation(
     return out
 
 
-def training_pairs(model: TrainedDGNet, num: int, seed: int) -> list[tuple[str, str]]:
+def training_pairs(
+    model: TrainedDGNet, num: int, seed: int
+) -> list[tuple[ImageRecord, ImageRecord]]:
     """``num`` (appearance, structure) pairs of training images of different identities,
     drawn with ``seed`` from the run's dataset."""
     d = model.data
@@ -139,13 +142,7 @@ def training_pairs(model: TrainedDGNet, num: int, seed: int) -> list[tuple[str, 
     real = [r for r in ds.train if not r.generated and r.pid in label_map]
     if len({r.pid for r in real}) < 2:
         raise DatasetError(f"{d.dataset} at {d.root} has fewer than 2 training identities")
-    rng = np.random.default_rng(seed)
-    pairs: list[tuple[str, str]] = []
-    while len(pairs) < num:
-        i, j = rng.integers(len(real), size=2)
-        if real[i].pid != real[j].pid:
-            pairs.append((real[i].path, real[j].path))
-    return pairs
+    return [(real[i], real[j]) for i, j in cross_identity_pairs([r.pid for r in real], num, seed)]
 
 
 @torch.no_grad()
@@ -157,9 +154,10 @@ def swap_to_folder(
     seed: int = 0,
     batch_size: int = 64,
 ) -> Path:
-    """Write swapped images and ``manifest.csv`` (path, appearance, structure) into ``out``:
-    every ordered pair of different ``paths``, or ``num`` random cross-identity pairs of the
-    run's training images."""
+    """Write swapped images and ``manifest.csv`` (path, appearance, structure and the two
+    donors' identities, empty where a file name does not give one) into ``out``: every ordered
+    pair of different ``paths``, or ``num`` random cross-identity pairs of the run's training
+    images."""
     out = Path(out)
     if (out / MANIFEST).exists():
         raise SwapError(
@@ -170,8 +168,12 @@ def swap_to_folder(
         if len(paths) < 2:
             raise SwapError("--to-folder with --images needs 2 or more images")
         pairs = [(str(a), str(b)) for a in paths for b in paths if a != b]
+        _, found = parse_identities(paths)  # by the datasets' file naming, when they follow one
+        pids = {str(p): f[0] for p, f in zip(paths, found, strict=True)} if found else {}
     elif num:
-        pairs = training_pairs(model, num, seed)
+        drawn = training_pairs(model, num, seed)
+        pairs = [(a.path, s.path) for a, s in drawn]
+        pids = {r.path: r.pid for pair in drawn for r in pair}
     else:
         raise SwapError("--to-folder needs --images A B ... or --num N (training pairs)")
     out.mkdir(parents=True, exist_ok=True)
@@ -185,5 +187,8 @@ def swap_to_folder(
         for k, ((a, s), img) in enumerate(zip(chunk, images, strict=True)):
             name = f"{start + k:06d}.jpg"
             to_pil(img).save(out / name, quality=JPEG_QUALITY)
-            rows.append({"path": name, "cluster": None, "appearance": a, "structure": s})
+            rows.append({
+                "path": name, "cluster": None, "appearance": a, "structure": s,
+                "appearance_pid": pids.get(a), "structure_pid": pids.get(s),
+            })  # fmt: skip
     return write_manifest(out, rows)

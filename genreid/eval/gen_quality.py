@@ -261,3 +261,43 @@ def measure_images(
     if reference and len(fr) >= 2 * (K_NEAREST + 1):
         out["real_halves"] = real_halves(fr, seed).as_dict()
     return out
+
+
+# --- DG-Net: whose identity a swapped image carries ------------------------------------------
+def cross_identity_pairs(pids: Sequence[int], num: int, seed: int) -> list[tuple[int, int]]:
+    """``num`` (appearance, structure) index pairs of images of different identities, drawn
+    with ``seed``."""
+    if len(set(pids)) < 2:
+        raise GenMetricsError("swaps across identities need images of 2 or more identities")
+    rng = np.random.default_rng(seed)
+    pairs: list[tuple[int, int]] = []
+    while len(pairs) < num:
+        i, j = (int(v) for v in rng.integers(len(pids), size=2))
+        if pids[i] != pids[j]:
+            pairs.append((i, j))
+    return pairs
+
+
+def identity_centroids(features: np.ndarray, pids: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    """(L2-normalised mean feature of each identity, the identities in that order)."""
+    ids = np.array(sorted(set(pids)))
+    pids_arr = np.asarray(pids)
+    means = np.stack([features[pids_arr == p].mean(axis=0) for p in ids])
+    return means / np.linalg.norm(means, axis=1, keepdims=True), ids
+
+
+def transfer_rates(
+    swaps: np.ndarray,
+    centroids: np.ndarray,
+    ids: np.ndarray,
+    appearance: Sequence[int],
+    structure: Sequence[int],
+) -> dict[str, float]:
+    """Shares of swapped images (L2-normalised features) whose nearest identity centroid
+    (cosine) is the appearance donor's and the structure donor's identity."""
+    nearest = ids[np.argmax(swaps @ centroids.T, axis=1)]
+    return {
+        "appearance": float(np.mean(nearest == np.asarray(appearance))),
+        "structure": float(np.mean(nearest == np.asarray(structure))),
+        "swaps": len(swaps),
+    }

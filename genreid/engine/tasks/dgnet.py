@@ -47,12 +47,14 @@ from genreid.data.transforms import (
     to_tensor,
     train_transform,
 )
+from genreid.engine.dgnet_quality import reid_judge, swap_quality
 from genreid.engine.dgnet_swap import unit
 from genreid.engine.loop import Loop, LoopConfig, StepInfo, Task, TrainingError
 from genreid.engine.optim import OptimConfig, build_optimizer
 from genreid.engine.tasks.reid import load_training_data
 from genreid.eval.config import EvalConfig
 from genreid.eval.extract import evaluate_model
+from genreid.eval.gen_quality import MeasureConfig
 from genreid.models.dgnet import DGNetModelConfig, DGNetReID, build_dgnet
 from genreid.models.dgnet.discriminator import lsgan_d_loss, lsgan_g_loss, r1_penalty
 from genreid.models.dgnet.encoders import Appearance
@@ -209,10 +211,17 @@ class DGNetConfig:
     optim: DGNetOptimConfig = field(default_factory=DGNetOptimConfig)
     train: DGNetTrainSection = field(default_factory=DGNetTrainSection)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    # swaps scored at the end of the run: appearance-transfer rate and generated-image measures
+    measure: MeasureConfig = field(default_factory=lambda: MeasureConfig(images=256))
 
     def check(self) -> None:
         if self.task != "dgnet":
             raise ConfigError(f"task: this is a DG-Net config, expected 'dgnet', got {self.task!r}")
+        if self.measure.holdout > 0:
+            raise ConfigError(
+                "measure.holdout: DG-Net learns re-ID from every training image, so none can be "
+                "held out; its swaps are measured against the training images (set it to 0)"
+            )
         if self.data.generated:
             raise ConfigError(
                 "data.generated: DG-Net generates its images online; leave it null (a folder "
@@ -581,6 +590,7 @@ class DGNetTask(Task):
         super().__init__(cfg)
         self.cfg: DGNetConfig = cfg
         self.teacher_id: dict[str, str] = {}
+        self.swaps: dict[str, Any] = {}  # the last swap measures (transfer, generated)
 
     # ------------------------------------------------------------------ set-up
     def setup(self, loop: Loop) -> None:
@@ -690,9 +700,36 @@ class DGNetTask(Task):
         m = self.cfg.model
         return DGNetReID(self.steps.E_a, m.feature, m.beta)
 
+    def measure_swaps(self) -> dict[str, float]:
+        """The appearance-transfer rate and the swaps' measures (eval mode, own RNG), judged
+        by the teacher when the run has one, else by E_a's test feature."""
+        nets = self.steps.nets
+        was = {n: m.training for n, m in nets.named_children()}
+        nets.eval()
+        teacher = self.steps.teacher
+        if teacher is not None:
+            judge, name = reid_judge(teacher.model, teacher.size), f"teacher {self.cfg.teacher}"
+        else:
+            judge, name = reid_judge(self.test_model(), self.cfg.data.size), "the run's own E_a"
+        try:
+            with torch.random.fork_rng(devices=[]):
+                self.swaps = swap_quality(
+                    self.steps.E_a, self.steps.E_s, self.steps.G, self.records,
+                    self.cfg.data.size, judge, name, self.cfg.measure, self.loop.device,
+                )  # fmt: skip
+        finally:
+            for n, mode in was.items():
+                getattr(nets, n).train(mode)
+        t, g = self.swaps["transfer"], self.swaps.get("generated", {})
+        out = {"swap/appearance": t["appearance"], "swap/structure": t["structure"]}
+        return out | {f"gen/{k}": g[k] for k in ("frechet", "kid", "precision", "recall") if k in g}
+
     def evaluate(self) -> dict[str, float]:
+        swaps = {}
+        if self.cfg.measure.enabled and self.loop.is_main:
+            swaps = self.measure_swaps()
         if not self.ds.query or not self.ds.gallery:
-            return {}
+            return swaps
         metrics: dict[str, float] = {}
         if self.loop.is_main:
             e = self.cfg.eval
@@ -701,7 +738,7 @@ class DGNetTask(Task):
                 self.loop.device,
             )  # fmt: skip
         barrier()
-        return metrics
+        return {**metrics, **swaps}
 
     # ------------------------------------------------------------------ records
     def meta(self) -> dict[str, Any]:
@@ -731,4 +768,5 @@ class DGNetTask(Task):
             "train_images": len(getattr(self, "records", [])),
             "iterations": self.loop.step if hasattr(self, "loop") else 0,
             "teacher": dict(self.teacher_id),
+            **self.swaps,
         }
