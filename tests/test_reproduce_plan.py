@@ -428,10 +428,20 @@ def test_family_plans_every_method_on_the_splits_gans(tmp_path):
     spec = load_table("family")
     plan = plan_table(spec, context(tmp_path, "viper", 2), default_choices(spec))
     cells = {r.row for r in plan.runs}
-    assert cells == {"baseline", "lsr", "lsro", "all_in_one", "pseudo_label", "smprl", "dmprl1",
-                     "dmprl2", "slsr", "fapl_onehot", "fapl_onehot_late", "fapl_dist",
-                     "dgnet"}  # fmt: skip
+    assert cells == {"baseline", "baseline_steps", "lsr", "lsro", "all_in_one", "pseudo_label",
+                     "smprl", "dmprl1", "dmprl2", "slsr", "fapl_onehot", "fapl_onehot_late",
+                     "fapl_dist", "dgnet"}  # fmt: skip
     jobs = plan.jobs
+    # the step-matched baseline: real images only, the epochs of 30 over 632 real + 632
+    # generated images (the context's 632 training images, 1x generated), no GAN needed
+    steps = jobs["runs/baseline_steps/split0_seed0"]
+    assert steps.params["overrides"][-1] == "train.epochs=60" and steps.deps == []
+    assert not any(o.startswith("data.generated") for o in steps.params["overrides"])
+    longer = context(tmp_path / "u", "viper", 1, reid_overrides=["train.epochs=10"])
+    user = plan_table(spec, longer, default_choices(spec), ["baseline_steps"])
+    assert (
+        user.jobs["runs/baseline_steps/split0_seed0"].params["overrides"][-1] == "train.epochs=20"
+    )
     dg = jobs["runs/dgnet/split1_seed0"]
     assert dg.params["config"] == "dgnet/dgnet_tiny_both"
     assert dg.deps == ["runs/baseline/split1_seed0"]  # the split's baseline is its teacher

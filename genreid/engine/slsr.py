@@ -40,7 +40,7 @@ from genreid.engine.stages import (
     train_stage,
 )
 from genreid.engine.tasks.gan import GanConfig, train_gan
-from genreid.engine.tasks.reid import ReIDTrainConfig
+from genreid.engine.tasks.reid import ReIDTrainConfig, step_matched_epochs
 from genreid.eval.significance import paired_t
 from genreid.labels.registry import STRATEGIES
 from genreid.viz.clusters import cluster_sheet
@@ -130,11 +130,6 @@ def method_names(cfg: SlsrConfig) -> list[str]:
     """Run folder names of one seed, baseline first."""
     control = ["baseline_steps"] if cfg.step_matched_baseline else []
     return ["baseline", *control, *cfg.compare, *(f"slsr_{rule}" for rule in cfg.cluster_ids)]
-
-
-def step_matched_epochs(epochs: int, real: int, generated: int) -> int:
-    """Baseline epochs with as many steps as ``epochs`` over real + generated images."""
-    return math.ceil(epochs * (real + generated) / real)
 
 
 def synthetic_stage(cfg: SlsrConfig, out: Path) -> Stage:

@@ -22,6 +22,7 @@ from typing import Any
 from genreid.core.config import read_config_dict
 from genreid.core.errors import ConfigError
 from genreid.engine.reproduce.spec import Source, TableSpec
+from genreid.engine.tasks.reid import step_matched_epochs
 
 CHOICE = re.compile(r"\{(\w+)\}")  # {temperature}: a choice's value
 LINK = re.compile(r"\{(run|clusters):([^{}]+)\}")  # {run:ROW}, {clusters:K}
@@ -156,12 +157,13 @@ class CellSettings:
     clusters: int | None
     images: int
     eval_overrides: list[str] = field(default_factory=list)  # not part of the training
+    steps_of_generated: int = 0  # train as many steps as a run with this many generated
 
     def key(self) -> str:
         """The training's identity: cells with equal keys share one run (their evaluation
         settings may differ)."""
         src = None if self.source is None else (self.source.name, self.clusters)
-        return repr((self.config, self.overrides, src, self.images))
+        return repr((self.config, self.overrides, src, self.images, self.steps_of_generated))
 
 
 def cell_settings(
@@ -188,7 +190,10 @@ def cell_settings(
         source = spec.sources[generated["source"]]
         if source.clusters is not None:
             clusters = int(substitute(source.clusters, choices, where))
-    return CellSettings(recipe.config, overrides, source, clusters, images, evaluation)
+    steps = max(p.steps_of_generated for p in parts)
+    if steps and images:
+        raise ConfigError(f"{where}: steps_of_generated is for rows without generated images")
+    return CellSettings(recipe.config, overrides, source, clusters, images, evaluation, steps)
 
 
 def eval_folder(overrides: Sequence[str]) -> str:
@@ -355,8 +360,21 @@ class Planner:
         task = task_of(s.config)
         user = self.ctx.dgnet_overrides if task == "dgnet" else self.ctx.reid_overrides
         overrides = [*self.data_keys(rep), *overrides, *self.run_keys(rep), *user]
+        if s.steps_of_generated:
+            overrides.append(self.step_matched(s, overrides, rep))
         return self.add(Job(rid, "train", str(run_dir),
                             {"config": s.config, "overrides": overrides}, deps, title))  # fmt: skip
+
+    def step_matched(self, s: CellSettings, overrides: list[str], rep: Replicate) -> str:
+        """``train.epochs`` that give as many steps as the run's epochs (its config's, or the
+        last override's) over its real images plus ``steps_of_generated`` scaled ones."""
+        epochs = read_config_dict(s.config).get("train", {}).get("epochs")
+        for o in overrides:
+            if o.startswith("train.epochs="):
+                epochs = o.split("=", 1)[1]
+        real = self.ctx.real_images(self.options(rep))
+        num = max(1, round(s.steps_of_generated * real / self.spec.paper_train_images))
+        return f"train.epochs={step_matched_epochs(int(epochs), real, num)}"
 
     def eval_job(self, train: Job, overrides: list[str], rep: Replicate, title: str) -> Job:
         """The evaluation of a training run, with its own settings into RUN/eval or with

@@ -66,6 +66,9 @@ class Axis:
     # key=value changes of the trained model at evaluation (model.feature=prim): rows whose
     # training settings are equal share one run, each evaluated into its own RUN/eval_VALUES
     eval_overrides: list[str] = field(default_factory=list)
+    # a row without generated images trained for as many steps as one with this many (at the
+    # paper's scale, scaled like generated images): the step-matched baseline
+    steps_of_generated: int = 0
 
 
 @dataclass
@@ -210,7 +213,7 @@ def _axis(data: Any, where: str) -> Axis:
     if not isinstance(data, dict) or "name" not in data:
         raise ConfigError(f"{where}: expected a mapping with at least a name")
     known = {"name", "label", "overrides", "recipe", "generated", "alone", "reference",
-             "eval_overrides"}  # fmt: skip
+             "eval_overrides", "steps_of_generated"}  # fmt: skip
     unknown = set(data) - known
     if unknown:
         raise ConfigError(f"{where}: unknown key(s) {sorted(unknown)}; known: {sorted(known)}")
@@ -224,6 +227,7 @@ def _axis(data: Any, where: str) -> Axis:
         alone=bool(data.get("alone", False)),
         reference=None if data.get("reference") is None else str(data["reference"]),
         eval_overrides=_eval_overrides(data.get("eval_overrides"), f"{where}.eval_overrides"),
+        steps_of_generated=int(data.get("steps_of_generated") or 0),
     )
 
 

@@ -8,6 +8,7 @@ from its own seed, so results do not depend on workers, ranks or interruptions.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -298,3 +299,9 @@ def train(
 ) -> dict[str, Any]:
     """Run (or resume) one re-ID training run into ``out``; returns the results dict."""
     return Loop(ReIDTask(cfg), out, resume, stop_after).run()
+
+
+def step_matched_epochs(epochs: int, real: int, generated: int) -> int:
+    """Baseline epochs with as many steps as ``epochs`` over real + generated images (an
+    epoch of a run with generated images passes over both)."""
+    return math.ceil(epochs * (real + generated) / real)
