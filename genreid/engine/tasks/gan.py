@@ -54,6 +54,7 @@ from genreid.eval.gen_quality import (
 )
 from genreid.models.gan import GAN_ARCHS, GanArch, GanModelConfig, build_gan
 from genreid.models.gan.augment import Augmented, ema_update, parse_policy
+from genreid.models.gan.pretrained import freeze_lower, load_pretrained_gan
 from genreid.viz.grids import grid_image
 
 NAN_ADVICE = (
@@ -94,6 +95,8 @@ class GanTrainSection(LoopConfig):
     # decay of an exponential moving average of G's weights that sampling, the sample sheets
     # and the measures use (e.g. 0.999); 0: none, the trained G itself (the papers)
     ema: float = 0.0
+    # FreezeD (Mo et al. 2020): D's first blocks keep their (pretrained) weights; 0: none
+    freeze_d: int = 0
 
     def check(self) -> None:
         super().check()
@@ -118,6 +121,8 @@ class GanTrainSection(LoopConfig):
         if self.lr is not None and self.lr <= 0:
             raise ConfigError(f"train.lr: expected a positive learning rate, got {self.lr}")
         parse_policy(self.augment)
+        if self.freeze_d < 0:
+            raise ConfigError(f"train.freeze_d: expected blocks >= 0, got {self.freeze_d}")
         if not 0 <= self.ema < 1:
             raise ConfigError(f"train.ema: expected a decay in [0, 1) (0: off), got {self.ema}")
         if self.betas is not None and (
@@ -226,6 +231,12 @@ class GanSteps:
         self.cfg, self.device = cfg, device
         self.arch: type[GanArch] = GAN_ARCHS.get(cfg.model.arch)
         self.G, self.D = build_gan(cfg.model, cfg.data.size)
+        self.pretrained = None  # where G and D were initialised from
+        if cfg.model.pretrained:
+            self.pretrained = load_pretrained_gan(
+                self.G, self.D, cfg.model.pretrained, cfg.model, cfg.data.size
+            )
+        self.train_d(True)
         self.G.to(device)
         self.D.to(device)
         self.G_net, self.D_net = self.G, self.D  # what training forwards call
@@ -238,6 +249,12 @@ class GanSteps:
         # the generator that samples: an EMA copy of G (train.ema), or G itself
         self.G_ema = copy.deepcopy(self.G).requires_grad_(False) if t.ema > 0 else None
         self.ema_updates = 0
+
+    def train_d(self, on: bool) -> None:
+        """D's parameters trainable (but for its ``train.freeze_d`` first blocks) or not."""
+        self.D.requires_grad_(on)
+        if on and self.cfg.train.freeze_d:
+            freeze_lower(self.D, self.cfg.train.freeze_d)
 
     def seen_by(self, D: Callable[[torch.Tensor], torch.Tensor]) -> Any:
         """The discriminator as the losses call it: through DiffAugment when train.augment."""
@@ -263,7 +280,7 @@ class GanSteps:
 
     def g_step(self, batch_size: int) -> None:
         """One generator update through the (frozen) discriminator."""
-        self.D.requires_grad_(False)
+        self.train_d(False)
         try:
             z = self.G.sample_z(batch_size).to(self.device)
             loss = self.arch.g_loss(self.seen_by(self.D)(self.G_net(z)))
@@ -275,7 +292,7 @@ class GanSteps:
                 ema_update(self.G_ema, self.G, self.cfg.train.ema, self.ema_updates)
                 self.ema_updates += 1
         finally:
-            self.D.requires_grad_(True)
+            self.train_d(True)
 
     @property
     def d_steps(self) -> int:
@@ -512,6 +529,7 @@ class GanTask(Task):
             "train_images": len(self.records or []),
             "batch_size": getattr(self, "batch_size", None),
             "last": dict(self.steps.last) if hasattr(self, "steps") else {},
+            "pretrained": getattr(getattr(self, "steps", None), "pretrained", None),
             **({"generated": self.generated} if self.generated else {}),
         }
 

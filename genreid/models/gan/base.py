@@ -26,6 +26,9 @@ class GanModelConfig:
     width: int = 64  # d: channels of the last generator layer / first critic layer
     depth: int | None = None  # stride-2 stages (dcgan 4, wgangp 5); start map = size / 2^depth
     kernel: int = 5  # DCGAN (de)convolution size
+    # initial G and D: synthetic (genreid's shipped weights for this arch, width and size), a
+    # GAN run folder or a weights file; null: the arch's random initialisation
+    pretrained: str | None = None
 
     def check(self) -> None:
         try:

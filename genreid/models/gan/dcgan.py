@@ -98,6 +98,15 @@ class DCGANDiscriminator(nn.Module):
         self.fc = nn.Linear(ch_in * h0 * w0, 1)
         init_dcgan(self)
 
+    def lower_blocks(self) -> list[nn.Module]:
+        """The stride-2 blocks from the input on (what FreezeD freezes first)."""
+        blocks: list[list[nn.Module]] = []
+        for m in self.net:
+            if isinstance(m, nn.Conv2d):
+                blocks.append([])
+            blocks[-1].append(m)
+        return [nn.Sequential(*b) for b in blocks]
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits, one per image (sigmoid cross-entropy is applied by the trainer)."""
         return self.fc(self.net(x).flatten(1)).squeeze(1)

@@ -96,6 +96,10 @@ class WGANGPCritic(nn.Module):
         )
         self.fc = nn.Linear(chans[-1] * h0 * w0, 1)
 
+    def lower_blocks(self) -> list[nn.Module]:
+        """The input convolution and the down blocks, from the input on (FreezeD)."""
+        return [self.inp, *self.blocks]
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(self.blocks(self.inp(x)).flatten(1)).squeeze(1)
 

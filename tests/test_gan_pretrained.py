@@ -1,0 +1,77 @@
+"""GANs initialised from weights (a run, a weights file with its hash, the shipped name) and
+FreezeD keeping D's first blocks fixed."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from genreid.core.checkpoint import load_checkpoint
+from genreid.engine.tasks.gan import GanSteps, train_gan
+from genreid.models.gan import pretrained as gp
+from genreid.models.pretrained import PretrainedError
+from tests.test_gan_training import cfg_for, market  # noqa: F401  (fixture)
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+CPU = torch.device("cpu")
+
+
+def same(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize("arch", ["dcgan", "wgangp"])
+def test_a_run_or_its_weights_file_initialises_g_and_d(tmp_path, market, arch):  # noqa: F811
+    run = tmp_path / "run"
+    train_gan(cfg_for(market, arch, "train.epochs=1"), run)
+    modules = load_checkpoint(run / "checkpoints" / "last.pt")["modules"]
+    steps = GanSteps(cfg_for(market, arch, f"model.pretrained={run}"), CPU)
+    assert same(steps.G.state_dict(), modules["G"]) and same(steps.D.state_dict(), modules["D"])
+    assert steps.pretrained == str(run / "checkpoints" / "last.pt")
+    # the same weights through a weights file with its sidecar
+    file = tmp_path / f"gan_{arch}.pt"
+    cfg = cfg_for(market, arch)
+    side = gp.save_gan_file(steps.G, steps.D, cfg.model, cfg.data.size, file, {"made_by": "test"})
+    assert side["sha256"] == gp.file_sha256(file) and side["made_by"] == "test"
+    again = GanSteps(cfg_for(market, arch, f"model.pretrained={file}"), CPU)
+    assert same(again.G.state_dict(), modules["G"]) and same(again.D.state_dict(), modules["D"])
+    fresh = GanSteps(cfg_for(market, arch), CPU)
+    assert not same(fresh.G.state_dict(), modules["G"])
+
+
+def test_wrong_or_corrupt_weights_are_clear_errors(tmp_path, market):  # noqa: F811
+    cfg = cfg_for(market, "dcgan")
+    steps = GanSteps(cfg, CPU)
+    file = tmp_path / "g.pt"
+    gp.save_gan_file(steps.G, steps.D, cfg.model, cfg.data.size, file, {})
+    with pytest.raises(PretrainedError, match="holds a dcgan for \\[32, 16\\] images"):
+        GanSteps(cfg_for(market, "dcgan", f"model.pretrained={file}", "data.height=64"), CPU)
+    with pytest.raises(PretrainedError, match="does not fit this model"):
+        GanSteps(cfg_for(market, "dcgan", f"model.pretrained={file}", "model.width=8"), CPU)
+    with pytest.raises(PretrainedError, match="genreid ships no dcgan at width 4"):
+        GanSteps(cfg_for(market, "dcgan", "model.pretrained=synthetic"), CPU)
+    with pytest.raises(PretrainedError, match="does not exist"):
+        GanSteps(cfg_for(market, "dcgan", f"model.pretrained={tmp_path / 'none'}"), CPU)
+    data = bytearray(file.read_bytes())
+    data[-10] ^= 0xFF
+    file.write_bytes(bytes(data))
+    with pytest.raises(PretrainedError, match="does not match the sha256"):
+        GanSteps(cfg_for(market, "dcgan", f"model.pretrained={file}"), CPU)
+
+
+@pytest.mark.parametrize("arch", ["dcgan", "wgangp"])
+def test_freeze_d_keeps_the_first_blocks_through_training_steps(market, arch):  # noqa: F811
+    steps = GanSteps(cfg_for(market, arch, "train.freeze_d=1"), CPU)
+    first, rest = steps.D.lower_blocks()[0], steps.D.lower_blocks()[1:]
+    before = {k: v.clone() for k, v in steps.D.state_dict().items()}
+    real = torch.rand(4, 3, 32, 16) * 2 - 1
+    for _ in range(2):
+        steps.d_step(real)
+        steps.g_step(4)
+    assert not any(p.requires_grad for p in first.parameters())  # still frozen after G's step
+    assert all(p.requires_grad for b in rest for p in b.parameters())
+    after = steps.D.state_dict()
+    frozen = {n for n, _ in steps.D.named_parameters() if not _.requires_grad}
+    assert frozen and all(torch.equal(before[n], after[n]) for n in frozen)
+    moved = [n for n, p in steps.D.named_parameters() if p.requires_grad]
+    assert any(not torch.equal(before[n], after[n]) for n in moved)
