@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import typer
@@ -79,10 +80,8 @@ def measure(
 ) -> None:
     """Appearance-transfer rate of a run's swaps (share judged to be the appearance donor's
     identity, and the structure donor's) and their Frechet/KID/precision/recall."""
-    import json
-
     from genreid.core.files import write_json_atomic  # lazy: keeps `genreid --help` fast
-    from genreid.engine.dgnet_quality import measure_run
+    from genreid.engine.dgnet_quality import measure_run  # lazy: as above
 
     result = measure_run(run, judge, num, seed, device)
     t = result["transfer"]

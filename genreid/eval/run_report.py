@@ -94,8 +94,13 @@ def _results(run: Path, evaluation: dict[str, Any] | None) -> list[tuple[str, di
             for k, v in evaluation["results"].items()
         ]
     final = (read_results(run) or {}).get("final")
-    if final:
-        metrics = {k: float(v) for k, v in final.items() if k != "epoch"}
+    # re-ID metrics only: a generator's measures (gen/*, swap/*) are curves, not ranking rows
+    metrics = {
+        k: float(v)
+        for k, v in (final or {}).items()
+        if k != "epoch" and not k.startswith(("gen/", "swap/"))
+    }
+    if metrics:
         return [(f"results.json final (epoch {final.get('epoch', '?')})", metrics)]
     return []
 
