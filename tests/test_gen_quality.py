@@ -155,3 +155,15 @@ def test_transfer_rates_by_hand():
     assert len(pairs) == 50 and all([1, 1, 2, 3][a] != [1, 1, 2, 3][b] for a, b in pairs)
     with pytest.raises(GenMetricsError, match="2 or more identities"):
         gq.cross_identity_pairs([4, 4], 1, seed=0)
+
+
+def test_real_images_from_a_list_file(tmp_path):
+    from genreid.eval.gen_metrics import image_set
+
+    paths = [str(write_jpeg(tmp_path / f"{i}.jpg", i, size=(32, 64))) for i in range(5)]
+    listed = tmp_path / "train_images.txt"
+    listed.write_text("\n".join(paths) + "\n")
+    assert image_set(str(listed)).paths == paths
+    listed.write_text(paths[0] + "\n" + str(tmp_path / "gone.jpg") + "\n")
+    with pytest.raises(GenMetricsError, match="1 missing, e.g. .*gone.jpg"):
+        image_set(str(listed))

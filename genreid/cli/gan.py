@@ -79,7 +79,10 @@ def sample(
 @app.command("metrics")
 def metrics(
     real: str = typer.Option(
-        ..., "--real", help="Real images: a folder, or DATASET:ROOT for its training split."
+        ...,
+        "--real",
+        help="Real images: a folder, a .txt list (a GAN run's train_images.txt or "
+        "measure_images.txt), or DATASET:ROOT for its training split.",
     ),
     fake: str = typer.Option(
         ..., "--fake", help="Generated images (folder, manifest.csv optional)."

@@ -192,8 +192,20 @@ class ImageSet:
 
 
 def image_set(spec: str) -> ImageSet:
-    """A folder of images (with or without manifest.csv), or ``DATASET:ROOT`` (its train split)."""
+    """A folder of images (with or without manifest.csv), a .txt file listing image paths (a
+    GAN run's ``train_images.txt`` or ``measure_images.txt``), or ``DATASET:ROOT`` (its train
+    split)."""
     p = Path(spec).expanduser()
+    if p.suffix == ".txt" and p.is_file():
+        paths = p.read_text().split("\n")
+        paths = [line.strip() for line in paths if line.strip()]
+        missing = [q for q in paths if not Path(q).is_file()]
+        if missing or not paths:
+            raise GenMetricsError(
+                f"{p}: expected one existing image path per line; "
+                + (f"{len(missing)} missing, e.g. {missing[0]}" if missing else "it lists none")
+            )
+        return ImageSet(paths, f"{p} ({len(paths)} listed images)")
     if not p.exists() and ":" in spec:
         name, root = spec.split(":", 1)
         if name in DATASETS:
