@@ -43,4 +43,5 @@ def test_a_generator_copying_one_donor_scores_that_donor(tmp_path, keeps):
     other = "structure" if keeps == "appearance" else "appearance"
     assert out["transfer"][keeps] == 1.0 and out["transfer"][other] == 0.0
     assert out["transfer"]["swaps"] == 20 and out["transfer"]["judge"] == "colour"
+    assert out["transfer"]["judge_on_real"] == 1.0  # the judge tells every real image apart
     assert out["generated"]["real_images"] == 8 and out["generated"]["fake_images"] == 20

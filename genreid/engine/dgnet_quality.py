@@ -101,7 +101,9 @@ def swap_quality(
         np.concatenate(judged), centroids, ids,
         [pids[a] for a, _ in pairs], [pids[b] for _, b in pairs],
     )  # fmt: skip
-    out: dict[str, Any] = {"transfer": {**rates, "judge": judge_name}}
+    # the judge's own accuracy: real training images assigned to their identity (the ceiling)
+    own = float(np.mean(ids[np.argmax(real @ centroids.T, axis=1)] == np.asarray(pids)))
+    out: dict[str, Any] = {"transfer": {**rates, "judge": judge_name, "judge_on_real": own}}
     real_space = image_features(space, [r.path for r in records], batch_size, device)
     if min(len(real_space), len(pairs)) >= K_NEAREST + 1:
         q = quality(real_space, np.concatenate(spaced), cfg.seed)
