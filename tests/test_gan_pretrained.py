@@ -75,3 +75,23 @@ def test_freeze_d_keeps_the_first_blocks_through_training_steps(market, arch):  
     assert frozen and all(torch.equal(before[n], after[n]) for n in frozen)
     moved = [n for n, p in steps.D.named_parameters() if p.requires_grad]
     assert any(not torch.equal(before[n], after[n]) for n in moved)
+
+
+def test_pretrain_writes_a_generator_file_that_initialises_a_gan(tmp_path, market):  # noqa: F811
+    from genreid.core.config import load_config
+    from genreid.engine.pretrain import PretrainConfig, run_pretrain
+
+    small = [
+        "synthetic.ids=6", "synthetic.size=[32, 16]", "threads=1", "recipe=gan/dcgan_tiny",
+        "recipe_overrides=[model.width=4, model.depth=2, train.epochs=1, train.min_iters=null, "
+        "train.batch_size=4, train.progress=false, train.device=cpu]",
+    ]  # fmt: skip
+    side = run_pretrain(load_config(PretrainConfig, "pretrain_tiny", small), tmp_path / "pre")
+    file = tmp_path / "pre" / "generator.pt"
+    assert side["format"] == "genreid-gan" and side["sha256"] == gp.file_sha256(file)
+    assert side["made_by"] == "genreid pretrain" and side["generated"]["fake_images"] > 0
+    modules = load_checkpoint(tmp_path / "pre" / "train" / "checkpoints" / "last.pt")["modules"]
+    steps = GanSteps(
+        cfg_for(market, "dcgan", f"model.pretrained={file}", "model.width=4"), CPU
+    )  # the market fixture's 32x16 images, the same architecture
+    assert same(steps.G.state_dict(), modules["G"]) and same(steps.D.state_dict(), modules["D"])

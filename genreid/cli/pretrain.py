@@ -18,7 +18,8 @@ def pretrain_command(
     ),
     out: Path = typer.Option(..., "--out", help="Run folder (run again to continue it)."),
 ) -> None:
-    """Render synthetic pedestrians, train on all of them, write RUN/backbone.pt (+ .json)."""
+    """Render synthetic pedestrians, train on all of them, write RUN/backbone.pt (+ .json); a
+    GAN recipe (-c pretrain_gan_tiny) writes RUN/generator.pt."""
     from genreid.core.config import load_config  # lazy: keeps `genreid --help` fast
     from genreid.engine.pretrain import PretrainConfig, run_pretrain
 

@@ -1,4 +1,5 @@
-"""``genreid pretrain``: a backbone trained on many synthetic pedestrians, no download needed.
+"""``genreid pretrain``: a backbone (or a GAN) trained on many synthetic pedestrians, no
+download needed.
 
 Stages (each skipped when done, resumed when cut short): render the synthetic set (or reuse a
 complete render at ``root``), train the re-ID ``recipe`` on **every** identity of it (training,
@@ -6,7 +7,9 @@ query and gallery splits alike: nothing is held out, the set exists to teach fea
 write ``backbone.pt``, a backbone-only weights file, with ``backbone.json`` beside it (the
 config, the synthetic set's arguments, the command and the file's sha256). ``model.pretrained
 =RUN/backbone.pt`` then initialises any model with that backbone; genreid ships the tiny one
-(``model.pretrained: synthetic``).
+(``model.pretrained: synthetic``). A GAN ``recipe`` (``gan/dcgan_tiny``) trains on the set's
+training images instead and writes ``generator.pt`` (G and D, ``genreid-gan``), which a GAN's
+``model.pretrained`` takes.
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ from typing import Any
 
 from rich.console import Console
 
-from genreid.core.config import to_dict
+from genreid.core.checkpoint import load_checkpoint, module_state
+from genreid.core.config import load_config, read_config_dict, to_dict
 from genreid.core.errors import ConfigError
 from genreid.core.runs import RunDir, read_results, versions
 from genreid.data.synthetic.plan import check_arguments
@@ -28,9 +32,13 @@ from genreid.engine.stages import (
     newer_than,
     read_json,
     record_pipeline,
+    run_finished,
     run_stages,
     train_stage,
 )
+from genreid.engine.tasks.gan import GanConfig, train_gan
+from genreid.models.gan import build_gan
+from genreid.models.gan.pretrained import save_gan_file
 from genreid.models.loading import load_run_model
 from genreid.models.pretrained import save_backbone, sidecar_path
 
@@ -89,6 +97,36 @@ def training_overrides(cfg: PretrainConfig, root: Path) -> list[str]:
     ]  # fmt: skip
 
 
+def gan_overrides(cfg: PretrainConfig, root: Path) -> list[str]:
+    """The GAN recipe's keys for pretraining on the synthetic set's training images."""
+    return [
+        "data.dataset=market1501", f"data.root={root}", f"data.height={cfg.synthetic.size[0]}",
+        f"data.width={cfg.synthetic.size[1]}", "model.pretrained=null", f"seed={cfg.seed}",
+        *cfg.recipe_overrides,
+    ]  # fmt: skip
+
+
+def export_generator(cfg: PretrainConfig, out: Path, root: Path) -> dict[str, Any]:
+    """OUT/generator.pt (G and D of the finished GAN run) and its sidecar."""
+    run = out / "train"
+    gcfg = load_config(GanConfig, run / "config.yaml")
+    ckpt = load_checkpoint(run / "checkpoints" / "last.pt", map_location="cpu")
+    G, D = build_gan(gcfg.model, gcfg.data.size)
+    G.load_state_dict(module_state(ckpt, "G"))
+    D.load_state_dict(module_state(ckpt, "D"))
+    results = read_results(run) or {}
+    record = {
+        "made_by": "genreid pretrain",
+        "command": " ".join(["genreid", *sys.argv[1:]]) if sys.argv else "",
+        "config": to_dict(cfg),
+        "synthetic": render_arguments(root),
+        "training": {k: results.get(k) for k in ("train_images", "iteration", "train_seconds")},
+        "generated": results.get("generated"),
+        "versions": versions(),
+    }
+    return save_gan_file(G, D, gcfg.model, gcfg.data.size, out / "generator.pt", record)
+
+
 def last_epoch_loss(run: Path) -> float | None:
     """The training loss of a run's last finished epoch."""
     ends = [r for r in RunDir(run, is_main=False).read_metrics() if r.get("epoch_end")]
@@ -127,28 +165,41 @@ def run_pretrain(
     root = pretrain_root(cfg, out)
     record_pipeline(cfg, out, MAY_CHANGE, "a pretraining run")
     s = cfg.synthetic
-    train = train_stage(
-        out / "train", cfg.recipe, training_overrides(cfg, root),
-        f"train on all {s.ids} synthetic identities", cfg.threads,
-    )  # fmt: skip
-    checkpoint, backbone = out / "train/checkpoints/last.pt", out / "backbone.pt"
+    checkpoint = out / "train/checkpoints/last.pt"
+    render = Stage(
+        "synthetic",
+        lambda: s.render(root),
+        lambda: holds_render(root, s),
+        f"render {s.ids} synthetic identities ({s.cams} cameras)",
+    )
+    if read_config_dict(cfg.recipe).get("task") == "gan":
+        threads = [f"train.threads={cfg.threads}"] if cfg.threads else []
+        gcfg = load_config(GanConfig, cfg.recipe, [*gan_overrides(cfg, root), *threads])
+        target, export, what = out / "generator.pt", export_generator, "generator"
+        train = Stage(
+            "train",
+            lambda: train_gan(gcfg, out / "train", resume="auto"),
+            lambda: run_finished(out / "train"),
+            f"train a GAN on the training images of {s.ids} synthetic identities",
+        )
+    else:
+        target, export, what = out / "backbone.pt", export_backbone, "backbone"
+        train = train_stage(
+            out / "train", cfg.recipe, training_overrides(cfg, root),
+            f"train on all {s.ids} synthetic identities", cfg.threads,
+        )  # fmt: skip
     stages = [
-        Stage(
-            "synthetic",
-            lambda: s.render(root),
-            lambda: holds_render(root, s),
-            f"render {s.ids} synthetic identities ({s.cams} cameras)",
-        ),
+        render,
         train,
         Stage(
-            "backbone",
-            lambda: export_backbone(cfg, out, root),
-            lambda: newer_than(sidecar_path(backbone), checkpoint) and backbone.is_file(),
-            "write the backbone weights",
+            what,
+            lambda: export(cfg, out, root),
+            lambda: newer_than(sidecar_path(target), checkpoint) and target.is_file(),
+            f"write the {what} weights",
         ),
     ]
     run_stages(stages, console)
-    return read_json(sidecar_path(backbone))
+    return read_json(sidecar_path(target))
 
 
 class PretrainPipeline:
