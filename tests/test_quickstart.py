@@ -25,7 +25,7 @@ def test_quickstart_data_only(tmp_path):
 
 def test_quickstart_full_pipeline_then_skips_finished_stages(tmp_path):
     args = ["quickstart", "--out", str(tmp_path), "--ids", "10", "--cams", "3"]
-    args += ["--epochs", "1", "--gan-epochs", "1"]
+    args += ["--epochs", "1", "--gan-epochs", "1", "--gan-iters", "3"]
     res = runner.invoke(app, args)
     assert res.exit_code == 0, res.output
     summary = json.loads((tmp_path / "results.json").read_text())
@@ -42,6 +42,8 @@ def test_quickstart_full_pipeline_then_skips_finished_stages(tmp_path):
     gan = json.loads((tmp_path / "gan" / "results.json").read_text())["generated"]
     assert summary["generated"] == {k: gan[k] for k in summary["generated"]}
     assert {"frechet", "kid", "precision", "recall"} <= set(summary["generated"])
+    assert summary["generated"]["against"] == "held-out training images"
+    assert gan["iteration"] >= 3 and gan["real_images"] >= 4
     assert f"precision {gan['precision']:.2f}, recall {gan['recall']:.2f}" in res.output
     manifest = (tmp_path / "generated" / "manifest.csv").read_text().splitlines()
     train = summary["dataset"]["splits"]["train"]["images"]
