@@ -8,7 +8,8 @@ from pathlib import Path
 import typer
 
 app = typer.Typer(
-    help="DG-Net: swap appearance and structure codes of a trained run's images.",
+    help="DG-Net: swap appearance and structure codes of a trained run's images; measure how "
+    "well it swaps.",
     no_args_is_help=True,
 )
 
