@@ -106,6 +106,18 @@ def gan_overrides(cfg: PretrainConfig, root: Path) -> list[str]:
     ]  # fmt: skip
 
 
+def made_by(cfg: PretrainConfig, root: Path, training: dict[str, Any]) -> dict[str, Any]:
+    """What a weights file's sidecar records of how it was made."""
+    return {
+        "made_by": "genreid pretrain",
+        "command": " ".join(["genreid", *sys.argv[1:]]) if sys.argv else "",
+        "config": to_dict(cfg),
+        "synthetic": render_arguments(root),
+        "training": training,
+        "versions": versions(),
+    }
+
+
 def export_generator(cfg: PretrainConfig, out: Path, root: Path) -> dict[str, Any]:
     """OUT/generator.pt (G and D of the finished GAN run) and its sidecar."""
     run = out / "train"
@@ -115,15 +127,8 @@ def export_generator(cfg: PretrainConfig, out: Path, root: Path) -> dict[str, An
     G.load_state_dict(module_state(ckpt, "G"))
     D.load_state_dict(module_state(ckpt, "D"))
     results = read_results(run) or {}
-    record = {
-        "made_by": "genreid pretrain",
-        "command": " ".join(["genreid", *sys.argv[1:]]) if sys.argv else "",
-        "config": to_dict(cfg),
-        "synthetic": render_arguments(root),
-        "training": {k: results.get(k) for k in ("train_images", "iteration", "train_seconds")},
-        "generated": results.get("generated"),
-        "versions": versions(),
-    }
+    training = {k: results.get(k) for k in ("train_images", "iteration", "train_seconds")}
+    record = {**made_by(cfg, root, training), "generated": results.get("generated")}
     return save_gan_file(G, D, gcfg.model, gcfg.data.size, out / "generator.pt", record)
 
 
@@ -138,20 +143,14 @@ def export_backbone(cfg: PretrainConfig, out: Path, root: Path) -> dict[str, Any
     run = out / "train"
     model = load_run_model(run, device="cpu")
     results = read_results(run) or {}
-    record = {
-        "made_by": "genreid pretrain",
-        "command": " ".join(["genreid", *sys.argv[1:]]) if sys.argv else "",
-        "config": to_dict(cfg),
-        "synthetic": render_arguments(root),
-        "training": {
-            "identities": results.get("num_classes"),
-            "images": results.get("train_images"),
-            "epochs": results.get("epochs_completed"),
-            "seconds": results.get("train_seconds"),
-            "final_loss": last_epoch_loss(run),
-        },
-        "versions": versions(),
+    training = {
+        "identities": results.get("num_classes"),
+        "images": results.get("train_images"),
+        "epochs": results.get("epochs_completed"),
+        "seconds": results.get("train_seconds"),
+        "final_loss": last_epoch_loss(run),
     }
+    record = made_by(cfg, root, training)
     spec = model.spec
     return save_backbone(model.backbone, spec.backbone, spec.width, out / "backbone.pt", record)
 
@@ -159,7 +158,8 @@ def export_backbone(cfg: PretrainConfig, out: Path, root: Path) -> dict[str, Any
 def run_pretrain(
     cfg: PretrainConfig, out: str | Path, console: Console | None = None
 ) -> dict[str, Any]:
-    """Every stage into ``out``; returns the sidecar of ``out/backbone.pt``."""
+    """Every stage into ``out``; returns the sidecar of ``out/backbone.pt`` (or, with a GAN
+    recipe, of ``out/generator.pt``)."""
     console = console or Console(stderr=True)
     out = Path(out)
     root = pretrain_root(cfg, out)
