@@ -77,14 +77,16 @@ def test_freeze_d_keeps_the_first_blocks_through_training_steps(market, arch):  
     assert any(not torch.equal(before[n], after[n]) for n in moved)
 
 
-def test_pretrain_writes_a_generator_file_that_initialises_a_gan(tmp_path, market):  # noqa: F811
+@pytest.mark.parametrize("ema", [0.0, 0.5])
+def test_pretrain_writes_a_generator_file_that_initialises_a_gan(tmp_path, market, ema):  # noqa: F811
+    """The file's G is the generator that samples: G itself, or with train.ema its EMA."""
     from genreid.core.config import load_config
     from genreid.engine.pretrain import PretrainConfig, run_pretrain
 
     small = [
         "synthetic.ids=6", "synthetic.size=[32, 16]", "threads=1", "recipe=gan/dcgan_tiny",
         "recipe_overrides=[model.width=4, model.depth=2, train.epochs=1, train.min_iters=null, "
-        "train.batch_size=4, train.progress=false, train.device=cpu]",
+        f"train.batch_size=4, train.progress=false, train.device=cpu, train.ema={ema}]",
     ]  # fmt: skip
     side = run_pretrain(load_config(PretrainConfig, "pretrain_tiny", small), tmp_path / "pre")
     file = tmp_path / "pre" / "generator.pt"
@@ -94,4 +96,7 @@ def test_pretrain_writes_a_generator_file_that_initialises_a_gan(tmp_path, marke
     steps = GanSteps(
         cfg_for(market, "dcgan", f"model.pretrained={file}", "model.width=4"), CPU
     )  # the market fixture's 32x16 images, the same architecture
-    assert same(steps.G.state_dict(), modules["G"]) and same(steps.D.state_dict(), modules["D"])
+    sampler = "G_ema" if ema else "G"
+    assert same(steps.G.state_dict(), modules[sampler]) and same(steps.D.state_dict(), modules["D"])
+    if ema:
+        assert not same(modules["G_ema"], modules["G"])  # so the check above tells them apart

@@ -119,15 +119,18 @@ def made_by(cfg: PretrainConfig, root: Path, training: dict[str, Any]) -> dict[s
 
 
 def export_generator(cfg: PretrainConfig, out: Path, root: Path) -> dict[str, Any]:
-    """OUT/generator.pt (G and D of the finished GAN run) and its sidecar."""
+    """OUT/generator.pt (G and D of the finished GAN run) and its sidecar. With
+    ``train.ema`` the file's G is the EMA generator: the one that samples and was measured."""
     run = out / "train"
     gcfg = load_config(GanConfig, run / "config.yaml")
     ckpt = load_checkpoint(run / "checkpoints" / "last.pt", map_location="cpu")
     G, D = build_gan(gcfg.model, gcfg.data.size)
-    G.load_state_dict(module_state(ckpt, "G"))
+    sampler = "G_ema" if "G_ema" in ckpt.get("modules", {}) else "G"
+    G.load_state_dict(module_state(ckpt, sampler))  # the generator its measures scored
     D.load_state_dict(module_state(ckpt, "D"))
     results = read_results(run) or {}
     training = {k: results.get(k) for k in ("train_images", "iteration", "train_seconds")}
+    training["G"] = "EMA of G's weights" if sampler == "G_ema" else "G as trained"
     record = {**made_by(cfg, root, training), "generated": results.get("generated")}
     return save_gan_file(G, D, gcfg.model, gcfg.data.size, out / "generator.pt", record)
 
