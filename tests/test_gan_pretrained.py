@@ -80,6 +80,7 @@ def test_freeze_d_keeps_the_first_blocks_through_training_steps(market, arch):  
 @pytest.mark.parametrize("ema", [0.0, 0.5])
 def test_pretrain_writes_a_generator_file_that_initialises_a_gan(tmp_path, market, ema):  # noqa: F811
     """The file's G is the generator that samples: G itself, or with train.ema its EMA."""
+    from genreid.cli.pretrain import summary_line
     from genreid.core.config import load_config
     from genreid.engine.pretrain import PretrainConfig, run_pretrain
 
@@ -92,6 +93,8 @@ def test_pretrain_writes_a_generator_file_that_initialises_a_gan(tmp_path, marke
     file = tmp_path / "pre" / "generator.pt"
     assert side["format"] == "genreid-gan" and side["sha256"] == gp.file_sha256(file)
     assert side["made_by"] == "genreid pretrain" and side["generated"]["fake_images"] > 0
+    line = summary_line(side, tmp_path / "pre")  # what `genreid pretrain` prints at the end
+    assert f"{file}: dcgan at width 4 for 32x16 images" in line and "recall" in line
     modules = load_checkpoint(tmp_path / "pre" / "train" / "checkpoints" / "last.pt")["modules"]
     steps = GanSteps(
         cfg_for(market, "dcgan", f"model.pretrained={file}", "model.width=4"), CPU
@@ -100,3 +103,32 @@ def test_pretrain_writes_a_generator_file_that_initialises_a_gan(tmp_path, marke
     assert same(steps.G.state_dict(), modules[sampler]) and same(steps.D.state_dict(), modules["D"])
     if ema:
         assert not same(modules["G_ema"], modules["G"])  # so the check above tells them apart
+
+
+# ---------------------------------------------------------------- the shipped tiny generator
+def test_shipped_generator_matches_its_record_and_initialises_the_tiny_dcgan():
+    """The shipped file's sha256 is its sidecar's, it was made by `genreid pretrain` on a set
+    that shares no people with the seed-0 test sets, and `model.pretrained: synthetic` on the
+    tiny recipe loads exactly its G and D (a different size is a clear error)."""
+    import json
+
+    from genreid.core.config import load_config
+    from genreid.engine.tasks.gan import GanConfig
+    from genreid.models.pretrained import WEIGHTS_DIR
+
+    name = gp.shipped_gan_name("dcgan", 16, (128, 64))
+    assert name in gp.shipped_gans()
+    path = WEIGHTS_DIR / name
+    side = json.loads(path.with_suffix(".json").read_text())
+    assert gp.file_sha256(path) == side["sha256"] and side["file"] == name
+    assert side["made_by"] == "genreid pretrain" and side["command"].startswith("genreid pretrain")
+    assert side["synthetic"]["seed"] != 0 and side["size"] == [128, 64]
+    assert path.stat().st_size < 10 * 2**20
+    cfg = load_config(GanConfig, "gan/dcgan_tiny", ["model.pretrained=synthetic"])
+    steps = GanSteps(cfg, CPU)
+    g_state, d_state, where = gp.read_gan_weights("synthetic", cfg.model, cfg.data.size)
+    assert where == str(path)
+    assert same(steps.G.state_dict(), g_state) and same(steps.D.state_dict(), d_state)
+    with pytest.raises(PretrainedError, match="genreid ships no dcgan at width 16 for 64x32"):
+        small = ["model.pretrained=synthetic", "data.height=64", "data.width=32"]
+        GanSteps(load_config(GanConfig, "gan/dcgan_tiny", small), CPU)

@@ -25,10 +25,27 @@ def pretrain_command(
 
     cfg = load_config(PretrainConfig, config, list(overrides or []))
     side = run_pretrain(cfg, out)
-    t = side["training"]
-    typer.echo(
-        f"{out / 'backbone.pt'}: {side['backbone']} at width {side['width']}, "
-        f"{side['parameters']:,} parameters, trained on {t['identities']} identities "
-        f"({t['images']} images, {t['epochs']} epochs); sha256 {side['sha256'][:16]}...; use "
-        f"it with model.pretrained={out / 'backbone.pt'}"
+    typer.echo(summary_line(side, out))
+
+
+def summary_line(side: dict, out: Path) -> str:
+    """What the finished pretraining wrote and how to use it (backbone or generator)."""
+    t, digest = side["training"], side["sha256"][:16]
+    if side.get("format") == "genreid-gan":
+        path, g = out / "generator.pt", side.get("generated") or {}
+        size = "x".join(str(v) for v in side["size"])
+        scores = ""
+        if "frechet" in g:
+            scores = (f"; Frechet {g['frechet']:.3f}, precision {g['precision']:.2f}, "
+                      f"recall {g['recall']:.2f} against {g['against']}")  # fmt: skip
+        return (
+            f"{path}: {side['arch']} at width {side['model']['width']} for {size} images, "
+            f"{t['iteration']} iterations on {t['train_images']} images{scores}; sha256 "
+            f"{digest}...; use it with model.pretrained={path}"
+        )
+    path = out / "backbone.pt"
+    return (
+        f"{path}: {side['backbone']} at width {side['width']}, {side['parameters']:,} "
+        f"parameters, trained on {t['identities']} identities ({t['images']} images, "
+        f"{t['epochs']} epochs); sha256 {digest}...; use it with model.pretrained={path}"
     )
