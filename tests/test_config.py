@@ -53,6 +53,17 @@ def test_base_file_is_merged(tmp_path):
     assert (cfg.train.epochs, cfg.train.lr) == (9, 0.5)
 
 
+def test_a_base_may_have_its_own_base_and_a_cycle_is_an_error(tmp_path):
+    (tmp_path / "a.yaml").write_text("train: {epochs: 3, lr: 0.5}\ndata: {root: r}\n")
+    (tmp_path / "b.yaml").write_text("_base_: a.yaml\ntrain: {epochs: 9}\n")
+    (tmp_path / "c.yaml").write_text("_base_: b.yaml\ntrain: {lr: 0.25}\n")
+    cfg = load_config(Cfg, tmp_path / "c.yaml")
+    assert (cfg.train.epochs, cfg.train.lr, cfg.data.root) == (9, 0.25, "r")
+    (tmp_path / "a.yaml").write_text("_base_: c.yaml\n")
+    with pytest.raises(ConfigError, match=r"cycle \(c.yaml -> b.yaml -> a.yaml -> c.yaml\)"):
+        load_config(Cfg, tmp_path / "c.yaml")
+
+
 @pytest.mark.parametrize(
     ("override", "message"),
     [

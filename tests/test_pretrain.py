@@ -22,6 +22,7 @@ from genreid.models.pretrained import (
     file_sha256,
     read_backbone_file,
     shipped_name,
+    shipped_weights,
 )
 
 SMALL = [
@@ -162,3 +163,4 @@ def test_pretrained_synthetic_changes_the_backbone_and_nothing_else():
     assert len(changed) > 10  # every conv and norm layer, not a stray one
     with pytest.raises(PretrainedError, match="ships synthetic-pedestrian weights for resnet18"):
         build_model(ModelConfig(arch="ide", pretrained="synthetic"), 5)
+    assert shipped_weights() == ["resnet18 (width 16)"]  # the shipped generator is no backbone

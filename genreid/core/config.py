@@ -232,14 +232,20 @@ def check_config(cfg: Any, prefix: str = "") -> None:
 
 def read_config_dict(path: str | Path | None, overrides: list[str] | None = None) -> dict[str, Any]:
     """The raw mapping of a config file (``_base_: other.yaml`` merged in) plus overrides."""
-    data: dict[str, Any] = {}
-    if path is not None:
-        path = find_config(path)
-        data = read_yaml(path)
-        base = data.pop("_base_", None)
-        if base is not None:
-            data = merge(read_yaml(path.parent / base), data)
+    data = {} if path is None else read_with_bases(find_config(path))
     return apply_overrides(data, overrides or [])
+
+
+def read_with_bases(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """A YAML config merged over its ``_base_`` chain (a base may name its own base)."""
+    if path.resolve() in seen:
+        chain = " -> ".join(p.name for p in (*seen, path.resolve()))
+        raise ConfigError(f"_base_: the configs name each other in a cycle ({chain})")
+    data = read_yaml(path)
+    base = data.pop("_base_", None)
+    if base is None:
+        return data
+    return merge(read_with_bases(path.parent / base, (*seen, path.resolve())), data)
 
 
 def load_config(

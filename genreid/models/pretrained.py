@@ -36,11 +36,12 @@ def shipped_name(backbone: str, width: int) -> str:
 
 
 def shipped_weights() -> list[str]:
-    """``backbone (width w)`` of every weights file shipped with the package."""
+    """``backbone (width w)`` of every backbone file shipped with the package (not generators)."""
     out = []
     for p in sorted(WEIGHTS_DIR.glob("synthetic_*.pt")):
         header = json.loads(p.with_suffix(".json").read_text())
-        out.append(f"{header['backbone']} (width {header['width']})")
+        if "backbone" in header:
+            out.append(f"{header['backbone']} (width {header['width']})")
     return out
 
 
