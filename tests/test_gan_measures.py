@@ -103,3 +103,37 @@ def test_too_few_images_skip_the_measures_and_keep_the_run(tmp_path, market):  #
     )
     assert res["status"] == "done"
     assert "need 4" in res["clusters"]["1"]["generated"]["skipped"]
+
+
+def test_gan_measure_redraws_the_run_measure_and_scores_real_images_beside(tmp_path, market):  # noqa: F811
+    """Draw 0 is the run's own end measure; the draws' mean and std are theirs; with images
+    held out, as many real training images are scored against them (the ceiling)."""
+    from typer.testing import CliRunner
+
+    from genreid.cli import app
+    from genreid.engine.gan_quality import measure_gan_run
+
+    run = tmp_path / "run"
+    train_gan(cfg_for(market, "dcgan", "train.epochs=1", "measure.holdout=0.34"), run)
+    own = json.loads((run / "results.json").read_text())["generated"]
+    res = measure_gan_run(run, draws=2)["generators"]["all"]
+    gen = res["generated"]
+    assert res["against"] == own["against"] and res["reference_images"] == 4
+    assert all(gen["draws"][0][k] == pytest.approx(own[k], rel=1e-6, abs=1e-9) for k in KEYS)
+    assert gen["draws"][1]["frechet"] != gen["draws"][0]["frechet"]  # other noise
+    for k in KEYS:
+        vals = [d[k] for d in gen["draws"]]
+        assert gen[k] == pytest.approx(np.mean(vals))
+        assert gen["std"][k] == pytest.approx(np.std(vals))
+    assert res["real_training_images"]["draws"][0]["fake_images"] == 4  # as many as held out
+    out = tmp_path / "m.json"
+    cli = CliRunner().invoke(app, ["gan", "measure", "--run", str(run), "--draws", "2",
+                                   "--out", str(out)])  # fmt: skip
+    assert cli.exit_code == 0, cli.output
+    assert json.loads(out.read_text())["generators"]["all"] == res
+    assert "all real" in cli.output and "all generated" in cli.output
+    # without a held-out share the reference is the training set, and there is no ceiling
+    plain = tmp_path / "plain"
+    train_gan(cfg_for(market, "dcgan", "train.epochs=1"), plain)
+    res = measure_gan_run(plain, draws=1)["generators"]["all"]
+    assert res["against"] == "the training images" and "real_training_images" not in res

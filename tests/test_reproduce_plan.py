@@ -167,7 +167,7 @@ def test_lsro2_plan_shares_the_gan_and_the_baseline(tmp_path):
     assert sample.params["num"] == round(36000 * 632 / 12936)  # the largest count, once
     assert sample.deps == ["gan/dcgan/split1_seed0"]
     gan = plan.jobs["gan/dcgan/split1_seed0"].params
-    assert gan["config"] == "gan/dcgan_tiny"
+    assert gan["config"] == "gan/dcgan_tiny_pretrained"
     assert "data.options.split=1" in gan["overrides"] and "seed=1" in gan["overrides"]
     run = plan.jobs["runs/12000__pseudo_label/split2_seed0"]
     o = run.params["overrides"]

@@ -31,6 +31,7 @@ SMALL_RECIPE = [
 ]  # fmt: skip
 SMALL_GAN = [
     "data.height=32", "data.width=16", "model.width=4", "model.depth=2", "train.batch_size=4",
+    "model.pretrained=null",
     "train.epochs=1", "train.device=cpu", "train.min_iters=null",
 ]  # fmt: skip
 

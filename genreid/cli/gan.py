@@ -150,3 +150,31 @@ def metrics(
     if out:
         write_json_atomic(result, out)
     typer.echo(json.dumps(result, indent=2))
+
+
+@app.command("measure")
+def measure(
+    run: Path = typer.Option(..., "--run", help="A GAN training run folder (per-cluster too)."),
+    draws: int = typer.Option(5, "--draws", help="Independent draws of generated images."),
+    num: int = typer.Option(
+        0, "--num", "-n", help="Generated images per draw (0: as many as the reference)."
+    ),
+    seed: int = typer.Option(0, "--seed", help="Seed of draw 0 (draw d: seed + d)."),
+    device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
+    out: Path = typer.Option(None, "--out", help="Also write the results to this JSON file."),
+) -> None:
+    """Re-measure a trained GAN over several draws (mean and std) against its held-out images,
+    beside as many real training images against them: the score of a perfect generator."""
+    from genreid.core.files import write_json_atomic  # lazy: keeps `genreid --help` fast
+    from genreid.engine.gan_quality import MEASURES, measure_gan_run  # lazy: as above
+
+    result = measure_gan_run(run, draws, num, seed, device)
+    for name, res in result["generators"].items():
+        rows = [("generated", res["generated"]), ("real", res.get("real_training_images"))]
+        for label, m in rows:
+            if m is not None:
+                cells = "  ".join(f"{k} {m[k]:.4f} ± {m['std'][k]:.4f}" for k in MEASURES)
+                typer.echo(f"{name} {label:9s} {cells}", err=True)
+    if out:
+        write_json_atomic(result, out)
+    typer.echo(json.dumps(result, indent=2))

@@ -28,8 +28,14 @@ def quickstart_command(
     gan_iters: int = typer.Option(
         None,
         "--gan-iters",
-        help="DCGAN iterations at least (more epochs if needed); default 800 on the "
+        help="DCGAN iterations at least (more epochs if needed); default 400 on the "
         "synthetic set, 1,500 on a real one.",
+    ),
+    gan_config: str = typer.Option(
+        "gan/dcgan_tiny_pretrained",
+        "--gan-config",
+        help="GAN recipe: the shipped synthetic generator fine-tuned (default), or e.g. "
+        "gan/dcgan_tiny (from scratch, the papers' recipe scaled down).",
     ),
     data_only: bool = typer.Option(False, "--data-only", help="Only render and describe data."),
 ) -> None:
@@ -40,7 +46,7 @@ def quickstart_command(
         run_quickstart(
             out, ids=ids, cams=cams, seed=seed, epochs=epochs, gan_epochs=gan_epochs,
             gan_iters=gan_iters, data_only=data_only, dataset=dataset, root=root,
-            options=parse_options(option),
+            options=parse_options(option), gan_config=gan_config,
         )  # fmt: skip
     except GenreidError as exc:
         typer.echo("Run the same command again to continue where it stopped.", err=True)

@@ -87,7 +87,7 @@ class SlsrConfig:
     data: SlsrDataConfig = field(default_factory=SlsrDataConfig)
     recipe: str = "train/tiny"  # the re-ID config of every run (name or file)
     recipe_overrides: list[str] = field(default_factory=list)
-    gan: str = "gan/dcgan_tiny"  # the GAN config of every cluster's GAN
+    gan: str = "gan/dcgan_tiny_pretrained"  # the GAN config of every cluster's GAN
     gan_overrides: list[str] = field(default_factory=list)
     k: list[int] = field(default_factory=lambda: [2, 3, 4, 5])  # one value: that k
     pick: Literal["raw", "pca2"] = "raw"  # which silhouette picks k among several
