@@ -13,7 +13,7 @@ from genreid.core.config import load_config
 from genreid.core.errors import ConfigError
 from genreid.engine.loop import Loop, TrainingError
 from genreid.engine.tasks import load_task_config
-from genreid.engine.tasks.dgnet import DGNetConfig, DGNetTask
+from genreid.engine.tasks.dgnet import DGNetConfig, DGNetTask, passes_floor
 from genreid.engine.tasks.reid import ReIDTrainConfig
 from genreid.engine.tasks.reid import train as train_reid
 from genreid.eval.extract import load_trained_model
@@ -104,6 +104,29 @@ def test_run_folder_metrics_and_evaluation(tmp_path, market, teacher):
     assert model(torch.zeros(2, 3, 64, 32)).shape == (2, 32)
     prim, _, _, _ = load_trained_model(run, overrides=["model.feature=prim"])
     assert prim(torch.zeros(1, 3, 64, 32)).shape == (1, 16)
+
+
+def test_min_passes_stretches_the_epochs_and_the_schedule_alike(tmp_path, market, teacher):
+    """16 training images, 2 pairs = 4 images an iteration: the 6 configured iterations make
+    1.5 passes; 3 passes need 12 iterations = 4 epochs of 3 (x2), 3.5 need 14 = 5 epochs (x2.5)."""
+    ms = [f"optim.{n}.milestones=[3]" for n in ("ea", "gen", "dis")]
+    cfg = cfg_for(market, teacher, *ms, "train.min_passes=1.5")
+    assert passes_floor(cfg, 16) is cfg  # already enough passes
+    three = passes_floor(cfg_for(market, teacher, *ms, "train.min_passes=3"), 16)
+    assert three.iterations == 12 and three.train.epochs == 4
+    assert (three.loss.start, three.loss.warmup) == (4, 4)
+    assert three.optim.ea.milestones == three.optim.gen.milestones == [6]
+    more = passes_floor(cfg_for(market, teacher, *ms, "train.min_passes=3.5"), 16)
+    assert more.train.epochs == 5 and (more.loss.start, more.optim.dis.milestones) == (5, [8])
+    with pytest.raises(ConfigError, match="train.min_passes"):
+        cfg_for(market, teacher, "train.min_passes=-1")
+    # a run trains the stretched schedule, and its config.yaml says so (a resume keeps it)
+    run = tmp_path / "run"
+    res = DGNetTask.train(cfg_for(market, teacher, *ms, "train.min_passes=3"), run)
+    assert res["steps"] == 12 and res["epochs"] == 4
+    saved = load_config(DGNetConfig, run / "config.yaml")
+    assert saved.train.epochs == 4 and saved.loss.start == 4 and saved.optim.ea.milestones == [6]
+    assert passes_floor(saved, 16) is saved
 
 
 def test_resume_is_bitwise_exact(tmp_path, market, teacher):

@@ -20,6 +20,7 @@ before one backward pass, which DDP's hooks do not allow).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import math
 from collections.abc import Callable
@@ -184,12 +185,17 @@ class DGNetTrainSection(LoopConfig):
     epoch_iters: int = 1000
     pairs: int = 8  # positive pairs per process and iteration (2 x pairs images)
     grid_images: int = 4  # images of the per-epoch swap sheet (n x n swaps)
+    # at least this many passes over the training images (2 x pairs images an iteration, one
+    # process): more epochs, the schedule (loss.start, loss.warmup, milestones) stretched alike
+    min_passes: float = 0.0
 
     def check(self) -> None:
         super().check()
         for key in ("epoch_iters", "pairs"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"train.{key}: expected 1 or more, got {getattr(self, key)}")
+        if self.min_passes < 0:
+            raise ConfigError(f"train.min_passes: expected >= 0 (0: off), got {self.min_passes}")
         if self.pairs < 2 or self.pairs % 2:
             raise ConfigError(
                 f"train.pairs: expected an even number >= 2, got {self.pairs}: anchor i and "
@@ -239,6 +245,30 @@ class DGNetConfig:
     @property
     def iterations(self) -> int:
         return self.train.epochs * self.train.epoch_iters
+
+
+def passes_floor(cfg: DGNetConfig, images: int) -> DGNetConfig:
+    """The config stretched to ``train.min_passes`` passes over ``images`` training images:
+    epochs raised, and loss.start, loss.warmup and every milestone scaled by the same factor
+    (new epochs / old), so the schedule keeps its proportions. Unchanged when the configured
+    iterations already make that many passes (or without ``min_passes``)."""
+    t = cfg.train
+    need = math.ceil(t.min_passes * images / (2 * t.pairs))
+    if not t.min_passes or need <= cfg.iterations:
+        return cfg
+    epochs = math.ceil(need / t.epoch_iters)
+    f = epochs / t.epochs
+
+    def stretch(sec: Any) -> Any:
+        return dataclasses.replace(sec, milestones=[round(m * f) for m in sec.milestones])
+
+    o, L = cfg.optim, cfg.loss
+    return dataclasses.replace(
+        cfg,
+        train=dataclasses.replace(t, epochs=epochs),
+        loss=dataclasses.replace(L, start=round(L.start * f), warmup=round(L.warmup * f)),
+        optim=dataclasses.replace(o, ea=stretch(o.ea), gen=stretch(o.gen), dis=stretch(o.dis)),
+    )
 
 
 class IterSchedule:
@@ -593,6 +623,26 @@ class DGNetTask(Task):
         self.cfg: DGNetConfig = cfg
         self.teacher_id: dict[str, str] = {}
         self.swaps: dict[str, Any] = {}  # the last swap measures (transfer, generated)
+
+    @classmethod
+    def train(
+        cls, cfg: DGNetConfig, out: str | Path, resume: bool | Literal["auto"] = False
+    ) -> dict[str, Any]:
+        """Run (or resume) a run, stretched to ``train.min_passes`` over its training images
+        first; the run's config.yaml records the stretched schedule."""
+        if cfg.train.min_passes:
+            images = len(load_training_data(cfg, uses_generated=False)[1])
+            stretched = passes_floor(cfg, images)
+            if stretched is not cfg:
+                print(
+                    f"train.min_passes={cfg.train.min_passes:g}: {images} training images -> "
+                    f"{stretched.iterations} iterations (epochs {cfg.train.epochs} -> "
+                    f"{stretched.train.epochs}; loss.start, loss.warmup, milestones x "
+                    f"{stretched.train.epochs / cfg.train.epochs:.3g})",
+                    flush=True,
+                )
+            cfg = stretched
+        return Loop(cls(cfg), out, resume).run()
 
     # ------------------------------------------------------------------ set-up
     def setup(self, loop: Loop) -> None:
