@@ -103,6 +103,12 @@ def test_too_few_images_skip_the_measures_and_keep_the_run(tmp_path, market):  #
     )
     assert res["status"] == "done"
     assert "need 4" in res["clusters"]["1"]["generated"]["skipped"]
+    # `genreid gan measure` measures the large cluster and says why not the small one
+    from genreid.engine.gan_quality import measure_gan_run
+
+    per = measure_gan_run(tmp_path / "run", draws=1)["generators"]
+    assert per["cluster_0"]["generated"]["draws"][0]["real_images"] == 9
+    assert "at least 4" in per["cluster_1"]["skipped"]
 
 
 def test_gan_measure_redraws_the_run_measure_and_scores_real_images_beside(tmp_path, market):  # noqa: F811

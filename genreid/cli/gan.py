@@ -170,6 +170,9 @@ def measure(
 
     result = measure_gan_run(run, draws, num, seed, device)
     for name, res in result["generators"].items():
+        if "skipped" in res:
+            typer.echo(f"{name} not measured: {res['skipped']}", err=True)
+            continue
         rows = [("generated", res["generated"]), ("real", res.get("real_training_images"))]
         for label, m in rows:
             if m is not None:

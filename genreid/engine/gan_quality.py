@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from genreid.engine.gan_sampling import TrainedGenerator, generators_of
-from genreid.eval.extractors import FeatureExtractor, image_features
+from genreid.eval.extractors import FeatureExtractor, GenMetricsError, image_features
 from genreid.eval.gen_quality import Quality, check_counts, quality, synthetic_space
 from genreid.eval.gen_quality import tensor_features as space_features
 
@@ -95,10 +95,13 @@ def measure_gan_run(
     if draws < 1:
         raise ValueError(f"--draws: expected at least 1, got {draws}")
     gens = generators_of(run, device)
-    per = {
-        "all" if g.cluster is None else f"cluster_{g.cluster}": measure_generator(
-            g, draws, num, seed, device
-        )
-        for g in gens
-    }
+    per: dict[str, Any] = {}
+    for g in gens:
+        name = "all" if g.cluster is None else f"cluster_{g.cluster}"
+        try:
+            per[name] = measure_generator(g, draws, num, seed, device)
+        except GenMetricsError as exc:
+            if g.cluster is None:
+                raise
+            per[name] = {"skipped": str(exc)}  # a small cluster; the others are still measured
     return {"run": str(run), "draws": draws, "seed": seed, "generators": per}
