@@ -18,12 +18,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from genreid.engine.gan_sampling import TrainedGenerator, generators_of
-from genreid.eval.extractors import FeatureExtractor, GenMetricsError, image_features
-from genreid.eval.gen_quality import Quality, check_counts, quality, synthetic_space
-from genreid.eval.gen_quality import tensor_features as space_features
+from genreid.eval.extractors import GenMetricsError, image_features
+from genreid.eval.gen_quality import (
+    Quality,
+    check_counts,
+    generator_features,
+    quality,
+    synthetic_space,
+)
 
 MEASURES = ("frechet", "kid", "precision", "recall")
 
@@ -42,19 +46,6 @@ def _summary(draws: Sequence[Quality]) -> dict[str, Any]:
     }
 
 
-@torch.no_grad()
-def _fake_features(
-    gen: TrainedGenerator, space: FeatureExtractor, num: int, seed: int, device: str
-) -> np.ndarray:
-    """``num`` images of the generator from seeded noise, in the space (as the run measures)."""
-    g = torch.Generator().manual_seed(seed)
-    parts = []
-    for start in range(0, num, 64):
-        z = gen.generator.sample_z(min(64, num - start), g).to(device)
-        parts.append(space_features(space, (gen.generator(z) + 1) / 2))
-    return np.concatenate(parts)
-
-
 def measure_generator(
     gen: TrainedGenerator, draws: int = 5, num: int = 0, seed: int = 0, device: str = "cpu"
 ) -> dict[str, Any]:
@@ -68,7 +59,7 @@ def measure_generator(
     space = synthetic_space(device)
     ref = image_features(space, reference, device=device)
     fakes = [
-        quality(ref, _fake_features(gen, space, num, seed + d, device), seed + d)
+        quality(ref, generator_features(gen.generator, space, num, seed + d, device), seed + d)
         for d in range(draws)
     ]
     out: dict[str, Any] = {

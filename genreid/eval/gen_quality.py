@@ -243,6 +243,20 @@ def tensor_features(
     return torch.cat(out).numpy()
 
 
+@torch.no_grad()
+def generator_features(
+    G: torch.nn.Module, space: FeatureExtractor, num: int, seed: int, device: Any = "cpu"
+) -> np.ndarray:
+    """Features of ``num`` images of a generator (``G.sample_z``, outputs in [-1, 1]) from
+    noise seeded with ``seed``, in batches of 64: the images every GAN measure scores."""
+    g = torch.Generator().manual_seed(seed)
+    parts = []
+    for start in range(0, num, 64):
+        z = G.sample_z(min(64, num - start), g).to(device)
+        parts.append(tensor_features(space, (G(z) + 1) / 2))
+    return np.concatenate(parts)
+
+
 def measure_images(
     real_paths: Sequence[str],
     fake_paths: Sequence[str],

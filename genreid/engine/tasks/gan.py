@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
 import torch
 from PIL import Image
 from torch.utils.data import DataLoader
@@ -47,10 +46,10 @@ from genreid.eval.gen_quality import (
     K_NEAREST,
     MeasureConfig,
     Quality,
+    generator_features,
     holdout_split,
     quality,
     synthetic_space,
-    tensor_features,
 )
 from genreid.models.gan import GAN_ARCHS, GanArch, GanModelConfig, build_gan
 from genreid.models.gan.augment import Augmented, ema_update, parse_policy
@@ -467,18 +466,14 @@ class GanTask(Task):
             paths = [r.path for r in reference]
             self._reference_features = image_features(self._space, paths, device=device)
         n = m.images or len(self._reference_features)
-        g = torch.Generator().manual_seed(m.seed)
         G = self.steps.sampler
         was_training = G.training
         G.eval()
         try:
-            parts = []
-            for start in range(0, n, 64):
-                z = G.sample_z(min(64, n - start), g).to(device)
-                parts.append(tensor_features(self._space, (G(z) + 1) / 2))
+            fake = generator_features(G, self._space, n, m.seed, device)
         finally:
             G.train(was_training)
-        return quality(self._reference_features, np.concatenate(parts), m.seed)
+        return quality(self._reference_features, fake, m.seed)
 
     # ------------------------------------------------------------------ records
     def after_load(self) -> None:
