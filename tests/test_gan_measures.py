@@ -143,3 +143,17 @@ def test_gan_measure_redraws_the_run_measure_and_scores_real_images_beside(tmp_p
     train_gan(cfg_for(market, "dcgan", "train.epochs=1"), plain)
     res = measure_gan_run(plain, draws=1)["generators"]["all"]
     assert res["against"] == "the training images" and "real_training_images" not in res
+
+
+def test_gan_measure_errors_name_the_fix(tmp_path, market):  # noqa: F811
+    from genreid.engine.gan_quality import measure_gan_run
+
+    run = tmp_path / "run"
+    train_gan(cfg_for(market, "dcgan", "train.epochs=1", "measure.holdout=0.34"), run)
+    with pytest.raises(GenMetricsError, match="--draws: expected at least 1"):
+        measure_gan_run(run, draws=0)
+    with pytest.raises(GenMetricsError, match="at least 4"):
+        measure_gan_run(run, draws=1, num=3)  # fewer generated images than k + 1
+    (run / "train_images.txt").unlink()
+    with pytest.raises(GenMetricsError, match="gan metrics"):
+        measure_gan_run(run, draws=1)

@@ -4,9 +4,9 @@ A run measures itself once at its end (one draw of noise); on a set of a hundred
 images one draw moves the Frechet distance by about 0.015 and recall by about 0.1, more than
 some recipes differ. ``measure_gan_run`` scores ``draws`` independent draws against the
 run's reference images (its held-out ``measure_images.txt``, else its training images) and,
-when images were held out, as many real training images against the same reference: what a
-generator indistinguishable from the training set would score at that size (the Frechet
-distance of small sets is biased upward, so this ceiling is the number to compare with).
+when images were held out, as many real training images as generated ones against the same
+reference: what a generator indistinguishable from the training set would score at that size
+(the Frechet distance of small sets is biased upward, so this ceiling is the one to compare).
 Draw ``d`` uses noise and KID seed ``seed + d``; draw 0 with the run's ``measure.seed``
 reproduces the run's own ``generated`` record.
 """
@@ -33,6 +33,12 @@ MEASURES = ("frechet", "kid", "precision", "recall")
 
 
 def _paths(path: Path) -> list[str]:
+    if not path.is_file():
+        raise GenMetricsError(
+            f"{path} does not exist: the run does not list the images it trained on (a run "
+            "older than that file?); score its samples with `genreid gan metrics --real "
+            "IMAGES --fake FOLDER` instead"
+        )
     return [line.strip() for line in path.read_text().splitlines() if line.strip()]
 
 
@@ -68,11 +74,11 @@ def measure_generator(
         "fake_images": num,
         "generated": _summary(fakes),
     }
-    if len(training) >= len(reference):
+    if len(training) >= num:  # as many real training images as generated ones, per draw
         real = image_features(space, training, device=device)
         rng = np.random.default_rng(seed)
         ceiling = [
-            quality(ref, real[rng.choice(len(real), len(reference), replace=False)], seed + d)
+            quality(ref, real[rng.choice(len(real), num, replace=False)], seed + d)
             for d in range(draws)
         ]
         out["real_training_images"] = _summary(ceiling)
@@ -84,7 +90,7 @@ def measure_gan_run(
 ) -> dict[str, Any]:
     """Every generator of a GAN run (one, or one per cluster) re-measured over ``draws``."""
     if draws < 1:
-        raise ValueError(f"--draws: expected at least 1, got {draws}")
+        raise GenMetricsError(f"--draws: expected at least 1, got {draws}")
     gens = generators_of(run, device)
     per: dict[str, Any] = {}
     for g in gens:
