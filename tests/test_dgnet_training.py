@@ -212,6 +212,12 @@ def test_shipped_dgnet_configs_load_with_their_task():
     assert (prim.loss.fine, prim.model.feature) == (0.0, "prim")
     assert (fine.loss.prim, fine.model.feature) == (0.0, "fine")
     assert (both.loss.prim, both.loss.fine, both.model.feature) == (2.0, 0.4, "both")
+    # at least 113 passes: VIPeR's 632 training images get the measured 4,500-iteration
+    # schedule (3x), PRID2011's 200 keep 1,500 (120 passes)
+    viper = passes_floor(both, 632)
+    assert both.train.min_passes == 113 and viper.iterations == 4500
+    assert (viper.loss.start, viper.loss.warmup, viper.optim.dis.milestones) == (1350, 180, [2700])
+    assert passes_floor(both, 200) is both
 
 
 def _ddp_worker(rank: int, world: int, port: int, root: str, teacher: str, out: str) -> None:

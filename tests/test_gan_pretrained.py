@@ -132,3 +132,25 @@ def test_shipped_generator_matches_its_record_and_initialises_the_tiny_dcgan():
     with pytest.raises(PretrainedError, match="genreid ships no dcgan at width 16 for 64x32"):
         small = ["model.pretrained=synthetic", "data.height=64", "data.width=32"]
         GanSteps(load_config(GanConfig, "gan/dcgan_tiny", small), CPU)
+
+
+def test_the_tiny_recipe_is_dcgan_tiny_from_the_shipped_generator_with_an_ema():
+    """gan/dcgan_tiny_pretrained differs from dcgan_tiny only where docs/RESULTS.md chose it:
+    the shipped generator, EMA 0.99, no DiffAugment; and it is the tiny GAN of the tables."""
+    import dataclasses
+
+    from genreid.core.config import load_config
+    from genreid.engine.reproduce.spec import load_table
+    from genreid.engine.tasks.gan import GanConfig
+
+    base = dataclasses.asdict(load_config(GanConfig, "gan/dcgan_tiny"))
+    tiny = dataclasses.asdict(load_config(GanConfig, "gan/dcgan_tiny_pretrained"))
+    differ = {(s, k) for s in base if isinstance(base[s], dict)
+              for k in base[s] if base[s][k] != tiny[s][k]}  # fmt: skip
+    assert differ == {("model", "pretrained"), ("train", "ema")}
+    assert tiny["model"]["pretrained"] == "synthetic" and tiny["train"]["ema"] == 0.99
+    assert tiny["train"]["augment"] == "" and tiny["train"]["min_iters"] == 1500
+    sources = load_table("family").sources
+    for name in ("dcgan", "dcgan_k"):  # one GAN per split, one per cluster (SLSR)
+        assert sources[name].gan["tiny"].config == "gan/dcgan_tiny_pretrained"
+    assert sources["dcgan"].gan["paper"].config == "gan/dcgan_paper"
