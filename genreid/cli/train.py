@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from genreid.cli.common import OPTION_HELP
+from genreid.cli.common import OPTION_HELP, fail, parse_options, parse_size
 
 
 def train_command(
@@ -64,29 +64,62 @@ def run_training(
 
 
 def extract_command(
-    run: Path = typer.Option(..., "--run", help="A training run folder."),
+    run: Path = typer.Option(None, "--run", help="A training run folder."),
+    pretrained: str = typer.Option(
+        None,
+        "--pretrained",
+        help="Instead of --run: zero-shot features of a backbone with no training, synthetic "
+        "(the shipped one) or a file from `genreid pretrain` (RUN/backbone.pt).",
+    ),
     dataset: str = typer.Option(..., "--dataset", "-d", help="Dataset name (e.g. market1501)."),
     root: Path = typer.Option(..., "--root", "-r", help="Dataset folder."),
     out: Path = typer.Option(..., "--out", help="Features file to write (.npz)."),
     option: list[str] = typer.Option(
-        None, "--option", "-o", help="Config override " + OPTION_HELP + " (eval.flip=false)"
+        None,
+        "--option",
+        "-o",
+        help="Dataset parser option (split=3) or, with --run, config override (eval.flip=false); "
+        + OPTION_HELP,
     ),
     checkpoint: str = typer.Option("last.pt", "--checkpoint", help="File in RUN/checkpoints."),
+    size: str = typer.Option(
+        None, "--size", help="HxW with --pretrained (default: the size it was pretrained at)."
+    ),
+    flip: bool = typer.Option(True, "--flip/--no-flip", help="With --pretrained: + mirrored."),
 ) -> None:
-    """Write flip-averaged, L2-normalised query/gallery features of a trained run."""
+    """Write flip-averaged, L2-normalised query/gallery features of a trained run, or of a
+    pretrained backbone with no training (zero-shot)."""
     import torch  # lazy: keeps `genreid --help` fast
 
     from genreid.data.datasets import DATASETS, load_dataset
     from genreid.data.errors import DatasetError
-    from genreid.eval.extract import load_trained_model, reid_features, save_dataset_features
+    from genreid.eval.extract import (
+        load_pretrained_model,
+        load_trained_model,
+        reid_features,
+        save_dataset_features,
+    )
 
-    model, data, ev, device = load_trained_model(run, checkpoint, list(option or []))
-    same = DATASETS.key(dataset) == DATASETS.key(data.dataset)
-    ds = load_dataset(dataset, root, **(data.options if same else {}))
+    if (run is None) == (pretrained is None):
+        fail("give either --run RUN (a trained run) or --pretrained synthetic|FILE, not both")
+    options = list(option or [])
+    parser = parse_options([o for o in options if "." not in o.split("=", 1)[0]])
+    overrides = [o for o in options if "." in o.split("=", 1)[0]]
+    if pretrained is not None:
+        if overrides:
+            fail(f"--pretrained takes dataset parser options only (split=3), not {overrides[0]}")
+        model, hw, _ = load_pretrained_model(pretrained, parse_size(size) if size else None)
+        batch_size, device = 128, torch.device("cpu")
+        ds = load_dataset(dataset, root, **parser)
+    else:
+        model, data, ev, device = load_trained_model(run, checkpoint, overrides)
+        hw, batch_size, flip = data.size, ev.batch_size, ev.flip
+        same = DATASETS.key(dataset) == DATASETS.key(data.dataset)
+        ds = load_dataset(dataset, root, **{**(data.options if same else {}), **parser})
     if not ds.query or not ds.gallery:
         raise DatasetError(f"{dataset} at {root} has no query or gallery images")
     with torch.no_grad():
-        qf = reid_features(model, ds.query, data.size, ev.batch_size, ev.flip, device)
-        gf = reid_features(model, ds.gallery, data.size, ev.batch_size, ev.flip, device)
+        qf = reid_features(model, ds.query, hw, batch_size, flip, device)
+        gf = reid_features(model, ds.gallery, hw, batch_size, flip, device)
     path = save_dataset_features(out, ds, qf, gf)
     print(f"{path}: {qf.shape[0]} query and {gf.shape[0]} gallery features", file=sys.stderr)

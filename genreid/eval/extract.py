@@ -8,6 +8,7 @@ plus that of the mirrored image when flip-averaging, L2-normalised (docs/TRAININ
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,8 @@ from genreid.eval.distance import compute_distance
 from genreid.eval.features import save_features
 from genreid.eval.metrics import evaluate_rank
 from genreid.models.loading import load_run_model
+from genreid.models.pretrained import PretrainedError, read_backbone_file, shipped_path
+from genreid.models.reid import ModelConfig, build_model
 
 
 @torch.no_grad()
@@ -156,3 +159,29 @@ def load_trained_model(
     data = load_section(config, "data", DataConfig, overrides)
     ev = load_section(config, "eval", EvalConfig, overrides)
     return model, data, ev, device
+
+
+def load_pretrained_model(
+    source: str, size: tuple[int, int] | None = None, device: str | torch.device = "cpu"
+) -> tuple[torch.nn.Module, tuple[int, int], str]:
+    """(network in eval mode, image size, file) for zero-shot features: a backbone weights file
+    (``synthetic``: the one genreid ships) under an untrained IDE head, whose eval-mode output
+    is the pooled backbone feature, the test feature of the trained baselines. The size is
+    ``size``, else the one the file's synthetic set was rendered at."""
+    path = shipped_path("resnet18", 16) if source.lower() == "synthetic" else Path(source)
+    if not path.is_file():
+        raise PretrainedError(
+            f"--pretrained {source}: no such file; give synthetic (the shipped backbone) or a "
+            "backbone file written by `genreid pretrain` (RUN/backbone.pt)"
+        )
+    _, header = read_backbone_file(path)  # the sidecar's sha256 and the format, checked
+    if size is None:
+        side = json.loads(path.with_suffix(".json").read_text())  # read_backbone_file needs it
+        rendered = (side.get("synthetic") or {}).get("size")
+        if not rendered:
+            raise PretrainedError(f"{path}: its sidecar names no image size; pass --size HxW")
+        size = (int(rendered[0]), int(rendered[1]))
+    backbone, width = str(header["backbone"]), int(header["width"])
+    cfg = ModelConfig(arch="ide", backbone=backbone, width=width, pretrained=str(path))
+    model = build_model(cfg, 1).to(device).eval()
+    return model, size, str(path)
