@@ -164,3 +164,31 @@ def test_pretrained_synthetic_changes_the_backbone_and_nothing_else():
     with pytest.raises(PretrainedError, match="ships synthetic-pedestrian weights for resnet18"):
         build_model(ModelConfig(arch="ide", pretrained="synthetic"), 5)
     assert shipped_weights() == ["resnet18 (width 16)"]  # the shipped generator is no backbone
+
+
+def test_imagenet_weights_without_a_network_are_a_one_line_error(tmp_path, monkeypatch):
+    """A paper recipe on a machine without internet stops with the ways out, not a traceback."""
+    import urllib.error
+
+    import torchvision.models._api as tv_api
+
+    from genreid.models.backbones import imagenet_state_dict
+    from tests.fixtures import make_market_tree
+
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr(tv_api, "load_state_dict_from_url", offline)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))  # no cached weights either
+    cached = tmp_path / "torch" / "hub" / "checkpoints" / "resnet50-0676ba61.pth"
+    with pytest.raises(PretrainedError) as info:
+        imagenet_state_dict("resnet50")
+    text = str(info.value)
+    assert "URLError" in text and str(cached) in text
+    assert "model.pretrained=synthetic" in text and "model.pretrained=null" in text
+    root = make_market_tree(tmp_path / "m", num_train_ids=2, num_test_ids=2)
+    res = CliRunner().invoke(
+        app, ["train", "-c", "ide_paper", f"data.root={root}", "--out", str(tmp_path / "run")]
+    )
+    assert res.exit_code == 1 and "error: model.pretrained: imagenet" in res.output
+    assert "Traceback" not in res.output

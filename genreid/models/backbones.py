@@ -8,6 +8,8 @@ that train on a CPU in minutes.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import urlparse
 
 import torch
 import torchvision.models as tvm
@@ -16,6 +18,7 @@ from torchvision.models import densenet121
 from torchvision.models.resnet import BasicBlock, Bottleneck
 
 from genreid.core.errors import ConfigError
+from genreid.models.pretrained import PretrainedError
 
 # name -> (block, blocks per stage)
 RESNETS: dict[str, tuple[type[nn.Module], list[int]]] = {
@@ -98,13 +101,24 @@ def build_backbone(name: str, width: int = 64) -> nn.Module:
 
 
 def imagenet_state_dict(name: str) -> dict[str, torch.Tensor]:
-    """torchvision's ImageNet weights for a backbone (downloaded on first use)."""
-    getters: dict[str, Callable[[], nn.Module]] = {
-        "resnet18": lambda: tvm.resnet18(weights=tvm.ResNet18_Weights.IMAGENET1K_V1),
-        "resnet34": lambda: tvm.resnet34(weights=tvm.ResNet34_Weights.IMAGENET1K_V1),
-        "resnet50": lambda: tvm.resnet50(weights=tvm.ResNet50_Weights.IMAGENET1K_V1),
-        "densenet121": lambda: tvm.densenet121(weights=tvm.DenseNet121_Weights.IMAGENET1K_V1),
+    """torchvision's ImageNet weights for a backbone (downloaded on first use); with no
+    network, a one-line error naming the ways out."""
+    builders: dict[str, tuple[Callable[..., nn.Module], tvm.WeightsEnum]] = {
+        "resnet18": (tvm.resnet18, tvm.ResNet18_Weights.IMAGENET1K_V1),
+        "resnet34": (tvm.resnet34, tvm.ResNet34_Weights.IMAGENET1K_V1),
+        "resnet50": (tvm.resnet50, tvm.ResNet50_Weights.IMAGENET1K_V1),
+        "densenet121": (tvm.densenet121, tvm.DenseNet121_Weights.IMAGENET1K_V1),
     }
-    if name not in getters:
+    if name not in builders:
         raise ConfigError(f"no ImageNet weights for backbone {name!r}")
-    return getters[name]().state_dict()
+    build, weights = builders[name]
+    try:
+        return build(weights=weights).state_dict()
+    except (OSError, RuntimeError) as exc:  # URLError is an OSError; a bad download's hash
+        cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(urlparse(weights.url).path).name
+        raise PretrainedError(
+            f"model.pretrained: imagenet: torchvision's {name} weights could not be loaded "
+            f"({type(exc).__name__}: {exc}). Without a network: put {weights.url} at {cached}, "
+            "or train from genreid's own weights: model.pretrained=synthetic (tiny archs), "
+            "model.pretrained=FILE (a backbone from `genreid pretrain`) or model.pretrained=null"
+        ) from None
