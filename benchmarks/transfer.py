@@ -42,10 +42,14 @@ def splits_of(text: str) -> list[int]:
     return [int(x) for x in text.split(",")]
 
 
-def zero_shot(pretrained: str, dataset: str, root: Path, split: int) -> dict[str, float]:
-    """Rank-1 and mAP (%) of the backbone's features with no training on one split."""
+def zero_shot(
+    pretrained: str, dataset: str, root: Path, split: int, validation: float = 0.0
+) -> dict[str, float]:
+    """Rank-1 and mAP (%) of the backbone's features with no training on one split (with
+    ``validation``: on that share of its training identities, the test ones not loaded)."""
     model, size, _ = load_pretrained_model(pretrained)
-    ds = load_dataset(dataset, str(root), split=split)
+    options = {"validation": validation} if validation else {}
+    ds = load_dataset(dataset, str(root), split=split, **options)
     cpu = torch.device("cpu")
     with torch.no_grad():
         qf = reid_features(model, ds.query, size, 128, True, cpu)
@@ -64,7 +68,7 @@ def fine_tuned(args: argparse.Namespace, dataset: str, root: Path, split: int) -
 
     ns = argparse.Namespace(
         dataset=dataset, root=str(root), out=str(Path(args.out) / dataset), config="train/tiny",
-        threads=args.threads, validation=0.0,
+        threads=args.threads, validation=args.validation,
     )  # fmt: skip
     final = train(ns, "fine_tuned", [f"model.pretrained={args.pretrained}"], split)
     return {"rank1": 100 * final["rank1"], "mAP": 100 * final["mAP"]}
@@ -87,12 +91,15 @@ def main() -> None:
     ap.add_argument("--fine-tune", action="store_true", help="also the tiny recipe per split")
     ap.add_argument("--out", default="runs/transfer", help="fine-tuned runs (reused)")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--validation", type=float, default=0.0,
+                    help="evaluate on this share of each split's training identities")  # fmt: skip
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     figures: dict = {"pretrained": args.pretrained, "splits": args.splits}
+    figures["validation"] = args.validation
     for name in args.datasets.split(","):
         root = Path(args.shared) / DATASETS[name]
-        modes = {"zero-shot": lambda s: zero_shot(args.pretrained, name, root, s)}  # noqa: B023
+        modes = {"zero-shot": lambda s: zero_shot(args.pretrained, name, root, s, args.validation)}  # noqa: B023
         if args.fine_tune:
             modes["fine-tuned"] = lambda s: fine_tuned(args, name, root, s)  # noqa: B023
         for mode, fn in modes.items():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 
 import numpy as np
@@ -51,8 +52,9 @@ def test_default_style_keeps_the_original_bytes() -> None:
         RenderStyle(texture=True),
         RenderStyle(lighting=True),
         RenderStyle(occlusion=1.0),
+        RenderStyle(width=1.4),
     ],
-    ids=["fresh_noise", "three_quarter", "texture", "lighting", "occlusion"],
+    ids=["fresh_noise", "three_quarter", "texture", "lighting", "occlusion", "width"],
 )
 def test_each_feature_changes_images_and_is_deterministic(style: RenderStyle) -> None:
     base, styled = _images(), _images(style)
@@ -83,6 +85,23 @@ def test_turned_body_is_narrower_and_turn_zero_is_the_original() -> None:
     assert np.array_equal(labels(), labels(turn=0.0))
     assert width(labels(turn=0.9)) < 0.9 * width(labels())
     assert np.any((labels(turn=0.9) & body.FAR) != 0)  # the far arm is drawn darker
+
+
+def test_widened_body_is_wider_by_the_factor_and_stays_in_the_image() -> None:
+    ident = sample_identity(stream(2, 99, 1))
+
+    def cols(view: str, **kw) -> np.ndarray:
+        img = Image.new("L", (128, 256), 0)
+        body.draw_person(ImageDraw.Draw(img), ident, view, 1, 0.3, 64, 10, 230, **kw)
+        return np.nonzero(np.asarray(img))[1]
+
+    for view in ("front", "side"):
+        plain, wide = cols(view), cols(view, widen=1.4)
+        ratio = np.ptp(wide) / np.ptp(plain)
+        assert 1.3 < ratio < 1.5, f"{view}: {ratio}"
+    assert np.array_equal(cols("back"), cols("back", widen=1.0))
+    for data in _images(RenderStyle(width=2.0)):  # the widest allowed: decodes at its size
+        assert Image.open(io.BytesIO(data)).size == (32, 64)
 
 
 def test_weave_touches_garments_only_and_keeps_their_mean() -> None:
@@ -128,6 +147,8 @@ def test_style_recorded_and_a_render_is_reused_only_for_its_own_style(tmp_path) 
 def test_bad_style_and_config_keys() -> None:
     with pytest.raises(DatasetError, match="occlusion"):
         render_dataset("unused", ids=4, cams=2, seed=1, style=RenderStyle(occlusion=1.5))
+    with pytest.raises(DatasetError, match="style.width"):
+        render_dataset("unused", ids=4, cams=2, seed=1, style=RenderStyle(width=3.0))
     cfg = load_config(
         PretrainConfig, "pretrain_tiny", ["synthetic.style.texture=true", "synthetic.ids=10"]
     )
@@ -142,11 +163,11 @@ def test_cli_flags(tmp_path) -> None:
     res = CliRunner().invoke(
         app,
         ["data", "synth", "--out", str(out), "--ids", "4", "--cams", "2", "--size", "32x16",
-         "--workers", "1", "--lighting", "--three-quarter"],
+         "--workers", "1", "--lighting", "--three-quarter", "--width", "1.3"],
     )  # fmt: skip
     assert res.exit_code == 0, res.output
     args = json.loads((out / "dataset.json").read_text())["arguments"]
-    assert args["style"] == {"three_quarter": True, "lighting": True}
+    assert args["style"] == {"three_quarter": True, "lighting": True, "width": 1.3}
 
 
 def test_style_sheet_has_a_row_per_style(tmp_path) -> None:

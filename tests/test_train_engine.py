@@ -468,3 +468,15 @@ def test_resume_is_exact_through_calibration_and_epoch_centers(tmp_path):
             assert torch.equal(a[part][k], b[part][k]), (part, k)
     assert int(a["labels"]["center.epochs_done"]) == 3
     assert bool(a["labels"]["center_weight.fixed"]) and a["labels"]["center_weight.value"] > 0
+
+
+def test_triplet_term_is_logged_and_added_to_the_loss(tmp_path):
+    """With labels.triplet the step's loss is the cross-entropy plus weight x triplet."""
+    root, _ = make_data(tmp_path, ids=4)
+    pk = ("data.sampler=pk", "data.pk_instances=2", "labels.triplet_margin=0.5")
+    train(tiny_cfg(root, None, *pk, "labels.triplet=2.0"), tmp_path / "t")
+    rows = [json.loads(x) for x in (tmp_path / "t" / "metrics.jsonl").read_text().splitlines()]
+    ends = [r for r in rows if r.get("epoch_end")]
+    assert ends and all(r["loss/triplet"] > 0 for r in ends)
+    for r in ends:  # one real-only batch per step: loss = CE + 2 * triplet
+        assert r["loss"] == pytest.approx(r["loss/real"] + 2.0 * r["loss/triplet"], rel=1e-4)

@@ -99,6 +99,9 @@ def synth(
     occlusion: float = typer.Option(
         0.18, "--occlusion", min=0.0, max=1.0, help="Share of identity images with an occluder."
     ),
+    width: float = typer.Option(
+        1.0, "--width", min=0.5, max=2.0, help="Body width factor (x U(0.9, 1.1) per image)."
+    ),
 ) -> None:
     """Render the procedural synthetic pedestrian dataset in the Market-1501 layout.
 
@@ -111,7 +114,7 @@ def synth(
         write_preview,
     )
 
-    style = RenderStyle(fresh_noise, three_quarter, texture, lighting, occlusion)
+    style = RenderStyle(fresh_noise, three_quarter, texture, lighting, occlusion, width)
     stats = render_dataset(
         out, ids=ids, cams=cams, seed=seed, size=parse_size(size, minimum=16), workers=workers,
         style=style,

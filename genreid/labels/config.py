@@ -20,6 +20,8 @@ class LabelsConfig:
     gen_start_epoch: int | str = "default"  # int, "auto" (0.4*epochs) or "default"
     gen_weight: float | None = None
     real_smoothing: float = 0.0
+    triplet: float = 0.0  # weight of a batch-hard triplet loss on the real images (pk sampler)
+    triplet_margin: float = 0.3  # on L2-normalised features; 0: the soft margin
     epsilon: float = 0.1
     # lambda of FAPL's center term: a number, "auto" (set at the first steps so that
     # lambda * L_C / L_S = center_ratio) or null (the strategy's default: fapl auto, others 0)
@@ -48,6 +50,11 @@ class LabelsConfig:
             value = getattr(self, key)
             if not 0 <= value < 1:
                 raise ConfigError(f"labels.{key}: expected a value in [0, 1), got {value}")
+        if self.triplet < 0 or self.triplet_margin < 0:
+            raise ConfigError(
+                f"labels.triplet and labels.triplet_margin: expected >= 0, got {self.triplet} "
+                f"and {self.triplet_margin}"
+            )
         if self.gen_weight is not None and self.gen_weight < 0:
             raise ConfigError(f"labels.gen_weight: expected >= 0, got {self.gen_weight}")
         lam = self.center_lambda

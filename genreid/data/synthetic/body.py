@@ -327,17 +327,19 @@ def draw_person(
     y0: float,
     s: float,
     turn: float = 0.0,
+    widen: float = 1.0,
 ) -> Placement:
     """Draw ``ident`` as labels; ``view`` is front/back/side, ``facing`` +1 right, -1 left.
 
     ``turn`` (front/back only, -1..1) turns the body by up to a quarter towards a side: it
-    narrows (cos of the angle) and the far arm goes behind the torso.
+    narrows (cos of the angle) and the far arm goes behind the torso. ``widen`` stretches
+    the whole body sideways.
     """
     if view == "side":
-        at = Placement(cx, y0, s, facing)
+        at = Placement(cx, y0, s, facing, widen)
         draw_side(Painter(draw, at), ident, phase, near_side=-facing)
     else:
-        squash = math.cos(turn * math.pi / 4) if turn else 1.0
+        squash = (math.cos(turn * math.pi / 4) if turn else 1.0) * widen
         at = Placement(cx, y0, s, -1 if view == "front" else 1, squash)
         draw_front_back(Painter(draw, at), ident, view == "back", phase, turn)
     return at

@@ -129,14 +129,16 @@ def paste_person(
     light: float,
     turn: float = 0.0,
     fabric: tuple[Fabric, np.random.Generator] | None = None,
+    widen: float = 1.0,
 ) -> None:
     """Draw ``ident`` over ``img`` (in place): label map, colouring, then a masked paste.
 
     ``turn``: a three-quarter view (see ``body.draw_person``); ``fabric``: garment texture
-    and the generator its grain is drawn from.
+    and the generator its grain is drawn from; ``widen``: the body stretched sideways.
     """
     canvas = Image.new("L", img.size, 0)
-    at = body.draw_person(ImageDraw.Draw(canvas), ident, view, facing, phase, cx, y0, s, turn)
+    draw = ImageDraw.Draw(canvas)
+    at = body.draw_person(draw, ident, view, facing, phase, cx, y0, s, turn, widen)
     box = canvas.getbbox()
     if box is None:
         return

@@ -105,11 +105,13 @@ def render_image(
 
     person_key = 0 if kind == IDENTITY else index
     drawn = style.three_quarter or style.texture or style.lighting or style.fresh_noise
+    drawn = drawn or style.width != 1.0
     # this image's style draws (not made for the default style: the renderer's hot path)
     srng = stream(seed, STYLE, kind, max(pid, 0), 1, cam, index) if drawn else None
     turn = 0.0
     if style.three_quarter and view != "side" and srng.random() < 0.5:
         turn = facing * float(srng.uniform(0.4, 1.0))
+    widen = style.width * float(srng.uniform(0.9, 1.1)) if style.width != 1.0 else 1.0
     fabric = None
     if style.texture:
         fabric = (Fabric.sample(stream(seed, STYLE, kind, max(pid, 0), 0, 0, person_key)), srng)
@@ -118,7 +120,7 @@ def render_image(
         shadow(bg, cx, y0 + 0.985 * s, s)
     img = Image.fromarray(bg)
     if junk_mode != 0:
-        paste_person(img, ident, view, facing, phase, cx, y0, s, light, turn, fabric)
+        paste_person(img, ident, view, facing, phase, cx, y0, s, light, turn, fabric, widen)
     if rng.random() < (0.3 if kind == JUNK else style.occlusion):
         occluder(img, rng, w2, h2, light)
     if style.lighting:

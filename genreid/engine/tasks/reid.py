@@ -41,6 +41,7 @@ from genreid.labels.base import (
 )
 from genreid.labels.config import LabelsConfig
 from genreid.labels.stats import TargetStats
+from genreid.labels.triplet import batch_hard_triplet
 from genreid.models.reid import ModelConfig, ReIDModel, build_model
 
 
@@ -78,6 +79,11 @@ class ReIDTrainConfig:
         if self.task != "reid":
             raise ConfigError(
                 f"task: this is a re-ID training config, expected 'reid', got {self.task!r}"
+            )
+        if self.labels.triplet > 0 and self.data.sampler != "pk":
+            raise ConfigError(
+                f"labels.triplet={self.labels.triplet} needs identities with several images "
+                "in each batch: set data.sampler=pk (and data.pk_instances), or labels.triplet=0"
             )
 
 
@@ -232,6 +238,13 @@ class ReIDTask(Task):
             labeled = (per_image.detach() * real).sum() / used_images(tg.weight)
             center = center_parts(tg.aux_loss, labeled, loss)
             loss = loss + tg.aux_loss
+        metric = {}
+        if self.cfg.labels.triplet > 0:
+            real = ~lb.generated.bool()
+            margin = self.cfg.labels.triplet_margin
+            trip = batch_hard_triplet(lb.features[real], lb.labels[real], margin)
+            metric = {"loss/triplet": float(trip.detach())}
+            loss = loss + self.cfg.labels.triplet * trip
         value = loop.finite("training loss", loss)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
@@ -240,7 +253,7 @@ class ReIDTask(Task):
         self.schedule.step(at.epoch + (at.index + 1) / at.length)
         self.strategy.after_step(lb)
         parts = loss_parts(per_image.detach(), lb.generated, tg.weight)
-        return {"loss": value, **parts, **center}
+        return {"loss": value, **parts, **center, **metric}
 
     def end_epoch(self, epoch: int) -> dict[str, Any]:
         lr = self.schedule.lr()
