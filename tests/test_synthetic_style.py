@@ -53,8 +53,9 @@ def test_default_style_keeps_the_original_bytes() -> None:
         RenderStyle(lighting=True),
         RenderStyle(occlusion=1.0),
         RenderStyle(width=1.4),
+        RenderStyle(camera=2.0),
     ],
-    ids=["fresh_noise", "three_quarter", "texture", "lighting", "occlusion", "width"],
+    ids=["fresh_noise", "three_quarter", "texture", "lighting", "occlusion", "width", "camera"],
 )
 def test_each_feature_changes_images_and_is_deterministic(style: RenderStyle) -> None:
     base, styled = _images(), _images(style)
@@ -163,11 +164,12 @@ def test_cli_flags(tmp_path) -> None:
     res = CliRunner().invoke(
         app,
         ["data", "synth", "--out", str(out), "--ids", "4", "--cams", "2", "--size", "32x16",
-         "--workers", "1", "--lighting", "--three-quarter", "--width", "1.3"],
+         "--workers", "1", "--lighting", "--three-quarter", "--width", "1.3",
+         "--camera", "2"],
     )  # fmt: skip
     assert res.exit_code == 0, res.output
     args = json.loads((out / "dataset.json").read_text())["arguments"]
-    assert args["style"] == {"three_quarter": True, "lighting": True, "width": 1.3}
+    assert args["style"] == {"three_quarter": True, "lighting": True, "camera": 2.0, "width": 1.3}
 
 
 def test_style_sheet_has_a_row_per_style(tmp_path) -> None:

@@ -99,6 +99,13 @@ def synth(
     occlusion: float = typer.Option(
         0.18, "--occlusion", min=0.0, max=1.0, help="Share of identity images with an occluder."
     ),
+    camera: float = typer.Option(
+        1.0,
+        "--camera",
+        min=0.0,
+        max=3.0,
+        help="How far cameras differ in exposure, colour cast, gamma, saturation (x spread).",
+    ),
     width: float = typer.Option(
         1.0, "--width", min=0.5, max=2.0, help="Body width factor (x U(0.9, 1.1) per image)."
     ),
@@ -114,7 +121,10 @@ def synth(
         write_preview,
     )
 
-    style = RenderStyle(fresh_noise, three_quarter, texture, lighting, occlusion, width)
+    style = RenderStyle(
+        fresh_noise=fresh_noise, three_quarter=three_quarter, texture=texture,
+        lighting=lighting, occlusion=occlusion, camera=camera, width=width,
+    )  # fmt: skip
     stats = render_dataset(
         out, ids=ids, cams=cams, seed=seed, size=parse_size(size, minimum=16), workers=workers,
         style=style,

@@ -52,6 +52,9 @@ def finish(
     lut = np.clip(x[None, :] * (brightness * gains[:, None]).astype(np.float32), 0.0, 1.0)
     lut = 255.0 * lut**gamma + 0.5  # (3, 256) tone curve: brightness, colour cast, gamma
     arr = lut.astype(np.float32).reshape(-1)[np.asarray(img) + _CHANNEL]
+    if cam.saturation != 1.0:
+        grey = arr.mean(axis=2, keepdims=True)
+        arr = grey + cam.saturation * (arr - grey)
     ny, nx = int(rng.integers(0, h + 1)), int(rng.integers(0, w + 1))
     window = noise if noise.shape[:2] == (h, w) else noise[ny : ny + h, nx : nx + w]
     arr += window * np.float32(cam.noise * rng.uniform(0.7, 1.3))

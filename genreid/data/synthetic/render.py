@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from functools import lru_cache
 
 import numpy as np
@@ -28,6 +29,21 @@ _DEFAULT_STYLE = RenderStyle()
 @lru_cache(maxsize=64)
 def _camera(seed: int, cam: int) -> Camera:
     return make_camera(seed, cam)
+
+
+@lru_cache(maxsize=64)
+def _styled_camera(seed: int, cam: int, spread: float) -> Camera:
+    """The camera with its exposure, colour cast and gamma ``spread`` times as far from the
+    middle of their ranges, and a saturation of its own (``style.camera``)."""
+    c = _camera(seed, cam)
+    z = float(stream(seed, STYLE, 0, 0, 2, cam, 0).standard_normal())
+    return replace(
+        c,
+        brightness=0.95 + spread * (c.brightness - 0.95),
+        gains=tuple(1.0 + spread * (g - 1.0) for g in c.gains),
+        gamma=max(0.4, 1.025 + spread * (c.gamma - 1.025)),
+        saturation=float(np.clip(1.0 + 0.2 * (spread - 1.0) * z, 0.3, 1.7)),
+    )
 
 
 @lru_cache(maxsize=64)
@@ -82,7 +98,7 @@ def render_image(
     """
     h, w = size
     h2, w2 = 2 * h, 2 * w
-    camera = _camera(seed, cam)
+    camera = _camera(seed, cam) if style.camera == 1.0 else _styled_camera(seed, cam, style.camera)
     scene, mirrored = _scene(seed, cam, h2, w2)
     track = stream(seed, TRACK, kind, max(pid, 0), cam, 0 if kind == IDENTITY else index)
     rng = stream(seed, IMAGE, kind, max(pid, 0), cam, index)
@@ -92,6 +108,8 @@ def render_image(
     facing = int(track.choice((-1, 1)))
     sx = int(track.integers(0, scene.shape[1] - w2))
     brightness = camera.brightness * track.uniform(0.88, 1.12) * rng.uniform(0.94, 1.06)
+    if style.camera != 1.0:  # sun and shade within one camera, as far apart as its spread
+        brightness = camera.brightness + style.camera * (brightness - camera.brightness)
     light = camera.light + track.normal(0, 0.2)
 
     view = track_view if rng.random() < 0.8 else VIEWS[int(rng.integers(3))]

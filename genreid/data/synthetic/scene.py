@@ -28,6 +28,7 @@ class Camera:
     lowres: float  # >1: the camera resolves less than the crop size
     view_probs: tuple[float, float, float]  # front, back, side
     light: float  # horizontal light direction for body shading, -1..1
+    saturation: float = 1.0  # colour saturation (1: as drawn; style.camera varies it)
 
 
 def _rgb(c: RGB, k: float = 1.0) -> RGB:

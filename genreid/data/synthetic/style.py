@@ -23,6 +23,8 @@ class RenderStyle:
     texture: bool = False  # fabric grain on garments, its strength and scale per identity
     lighting: bool = False  # a light gradient across each image and, sometimes, a cast shadow
     occlusion: float = DEFAULT_OCCLUSION  # share of identity images with something in front
+    camera: float = 1.0  # how far cameras (and tracks) differ in exposure, colour cast,
+    # gamma and saturation: the original spread x this
     width: float = 1.0  # body width x this (x U(0.9, 1.1) per image): real crops' people are
     # wider than the original renderer's (VIPeR's, stretched from 48 to 64 pixels, even more)
 
@@ -36,6 +38,11 @@ class RenderStyle:
             raise DatasetError(
                 f"style.occlusion must be a share in [0, 1], got {self.occlusion}; "
                 f"the original renderer uses {DEFAULT_OCCLUSION}"
+            )
+        if not 0.0 <= self.camera <= 3.0:
+            raise DatasetError(
+                f"style.camera must be a spread factor in [0, 3], got {self.camera}; "
+                "the original renderer uses 1"
             )
         if not 0.5 <= self.width <= 2.0:
             raise DatasetError(
