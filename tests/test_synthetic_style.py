@@ -19,7 +19,7 @@ from genreid.data.synthetic.compose import Fabric, relight, weave
 from genreid.data.synthetic.identity import sample_identity
 from genreid.data.synthetic.render import render_image
 from genreid.data.synthetic.seeding import DISTRACTOR, IDENTITY, JUNK, stream
-from genreid.data.synthetic.spec import SyntheticSpec, holds_render
+from genreid.data.synthetic.spec import SyntheticSpec, holds_render, render_arguments
 from genreid.engine.pretrain import PretrainConfig
 
 # sha256 of 24 images (one identity, a distractor and junk; 2 cameras x 4 images, 64x32) from
@@ -143,6 +143,19 @@ def test_style_recorded_and_a_render_is_reused_only_for_its_own_style(tmp_path) 
     assert holds_render(plain, spec) and not holds_render(styled, spec)
     spec.style = style
     assert holds_render(styled, spec) and not holds_render(plain, spec)
+
+
+def test_images_per_identity_is_recorded_and_a_render_reused_only_for_its_own(tmp_path) -> None:
+    spec = SyntheticSpec(ids=6, cams=2, seed=1, size=[32, 16], images_per_id=40.0)
+    stats = spec.render(tmp_path / "many", progress=False)
+    assert stats["images_per_identity"] > 25  # the plan's draw around the mean
+    assert render_arguments(tmp_path / "many")["images_per_id"] == 40.0
+    assert spec.arguments()["images_per_id"] == 40.0
+    assert holds_render(tmp_path / "many", spec)
+    assert not holds_render(tmp_path / "many", SyntheticSpec(ids=6, cams=2, seed=1, size=[32, 16]))
+    assert "images_per_id" not in SyntheticSpec(ids=6).arguments()  # old manifests stay valid
+    with pytest.raises(Exception, match="images_per_id"):
+        load_config(PretrainConfig, "pretrain_tiny", ["synthetic.images_per_id=1"])
 
 
 def test_bad_style_and_config_keys() -> None:

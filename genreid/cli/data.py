@@ -106,6 +106,9 @@ def synth(
         max=3.0,
         help="How far cameras differ in exposure, colour cast, gamma, saturation (x spread).",
     ),
+    images_per_id: float = typer.Option(
+        17.0, "--images-per-id", min=2.0, max=200.0, help="Mean images of an identity."
+    ),
     width: float = typer.Option(
         1.0, "--width", min=0.5, max=2.0, help="Body width factor (x U(0.9, 1.1) per image)."
     ),
@@ -127,7 +130,7 @@ def synth(
     )  # fmt: skip
     stats = render_dataset(
         out, ids=ids, cams=cams, seed=seed, size=parse_size(size, minimum=16), workers=workers,
-        style=style,
+        style=style, images_per_id=images_per_id,
     )  # fmt: skip
     if preview is not None:
         write_preview(out, preview)

@@ -64,6 +64,11 @@ class PretrainConfig:
             check_arguments(self.synthetic.ids, self.synthetic.cams, self.synthetic.seed,
                             tuple(self.synthetic.size))  # fmt: skip
             self.synthetic.style.check()
+            if not 2 <= self.synthetic.images_per_id <= 200:
+                raise ValueError(
+                    f"images_per_id: expected 2 to 200 images per identity, got "
+                    f"{self.synthetic.images_per_id}"
+                )
         except ValueError as exc:
             raise ConfigError(f"synthetic: {exc}") from None
         if self.threads is not None and self.threads < 1:

@@ -32,6 +32,7 @@ from genreid.data.synthetic.seeding import DISTRACTOR, JUNK
 from genreid.data.synthetic.style import RenderStyle
 
 MANIFEST = "dataset.json"
+IMAGES_PER_ID = 17.0  # the default mean images of an identity (Market-1501: about 17)
 GENERATOR = "genreid.data.synthetic"
 RENDERER_VERSION = 1  # bump whenever the same arguments would give different pixels
 
@@ -137,7 +138,7 @@ def render_dataset(
     workers: int = 0,
     progress: bool = True,
     *,
-    images_per_id: float = 17.0,
+    images_per_id: float = IMAGES_PER_ID,
     distractor_ratio: float = 0.2,
     junk_ratio: float = 0.3,
     style: RenderStyle | None = None,
