@@ -70,7 +70,11 @@ def fine_tuned(args: argparse.Namespace, dataset: str, root: Path, split: int) -
         dataset=dataset, root=str(root), out=str(Path(args.out) / dataset), config="train/tiny",
         threads=args.threads, validation=args.validation,
     )  # fmt: skip
-    final = train(ns, "fine_tuned", [f"model.pretrained={args.pretrained}"], split)
+    model, _, _ = load_pretrained_model(args.pretrained)  # its backbone and width
+    spec = model.spec
+    keys = [f"model.pretrained={args.pretrained}", f"model.backbone={spec.backbone}",
+            f"model.width={spec.width}"]  # fmt: skip
+    final = train(ns, "fine_tuned", keys, split)
     return {"rank1": 100 * final["rank1"], "mAP": 100 * final["mAP"]}
 
 
