@@ -3,7 +3,9 @@ identities, images per identity and pretraining CPU hours, from ``transfer.py``'
 
 Each input is the last JSON line of one ``transfer.py`` run; the backbone's sidecar
 (``backbone.json``, or the shipped one for ``synthetic``) gives its identities, images and
-training seconds (CPU hours = seconds x threads / 3600). Series are named on the command line:
+epochs. CPU hours are the images seen (images x epochs) at the speed the shipped backbone's
+own training measured (one thread, its sidecar's seconds): wall times of runs that shared the
+cores with other jobs would not compare. Series are named on the command line:
 
     python benchmarks/transfer_curves.py --out docs/figures/transfer_curves.png \\
         --series "identities=runs/t/ids_*.json" --series "images per identity=runs/t/ipi_*.json"
@@ -37,19 +39,22 @@ def last_json(path: str) -> dict:
     raise SystemExit(f"{path}: no JSON line (expected the output of benchmarks/transfer.py)")
 
 
-def point(path: str) -> dict:
+def training_of(weights: str) -> dict:
+    """The ``training`` record of a backbone file's sidecar (``synthetic``: the shipped one)."""
+    path = shipped_path("resnet18", 16) if weights == "synthetic" else Path(weights)
+    return json.loads(sidecar_path(path).read_text())["training"]
+
+
+def point(path: str, images_per_second: float) -> dict:
     """One backbone's figures and what its sidecar says about how it was made."""
     figures = last_json(path)
-    weights = figures["pretrained"]
-    weights = shipped_path("resnet18", 16) if weights == "synthetic" else Path(weights)
-    side = json.loads(sidecar_path(weights).read_text())
-    threads = (side.get("config") or {}).get("threads") or 1
-    training = side["training"]
+    training = training_of(figures["pretrained"])
+    seen = training["images"] * training["epochs"]
     return {
         "file": path,
         "ids": training["identities"],
         "images_per_id": round(training["images"] / training["identities"], 1),
-        "cpu_hours": training["seconds"] * threads / 3600,
+        "cpu_hours": seen / images_per_second / 3600,
         "figures": figures,
     }
 
@@ -77,19 +82,20 @@ def draw(series: dict[str, list[dict]], out: str) -> None:
     datasets = sorted({k.split("/")[0] for k in keys})
     size = (4.2 * len(AXES), 3.4 * len(datasets))
     fig, axes = plt.subplots(len(datasets), len(AXES), figsize=size, squeeze=False)
-    for name, pts in series.items():
+    for k, (name, pts) in enumerate(series.items()):
         for r, ds in enumerate(datasets):
             for c, (axis, label) in enumerate(AXES):
                 ax = axes[r][c]
                 for mode, style in (("zero-shot", "--o"), ("fine-tuned", "-s")):
                     rows = sorted((p for p in pts if f"{ds}/{mode}" in p["figures"]),
                                   key=lambda p: p[axis])  # noqa: B023  # fmt: skip
-                    if len({p[axis] for p in rows}) < 2:
+                    xs = [p[axis] for p in rows]
+                    if len(xs) < 2 or max(xs) < 1.2 * min(xs):  # not what this series varies
                         continue
                     f = [p["figures"][f"{ds}/{mode}"] for p in rows]
                     ax.errorbar([p[axis] for p in rows], [x["rank1"] for x in f],
                                 yerr=[x["rank1_std"] for x in f], fmt=style, capsize=3,
-                                label=f"{name}, {mode}")  # fmt: skip
+                                color=f"C{k}", label=f"{name}, {mode}")  # fmt: skip
                 ax.set_xlabel(label)
                 ax.set_ylabel(f"{ds} rank-1 %")
                 ax.grid(alpha=0.3)
@@ -107,13 +113,16 @@ def main() -> None:
     ap.add_argument("--series", action="append", required=True, help="NAME=GLOB of JSON files")
     ap.add_argument("--out", required=True, help="the figure (.png)")
     args = ap.parse_args()
+    shipped = training_of("synthetic")
+    rate = shipped["images"] * shipped["epochs"] / shipped["seconds"]
+    print(f"CPU hours at the shipped backbone's training speed: {rate:.0f} images/s, 1 thread")
     series = {}
     for spec in args.series:
         name, pattern = spec.split("=", 1)
         files = sorted(glob.glob(pattern))
         if not files:
             raise SystemExit(f"--series {spec}: no file matches {pattern}")
-        pts = [point(f) for f in files]
+        pts = [point(f, rate) for f in files]
         series[name] = sorted(pts, key=lambda p: (p["ids"], p["images_per_id"], p["cpu_hours"]))
     print_table(series)
     draw(series, args.out)

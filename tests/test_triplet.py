@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import asdict
 
 import pytest
 import torch
@@ -60,3 +61,18 @@ def test_needs_the_pk_sampler() -> None:
     assert cfg.labels.triplet == 1.0 and cfg.labels.triplet_margin == 0.3
     with pytest.raises(ConfigError, match="labels.triplet"):
         load_config(ReIDTrainConfig, "tiny", ["labels.triplet=-1", "data.sampler=pk"])
+
+
+def test_tiny_triplet_is_the_tiny_recipe_plus_pk_and_the_triplet_term() -> None:
+    base, trip = (asdict(load_config(ReIDTrainConfig, n)) for n in ("tiny", "tiny_triplet"))
+    differ = {
+        f"{section}.{key}"
+        for section in base
+        if isinstance(base[section], dict)
+        for key in base[section]
+        if base[section][key] != trip[section][key]
+    }
+    assert differ == {"data.sampler", "data.pk_instances", "labels.triplet"}
+    assert (trip["data"]["sampler"], trip["data"]["pk_instances"], trip["labels"]["triplet"]) == (
+        "pk", 2, 1.0,
+    )  # fmt: skip
