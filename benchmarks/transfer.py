@@ -20,7 +20,6 @@ import statistics
 import sys
 from pathlib import Path
 
-import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,8 +27,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from genreid.data.datasets import load_dataset  # noqa: E402
-from genreid.eval.extract import load_pretrained_model, reid_features  # noqa: E402
-from genreid.eval.protocols import evaluate_arrays  # noqa: E402
+from genreid.eval.extract import evaluate_model, load_pretrained_model  # noqa: E402
 
 DATASETS = {"viper": "VIPeR", "prid2011": "prid2011"}
 
@@ -43,37 +41,31 @@ def splits_of(text: str) -> list[int]:
 
 
 def zero_shot(
-    pretrained: str, dataset: str, root: Path, split: int, validation: float = 0.0
+    model: torch.nn.Module,
+    size: tuple[int, int],
+    dataset: str,
+    root: Path,
+    split: int,
+    validation: float = 0.0,
 ) -> dict[str, float]:
     """Rank-1 and mAP (%) of the backbone's features with no training on one split (with
     ``validation``: on that share of its training identities, the test ones not loaded)."""
-    model, size, _ = load_pretrained_model(pretrained)
     options = {"validation": validation} if validation else {}
     ds = load_dataset(dataset, str(root), split=split, **options)
-    cpu = torch.device("cpu")
-    with torch.no_grad():
-        qf = reid_features(model, ds.query, size, 128, True, cpu)
-        gf = reid_features(model, ds.gallery, size, 128, True, cpu)
-    ids = {k: np.array([getattr(r, k) for r in ds.query]) for k in ("pid", "camid")}
-    gids = {k: np.array([getattr(r, k) for r in ds.gallery]) for k in ("pid", "camid")}
-    res = evaluate_arrays(
-        np.asarray(qf), np.asarray(gf), ids["pid"], gids["pid"], ids["camid"], gids["camid"]
-    ).to_dict()["results"]["plain"]
-    return {"rank1": 100 * res["rank1"], "mAP": 100 * res["mAP"]}
+    metrics, _, _ = evaluate_model(model, ds, size, "cosine", True, 128, "cpu")
+    return {"rank1": 100 * metrics["rank1"], "mAP": 100 * metrics["mAP"]}
 
 
-def fine_tuned(args: argparse.Namespace, dataset: str, root: Path, split: int) -> dict:
-    """The tiny recipe from the backbone on one split (its own final evaluation), in %."""
+def fine_tuned(
+    args: argparse.Namespace, keys: list[str], dataset: str, root: Path, split: int
+) -> dict[str, float]:
+    """The tiny recipe from the backbone (``keys``) on one split (its final evaluation), in %."""
     from recipe_splits import train  # lazy: only with --fine-tune
 
     ns = argparse.Namespace(
         dataset=dataset, root=str(root), out=str(Path(args.out) / dataset), config="train/tiny",
         threads=args.threads, validation=args.validation,
     )  # fmt: skip
-    model, _, _ = load_pretrained_model(args.pretrained)  # its backbone and width
-    spec = model.spec
-    keys = [f"model.pretrained={args.pretrained}", f"model.backbone={spec.backbone}",
-            f"model.width={spec.width}"]  # fmt: skip
     final = train(ns, "fine_tuned", keys, split)
     return {"rank1": 100 * final["rank1"], "mAP": 100 * final["mAP"]}
 
@@ -101,11 +93,14 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     figures: dict = {"pretrained": args.pretrained, "splits": args.splits}
     figures["validation"] = args.validation
+    model, size, _ = load_pretrained_model(args.pretrained)  # once: every split reads it
+    keys = [f"model.pretrained={args.pretrained}", f"model.backbone={model.spec.backbone}",
+            f"model.width={model.spec.width}"]  # fmt: skip  # fine-tuning: the file's own width
     for name in args.datasets.split(","):
         root = Path(args.shared) / DATASETS[name]
-        modes = {"zero-shot": lambda s: zero_shot(args.pretrained, name, root, s, args.validation)}  # noqa: B023
+        modes = {"zero-shot": lambda s: zero_shot(model, size, name, root, s, args.validation)}  # noqa: B023
         if args.fine_tune:
-            modes["fine-tuned"] = lambda s: fine_tuned(args, name, root, s)  # noqa: B023
+            modes["fine-tuned"] = lambda s: fine_tuned(args, keys, name, root, s)  # noqa: B023
         for mode, fn in modes.items():
             per = [fn(s) for s in splits_of(args.splits)]
             m = summary(per)

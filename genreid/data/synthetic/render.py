@@ -19,7 +19,7 @@ from genreid.data.synthetic.compose import (
 )
 from genreid.data.synthetic.identity import Identity, sample_identity
 from genreid.data.synthetic.optics import finish, noise_bank
-from genreid.data.synthetic.scene import Camera, make_camera, scene_image
+from genreid.data.synthetic.scene import BRIGHTNESS, GAMMA, Camera, make_camera, scene_image
 from genreid.data.synthetic.seeding import IDENTITY, IMAGE, JUNK, STYLE, TRACK, stream
 from genreid.data.synthetic.style import RenderStyle
 
@@ -37,11 +37,12 @@ def _styled_camera(seed: int, cam: int, spread: float) -> Camera:
     middle of their ranges, and a saturation of its own (``style.camera``)."""
     c = _camera(seed, cam)
     z = float(stream(seed, STYLE, 0, 0, 2, cam, 0).standard_normal())
+    mid_b, mid_g = sum(BRIGHTNESS) / 2, sum(GAMMA) / 2
     return replace(
         c,
-        brightness=0.95 + spread * (c.brightness - 0.95),
+        brightness=mid_b + spread * (c.brightness - mid_b),
         gains=tuple(1.0 + spread * (g - 1.0) for g in c.gains),
-        gamma=max(0.4, 1.025 + spread * (c.gamma - 1.025)),
+        gamma=max(0.4, mid_g + spread * (c.gamma - mid_g)),
         saturation=float(np.clip(1.0 + 0.2 * (spread - 1.0) * z, 0.3, 1.7)),
     )
 

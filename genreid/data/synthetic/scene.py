@@ -35,6 +35,10 @@ def _rgb(c: RGB, k: float = 1.0) -> RGB:
     return (int(min(255, c[0] * k)), int(min(255, c[1] * k)), int(min(255, c[2] * k)))
 
 
+BRIGHTNESS = (0.75, 1.15)  # the range a camera's exposure is drawn from
+GAMMA = (0.8, 1.25)  # and its gamma
+
+
 def make_camera(seed: int, cam: int) -> Camera:
     """Camera ``cam``'s fixed properties, drawn from (seed, cam)."""
     rng = stream(seed, CAMERA, cam)
@@ -42,9 +46,9 @@ def make_camera(seed: int, cam: int) -> Camera:
     return Camera(
         cam=cam,
         kind=SCENE_KINDS[int(rng.integers(len(SCENE_KINDS)))],
-        brightness=float(rng.uniform(0.75, 1.15)),
+        brightness=float(rng.uniform(*BRIGHTNESS)),
         gains=tuple(float(g) for g in np.clip(1.0 + rng.normal(0, 0.07, 3), 0.82, 1.18)),
-        gamma=float(rng.uniform(0.8, 1.25)),
+        gamma=float(rng.uniform(*GAMMA)),
         blur=float(rng.uniform(0.0, 0.6)),
         noise=float(rng.uniform(1.5, 6.0)),
         lowres=float(rng.choice((1.0, 1.0, 1.3, 1.7))),
