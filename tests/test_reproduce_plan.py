@@ -459,3 +459,28 @@ def test_family_plans_every_method_on_the_splits_gans(tmp_path):
     assert not any("dcgan_k" in j for j in part.jobs) and len(part.runs) == 2 * 2
     with pytest.raises(ConfigError, match="did you mean 'smprl'"):
         check_rows(spec, ["smprI"])
+
+
+def test_paper_scale_plan_estimates_gpu_hours_from_measured_speeds(tmp_path):
+    """lsro2 at paper scale on 3 VIPeR-sized splits (632 training images), by hand: ide_paper
+    50 epochs of 632 real images, plus n generated from epoch 0 (LSRO, All-in-one) or from
+    epoch 20 (Pseudo label, LSRO 4.2), at 1,958.4 images/s; dcgan_paper 30 epochs of 632 at
+    3,400.3 images/s. DG-Net has no GPU figure: counted, not guessed."""
+    from genreid.engine.reproduce.estimate import estimate_gpu_hours
+
+    spec = load_table("lsro2")
+    ctx = context(tmp_path)
+    ctx.scale = "paper"
+    est = estimate_gpu_hours(plan_table(spec, ctx, default_choices(spec)).jobs, ctx.real_images)
+    counts = [round(k * 632 / 12936) for k in (12000, 18000, 24000, 30000, 36000)]
+    per_split = 50 * 632 + sum(3 * 50 * 632 + (50 + 50 + 30) * n for n in counts)
+    assert est.jobs == {"train/ide_paper": 3 * 16, "gan/dcgan_paper": 3}
+    assert est.hours["train/ide_paper"] == pytest.approx(3 * per_split / 1958.4 / 3600)
+    assert est.hours["gan/dcgan_paper"] == pytest.approx(3 * 30 * 632 / 3400.3 / 3600)
+    assert est.unmeasured == {}
+    dgnet = load_table("dgnet3")
+    ctx.replicates = replicates("market1501", 1, None)
+    est = estimate_gpu_hours(plan_table(dgnet, ctx, default_choices(dgnet)).jobs, lambda o: 12936)
+    assert est.unmeasured == {"dgnet/dgnet_paper": 3, "train/dgnet_teacher_paper": 1}
+    assert est.total == 0 and "not measured on a GPU" in "\n".join(est.lines())
+    assert "unknown" in est.lines()[0]

@@ -98,6 +98,8 @@ def reproduce_command(
         res = run_reproduce(cfg, out or Path("."), plan_only=True)
         kinds = ", ".join(f"{n} {k}" for k, n in res["jobs"].items())
         typer.echo(f"{res['cells']} cells, {res['runs']} runs; jobs: {kinds}")
+        if "gpu" in res:
+            typer.echo("\n".join(res["gpu"].lines()))
         return
     result = run_reproduce(cfg, out, report_only=report)
     if report:

@@ -26,3 +26,7 @@ class CheckpointError(GenreidError, RuntimeError):
 
 class RegistryError(GenreidError, ValueError):
     """An unknown name for a registered thing (dataset, strategy, architecture, ...)."""
+
+
+class NonFiniteFeaturesError(GenreidError, ValueError):
+    """A network's test features hold NaN or inf (its eval-mode activations overflowed)."""

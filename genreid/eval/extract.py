@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from genreid.core.config import apply_overrides, load_section, read_yaml
 from genreid.core.distributed import resolve_device
-from genreid.core.errors import ConfigError
+from genreid.core.errors import ConfigError, NonFiniteFeaturesError
 from genreid.core.runs import require_run
 from genreid.data.config import DataConfig
 from genreid.data.dataset import ImageDataset
@@ -87,6 +87,17 @@ def reid_features(
         model.train(was_training)
 
 
+def require_finite(features: torch.Tensor, split: str) -> None:
+    """Refuse features with NaN or inf before ranking, naming how many images have them."""
+    bad = int((~torch.isfinite(features)).any(dim=1).sum())
+    if bad:
+        raise NonFiniteFeaturesError(
+            f"{bad} of {len(features)} {split} images have NaN or inf test features: the "
+            "network's activations overflow in eval mode (diverged weights, or BatchNorm "
+            "statistics that do not fit them)"
+        )
+
+
 def evaluate_model(
     model: torch.nn.Module,
     dataset: ReIDDataset,
@@ -100,6 +111,8 @@ def evaluate_model(
     """Rank-1/5/10, mAP and mINP on the query/gallery split, plus the features."""
     qf = reid_features(model, dataset.query, size, batch_size, flip, device, workers)
     gf = reid_features(model, dataset.gallery, size, batch_size, flip, device, workers)
+    require_finite(qf, "query")
+    require_finite(gf, "gallery")
     dist = compute_distance(qf, gf, metric=metric, device="cpu")
     cmc, mAP, per_query = evaluate_rank(
         dist,

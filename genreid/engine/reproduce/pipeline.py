@@ -32,6 +32,7 @@ from genreid.core.cpu import cores, threads_per_job
 from genreid.core.errors import ConfigError, RegistryError
 from genreid.core.files import atomic_write_text, update_marked_block, write_json_atomic
 from genreid.data.datasets import DATASETS, load_dataset
+from genreid.engine.reproduce.estimate import estimate_gpu_hours
 from genreid.engine.reproduce.plan import (
     CellRun,
     Context,
@@ -411,7 +412,10 @@ def run_reproduce(
         for job in plan.jobs.values():
             kinds[job.kind] = kinds.get(job.kind, 0) + 1
         cells = {(r.row, r.column) for r in plan.runs}
-        return {"jobs": kinds, "runs": len({r.run for r in plan.runs}), "cells": len(cells)}
+        res = {"jobs": kinds, "runs": len({r.run for r in plan.runs}), "cells": len(cells)}
+        if cfg.scale == "paper":
+            res["gpu"] = estimate_gpu_hours(plan.jobs, ctx.real_images)
+        return res
     if report_only:
         return report(spec, cfg, ctx, out)
     plan_table(spec, ctx, choices, cfg.rows)  # fails before any record if it cannot be planned
