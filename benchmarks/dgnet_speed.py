@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -23,14 +24,17 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from genreid.core.config import load_config  # noqa: E402
-from genreid.engine.loop import amp_dtype  # noqa: E402
+from genreid.engine.fastpath import resolve_precision  # noqa: E402
 from genreid.engine.tasks.dgnet import DGNetConfig, DGNetSteps, Teacher  # noqa: E402
 from genreid.models.reid import ModelConfig, build_model  # noqa: E402
 
 
-def bench(config: str, device: torch.device, iters: int, warmup: int, amp: str, K: int) -> dict:
-    cfg = load_config(DGNetConfig, config, ["model.pretrained=null", f"train.amp={amp}"])
-    dtype = amp_dtype(cfg.train.amp, device)
+def make_iteration(config: str, device: torch.device, precision: str, K: int, compiled: bool):
+    """One full DG-Net iteration on fixed random images, its steps and config."""
+    cfg = load_config(
+        DGNetConfig, config, ["model.pretrained=null", f"train.precision={precision}"]
+    )
+    dtype = resolve_precision(cfg.train.precision, device, "dgnet")
     m = cfg.model
     teacher_arch = "ide_tiny" if m.backbone == "resnet18" else "ide"
     teacher = Teacher(build_model(ModelConfig(arch=teacher_arch), K).to(device), cfg.data.size)
@@ -41,9 +45,49 @@ def bench(config: str, device: torch.device, iters: int, warmup: int, amp: str, 
     y = torch.arange(P, device=device) % K
     start = cfg.loss.start + cfg.loss.warmup  # time the full objective, as after the warm-up
 
+    if compiled:
+        for k in ("E_a", "E_s", "G", "D"):
+            getattr(steps, k).compile()
+
     def one(i: int) -> None:
         steps.iteration(x, xp, y, start + i)
 
+    return one, steps, cfg, dtype
+
+
+def interleaved(args: argparse.Namespace, device: torch.device) -> dict:
+    """Fast-path variants of one config (fp32, bf16, compile, bf16+compile), timed round by
+    round in this process: seconds per iteration and the ratio of fp32's time to theirs."""
+    names = ["fp32", *[n for n in args.variants.split(",") if n != "fp32"]]
+    runs = {}
+    for n in names:
+        parts = set(n.split("+"))
+        one, *_ = make_iteration(args.config, device, "bf16" if "bf16" in parts else "fp32",
+                                 args.classes, "compile" in parts)  # fmt: skip
+        for i in range(args.warmup if args.warmup is not None else 1):
+            one(i)
+        runs[n] = one
+    rounds = []
+    for _ in range(args.rounds):
+        row = {}
+        for n, one in runs.items():
+            t0 = time.perf_counter()
+            for i in range(args.iters or 3):
+                one(i)
+            row[n] = (time.perf_counter() - t0) / (args.iters or 3)
+        rounds.append(row)
+    return {
+        n: {
+            "seconds_per_iter": round(statistics.median(r[n] for r in rounds), 4),
+            "speedup": round(statistics.median(r["fp32"] / r[n] for r in rounds), 3),
+        }
+        for n in names
+    }
+
+
+def bench(config: str, device: torch.device, iters: int, warmup: int, amp: str, K: int) -> dict:
+    one, steps, cfg, dtype = make_iteration(config, device, amp, K, False)
+    P, (h, w) = cfg.train.pairs, cfg.data.size
     for i in range(warmup):
         one(i)
     if device.type == "cuda":
@@ -80,7 +124,9 @@ def main() -> None:
     ap.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     ap.add_argument("--iters", type=int, default=None, help="timed iterations")
     ap.add_argument("--warmup", type=int, default=None)
-    ap.add_argument("--amp", default="auto", help="auto (bf16 on CUDA), bf16, fp16, off")
+    ap.add_argument("--amp", default="auto", help="train.precision: auto, fp32, bf16, fp16")
+    ap.add_argument("--variants", default="", help="interleaved: e.g. fp32,bf16,compile")
+    ap.add_argument("--rounds", type=int, default=3, help="--variants: interleaved rounds")
     ap.add_argument("--classes", type=int, default=751, help="training identities (Market: 751)")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     args = ap.parse_args()
@@ -91,6 +137,13 @@ def main() -> None:
     gpu = device.type == "cuda"
     if gpu:
         torch.backends.cudnn.benchmark = True
+    if args.variants:
+        res = interleaved(args, device)
+        print(f"{args.config}, threads {torch.get_num_threads()}, {args.rounds} rounds:")
+        for n, r in res.items():
+            print(f"  {n:<16}{r['seconds_per_iter']:>8.3f} s/iteration  x{r['speedup']:.3f}")
+        print(json.dumps({"variants": res, "load_avg_1m": round(os.getloadavg()[0], 2)}))
+        return
     rows = []
     for config in args.config.split(","):
         iters = args.iters or (20 if gpu else 5)

@@ -10,6 +10,7 @@ eigh-based formula genreid uses and with scipy's ``sqrtm`` (pytorch-fid's formul
     python benchmarks/gan_speed.py                  # CPU: small batches, ~1 minute on 2 cores
     python benchmarks/gan_speed.py --threads 1      # CPU on a busy machine (no oversubscription)
     python benchmarks/gan_speed.py --device cuda    # GPU: batch 64, more steps, FID dim 2048
+    python benchmarks/gan_speed.py --variants fp32,bf16,channels_last,compile --presets tiny
 
 Prints a table, then the same figures as JSON on the last line.
 """
@@ -21,6 +22,7 @@ import io
 import json
 import os
 import platform
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -31,6 +33,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from genreid.core.config import load_config  # noqa: E402
+from genreid.engine.fastpath import autocast, resolve_precision  # noqa: E402
 from genreid.engine.tasks.gan import GanConfig, GanSteps  # noqa: E402
 from genreid.eval.gen_metrics import (  # noqa: E402
     feature_stats,
@@ -99,6 +102,50 @@ def bench_gan(arch: str, preset: str, batch: int, steps: int, warmup: int, devic
     }
 
 
+def iteration_variants(arch: str, preset: str, batch: int, variants: list[str], rounds: int,
+                       device: torch.device) -> dict:  # fmt: skip
+    """One training iteration (the schedule's D and G steps) per fast-path variant (fp32,
+    bf16 autocast around the steps, channels_last, compile of G and D), timed round by round
+    in this process: real images/s and the ratio to fp32 within each round (median)."""
+    size, width = PRESETS[preset]
+    overrides = [f"data.height={size[0]}", f"data.width={size[1]}", f"model.width={width}"]
+    names = ["fp32", *[v for v in variants if v != "fp32"]]
+    iterations = {}
+    for name in names:
+        parts = set(name.split("+"))
+        cfg = load_config(GanConfig, None, [f"model.arch={arch}", *overrides])
+        torch.manual_seed(0)
+        s = GanSteps(cfg, device)
+        memory = torch.channels_last if "channels_last" in parts else torch.contiguous_format
+        s.G.to(memory_format=memory)
+        s.D.to(memory_format=memory)
+        if "compile" in parts:
+            s.G.compile()
+            s.D.compile()
+        real = (torch.rand(batch, 3, *size, device=device) * 2 - 1).contiguous(memory_format=memory)
+        dtype = resolve_precision("bf16" if "bf16" in parts else "fp32", device, "gan")
+
+        def one(s=s, real=real, dtype=dtype, n_g=cfg.train.g_steps) -> None:
+            with autocast(device, dtype):
+                for _ in range(s.d_steps):
+                    s.d_step(real)
+                for _ in range(n_g):
+                    s.g_step(batch)
+
+        one()  # warm-up (and compilation)
+        iterations[name] = (one, s.d_steps)
+    rounds_s = [{n: _timed(f, 1, 0, device) for n, (f, _) in iterations.items()}
+                for _ in range(rounds)]  # fmt: skip
+    return {
+        n: {
+            "train_img_s": round(statistics.median(iterations[n][1] * batch / r[n]
+                                                   for r in rounds_s), 1),
+            "speedup": round(statistics.median(r["fp32"] / r[n] for r in rounds_s), 3),
+        }
+        for n in names
+    }  # fmt: skip
+
+
 def bench_frechet(dim: int, seed: int = 0) -> dict:
     rng = np.random.default_rng(seed)
     n = 2 * dim
@@ -130,6 +177,8 @@ def main() -> None:
     ap.add_argument("--fid-dim", type=int, default=None, help="feature dimension (2048 = FID)")
     ap.add_argument("--presets", default="tiny,paper")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    ap.add_argument("--variants", default="", help="interleaved, e.g. fp32,bf16,compile")
+    ap.add_argument("--rounds", type=int, default=5, help="--variants: interleaved rounds")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -141,6 +190,17 @@ def main() -> None:
     if gpu:
         torch.backends.cudnn.benchmark = True
     fid_dim = args.fid_dim or (2048 if gpu else 1024)
+    if args.variants:
+        out = {}
+        for arch in ("dcgan", "wgangp"):
+            batch = 64 if gpu else 16
+            res = iteration_variants(arch, args.presets.split(",")[0], batch,
+                                     args.variants.split(","), args.rounds, device)  # fmt: skip
+            out[arch] = res
+            for n, r in res.items():
+                print(f"{arch:<8}{n:<24}{r['train_img_s']:>9.1f} img/s  x{r['speedup']:.3f}")
+        print(json.dumps({"variants": out, "load_avg_1m": round(os.getloadavg()[0], 2)}))
+        return
     rows = []
     for preset in args.presets.split(","):
         # CPU: small batches and few steps keep the whole run near 1-2 minutes on 2 cores

@@ -16,31 +16,103 @@ pipeline, each followed by as many steps of the same task on batches already in 
     python benchmarks/train_speed.py                     # CPU: few iterations, small batches
     python benchmarks/train_speed.py --iters 20 --warmup 3 --paper-batch 64   # on a GPU
     python benchmarks/train_speed.py --end-to-end        # tiny recipe, real data, CPU
+    python benchmarks/train_speed.py --variants fp32,bf16,channels_last,compile --iters 10
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
 from genreid.core.config import load_config
 from genreid.data.datasets import load_dataset
-from genreid.engine.loop import Loop, StepInfo, amp_dtype
+from genreid.engine.fastpath import autocast, cpu_has_native_bf16, resolve_precision
+from genreid.engine.loop import Loop, StepInfo
 from genreid.engine.optim import build_optimizer
 from genreid.engine.tasks.reid import ReIDTask, ReIDTrainConfig, train
 from genreid.labels import LabelBatch, build_strategy, soft_cross_entropy
 from genreid.models import build_model
 
 K = 751
+FAST_PARTS = {"fp32", "bf16", "channels_last", "compile", "foreach"}
+
+
+def make_step(
+    recipe: str,
+    batch: int,
+    device: torch.device,
+    classes: int = K,
+    strategy: str = "lsro",
+    overrides: list[str] | None = None,
+    variant: str = "recipe",
+) -> tuple[Callable[[], None], dict]:
+    """One training step of the recipe on fixed random images, and what it is. ``variant``:
+    ``recipe`` (the config's own precision), or ``+``-joined fast-path parts: fp32, bf16,
+    channels_last, compile, foreach (SGD's multi-tensor update)."""
+    cfg = load_config(ReIDTrainConfig, f"train/{recipe}", overrides)
+    parts = set(variant.split("+"))
+    torch.manual_seed(0)
+    model = build_model(cfg.model, classes, load_pretrained=False).to(device).train()
+    labels_strategy = build_strategy(strategy, classes, feat_dim=model.feat_dim).to(device)
+    optim = cfg.optim
+    opt = build_optimizer(model, optim)
+    if "foreach" in parts:
+        for group in opt.param_groups:
+            group["foreach"] = True
+    mode = "bf16" if "bf16" in parts else "fp32" if parts & FAST_PARTS else cfg.train.precision
+    dtype = resolve_precision(mode, device, "reid")
+    memory = torch.channels_last if "channels_last" in parts else torch.contiguous_format
+    model = model.to(memory_format=memory)
+    if "compile" in parts:
+        model.compile()
+    h, w = cfg.data.height, cfg.data.width
+    x = torch.randn(batch, 3, h, w, device=device).contiguous(memory_format=memory)
+    labels = torch.randint(0, classes, (batch,), device=device)
+    gen = torch.arange(batch, device=device) % 2 == 1
+    if labels_strategy.uses_generated:
+        labels[gen] = -1
+    else:
+        gen[:] = False
+    clusters = torch.full((batch,), -1, device=device)
+
+    def step() -> None:
+        with autocast(device, dtype):
+            logits, feats = model(x)
+        b = LabelBatch(logits.float(), feats.float(), labels, gen, clusters, 0)
+        t = labels_strategy(b)
+        loss = soft_cross_entropy(b.logits, t.q, t.weight)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    info = {
+        "recipe": recipe, "arch": model.spec.arch, "backbone": model.spec.backbone,
+        "width": model.spec.width, "size": f"{h}x{w}", "batch": batch,
+        "amp": {torch.bfloat16: "bf16", torch.float16: "fp16"}.get(dtype, "off"),
+    }  # fmt: skip
+    return step, info
+
+
+def timed(step: Callable[[], None], iters: int, device: torch.device) -> float:
+    """Seconds of ``iters`` calls of ``step``."""
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    for _ in range(iters):
+        step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - t0
 
 
 def bench(
@@ -54,55 +126,42 @@ def bench(
     overrides: list[str] | None = None,
 ) -> dict:
     """Images/s of ``iters`` timed training steps after ``warmup`` untimed ones."""
-    cfg = load_config(ReIDTrainConfig, f"train/{recipe}", overrides)
-    torch.manual_seed(0)
-    model = build_model(cfg.model, classes, load_pretrained=False).to(device).train()
-    labels_strategy = build_strategy(strategy, classes, feat_dim=model.feat_dim).to(device)
-    opt = build_optimizer(model, cfg.optim)
-    dtype = amp_dtype(cfg.train.amp, device)
-    h, w = cfg.data.height, cfg.data.width
-    x = torch.randn(batch, 3, h, w, device=device)
-    labels = torch.randint(0, classes, (batch,), device=device)
-    gen = torch.arange(batch, device=device) % 2 == 1
-    if labels_strategy.uses_generated:
-        labels[gen] = -1
-    else:
-        gen[:] = False
-    clusters = torch.full((batch,), -1, device=device)
-
-    def step() -> None:
-        ctx = torch.autocast("cuda", dtype=dtype) if dtype else contextlib.nullcontext()
-        with ctx:
-            logits, feats = model(x)
-        b = LabelBatch(logits.float(), feats.float(), labels, gen, clusters, 0)
-        t = labels_strategy(b)
-        loss = soft_cross_entropy(b.logits, t.q, t.weight)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-
+    step, info = make_step(recipe, batch, device, classes, strategy, overrides)
     for _ in range(warmup):
         step()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    t0 = time.perf_counter()
-    for _ in range(iters):
-        step()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    secs = time.perf_counter() - t0
-    return {
-        "recipe": recipe,
-        "arch": model.spec.arch,
-        "backbone": model.spec.backbone,
-        "width": model.spec.width,
-        "size": f"{h}x{w}",
-        "batch": batch,
-        "iters": iters,
-        "amp": {torch.bfloat16: "bf16", torch.float16: "fp16"}.get(dtype, "off"),
-        "seconds": round(secs, 3),
-        "images_per_s": round(batch * iters / secs, 1),
-    }
+    secs = timed(step, iters, device)
+    return {**info, "iters": iters, "seconds": round(secs, 3),
+            "images_per_s": round(batch * iters / secs, 1)}  # fmt: skip
+
+
+def variants(args: argparse.Namespace, device: torch.device) -> dict:
+    """Every fast-path variant of one recipe's step, interleaved round by round in this
+    process (the machine's noise between processes is about 20 %): images/s per variant and
+    its ratio to fp32 within each round, median over rounds."""
+    names = args.variants.split(",")
+    if names[0] != "fp32":
+        names = ["fp32", *[n for n in names if n != "fp32"]]
+    steps = {}
+    for name in names:
+        step, _ = make_step(args.variant_recipe, args.tiny_batch, device, variant=name)
+        for _ in range(args.warmup):
+            step()  # compile happens here
+        steps[name] = step
+    rounds: list[dict[str, float]] = []
+    for _ in range(args.rounds):
+        rounds.append({n: args.tiny_batch * args.iters / timed(s, args.iters, device)
+                       for n, s in steps.items()})  # fmt: skip
+    out = {}
+    for n in names:
+        rates = [r[n] for r in rounds]
+        ratios = [r[n] / r["fp32"] for r in rounds]
+        out[n] = {
+            "images_per_s": round(statistics.median(rates), 1),
+            "ratio_to_fp32": round(statistics.median(ratios), 3),
+            "ratio_min": round(min(ratios), 3),
+            "ratio_max": round(max(ratios), 3),
+        }
+    return out
 
 
 def end_to_end(args: argparse.Namespace, device: torch.device) -> dict:
@@ -194,6 +253,13 @@ def main() -> None:
     ap.add_argument("--recipes", default="tiny,ide_paper,bottleneck_released,bottleneck_paper")
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
     ap.add_argument("--end-to-end", action="store_true", help="the tiny recipe on real data")
+    ap.add_argument(
+        "--variants",
+        default="",
+        help="fast-path variants of --variant-recipe's step, interleaved: e.g. fp32,bf16,"
+        "channels_last,bf16+channels_last,compile,bf16+compile,foreach",
+    )
+    ap.add_argument("--variant-recipe", default="tiny", help="the recipe of --variants")
     ap.add_argument("--epochs", type=int, default=3, help="end to end: epochs (first untimed)")
     ap.add_argument("--rounds", type=int, default=5, help="end to end: interleaved rounds")
     ap.add_argument("--round-steps", type=int, default=60, help="end to end: steps per round")
@@ -214,6 +280,17 @@ def main() -> None:
         else f"cpu x{torch.get_num_threads()} threads"
     )
     env = {"device": name, "torch": torch.__version__, "load_avg_1m": os.getloadavg()[0]}
+    if args.variants:
+        env["cpu_native_bf16"] = cpu_has_native_bf16()
+        res = variants(args, device)
+        print(f"device: {name}, torch {torch.__version__}, native bf16: {env['cpu_native_bf16']}")
+        print(f"{args.variant_recipe}, batch {args.tiny_batch}, {args.rounds} interleaved rounds "
+              f"of {args.iters} steps (median; ratio range)")  # fmt: skip
+        for n, r in res.items():
+            print(f"  {n:<26}{r['images_per_s']:>9.1f} img/s  x{r['ratio_to_fp32']:.3f} "
+                  f"({r['ratio_min']:.3f}-{r['ratio_max']:.3f})")  # fmt: skip
+        print(json.dumps({**env, "variants": res}))
+        return
     if args.end_to_end:
         r = end_to_end(args, device)
         print(f"device: {name}, torch {torch.__version__}")

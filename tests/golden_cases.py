@@ -79,7 +79,9 @@ def reid_overrides(root: Path, gen: Path | None, *extra: str) -> list[str]:
         "data.erasing_p=0.5", "train.batch_size=8", "train.epochs=2", "train.progress=false",
         "train.eval_every=1", "model.width=8", "train.device=cpu", "train.threads=1",
         # train/tiny's defaults when the digests were recorded (random weights, IDE dropout)
-        "model.pretrained=null", "model.dropout=0.75", *extra,
+        "model.pretrained=null", "model.dropout=0.75",
+        "train.precision=fp32", "train.compile=false",  # the reference path, whatever auto picks
+        *extra,
     ]  # fmt: skip
     if gen is not None:
         out.append(f"data.generated={gen}")
@@ -91,7 +93,7 @@ def gan_overrides(root: Path, arch: str, *extra: str) -> list[str]:
         f"data.root={root}", f"model.arch={arch}", "data.height=32", "data.width=16",
         "model.width=4", "model.depth=2", "train.batch_size=4", "train.progress=false",
         "train.log_every=1", "train.critic_steps=2", "train.grid_size=4", "train.device=cpu",
-        "train.epochs=2",
+        "train.epochs=2", "train.precision=fp32", "train.compile=false",
         *extra,
     ]  # fmt: skip
 

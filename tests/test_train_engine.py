@@ -128,11 +128,39 @@ def test_non_finite_weights_are_not_saved(tmp_path, monkeypatch):
         train(cfg, tmp_path / "run")
     msg = str(err.value)
     assert "NaN or inf" in msg and "after epoch 1) is kept" in msg
-    assert "optim.lr" in msg and "train.amp=off" in msg and "generated images" in msg
+    assert "optim.lr" in msg and "train.precision=fp32" in msg and "generated images" in msg
     assert last.read_bytes() == seen["bytes"]  # epoch 1's checkpoint, untouched
     ckpt = torch.load(last, weights_only=True)
     assert ckpt["loop"]["epoch"] == 1
     assert all(v.isfinite().all() for v in ckpt["modules"]["model"].values())
+
+
+def test_non_finite_test_features_stop_like_a_nan_loss(tmp_path, monkeypatch):
+    """Finite weights whose eval-mode activations overflow (seen on random ResNet-50s): the
+    evaluation stops the run with the advice, epoch 1's checkpoint kept, no ValueError."""
+    root, _ = make_data(tmp_path, n_gen=0)
+    cfg = tiny_cfg(root, None, "train.eval_every=1")
+    import genreid.eval.extract as extract
+
+    calls = {"n": 0}
+    real = extract.reid_features
+
+    def overflowing(*args, **kwargs):
+        calls["n"] += 1
+        f = real(*args, **kwargs)
+        if calls["n"] == 4:  # the gallery of epoch 2's evaluation
+            f[1, 0] = float("inf")
+        return f
+
+    monkeypatch.setattr(extract, "reid_features", overflowing)
+    with pytest.raises(NonFiniteError) as err:
+        train(cfg, tmp_path / "run")
+    msg = str(err.value)
+    assert "evaluation after epoch 2: 1 of 22 gallery images have NaN or inf" in msg, msg
+    assert "optim.lr" in msg
+    assert torch.load(tmp_path / "run/checkpoints/last.pt", weights_only=True)["loop"]["epoch"] == 1
+    results = json.loads((tmp_path / "run/results.json").read_text())
+    assert results["status"] == "stopped" and results["last_good_checkpoint"]["epochs"] == 1
 
 
 @pytest.mark.parametrize("strategy", ["fapl_onehot", "fapl_dist", "baseline"])

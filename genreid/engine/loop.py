@@ -43,11 +43,12 @@ from genreid.core.checkpoint import (
 )
 from genreid.core.config import load_config, save_config, to_dict
 from genreid.core.cpu import JobRegistry, oversubscription, steady_allocator
-from genreid.core.errors import ConfigError, GenreidError, RunFolderError
+from genreid.core.errors import ConfigError, GenreidError, NonFiniteFeaturesError, RunFolderError
 from genreid.core.faults import crash_point
 from genreid.core.files import write_json_atomic
 from genreid.core.progress import Progress
 from genreid.core.runs import RunDir, read_results
+from genreid.engine.fastpath import autocast, resolve_compile, resolve_precision
 
 CHECKPOINT_FORMAT = 2
 
@@ -59,7 +60,12 @@ class LoopConfig:
     epochs: int = 50
     device: str = "auto"  # auto, cpu, cuda, cuda:1
     threads: int | None = None  # torch CPU threads (null: torch's default, all cores)
-    amp: Literal["auto", "bf16", "fp16", "off"] = "auto"  # autocast on CUDA only
+    # autocast: auto (CUDA: bf16 or fp16; CPU: the task's measured choice, engine/fastpath.py),
+    # fp32 (none: the reference path, bitwise as before), bf16, fp16 (CUDA only)
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    compile: bool | Literal["auto"] = "auto"  # torch.compile the task's modules
+    # the name of `precision` before 2026-12-07 (off = fp32), read from older run folders
+    amp: Literal["auto", "bf16", "fp16", "off"] | None = None
     progress: bool = True  # bar with ETA on a terminal, a plain line every 10 s in a log
     eval_every: int = 0  # epochs between evaluations; 0 = only at the end
     checkpoint_every: int = 0  # steps between mid-epoch checkpoints; 0 = at epoch ends only
@@ -77,6 +83,20 @@ class LoopConfig:
             raise ConfigError(
                 f"train.device: expected auto, cpu, cuda or cuda:N, got {self.device}"
             )
+        if self.amp is not None and self.precision != "auto":
+            raise ConfigError(
+                "train.amp is the old name of train.precision; set only train.precision "
+                f"(got amp={self.amp}, precision={self.precision})"
+            )
+        if self.precision_mode == "fp16" and self.device == "cpu":
+            raise ConfigError("train.precision: fp16 autocast is for CUDA; on a CPU use bf16")
+
+    @property
+    def precision_mode(self) -> str:
+        """``precision``, or the old ``amp`` key's value in its terms."""
+        if self.amp is None:
+            return self.precision
+        return "fp32" if self.amp == "off" else self.amp
 
 
 class TrainingError(GenreidError, RuntimeError):
@@ -197,15 +217,6 @@ def epoch_seed(seed: int, epoch: int, rank: int) -> int:
     return (seed * 1_000_003 + epoch * 1_009 + rank) % (2**63)
 
 
-def amp_dtype(mode: str, device: torch.device) -> torch.dtype | None:
-    """Autocast dtype: bf16 (or fp16) on CUDA; None (no autocast) on CPU or when off."""
-    if device.type != "cuda" or mode == "off":
-        return None
-    if mode == "fp16" or (mode == "auto" and not torch.cuda.is_bf16_supported()):
-        return torch.float16
-    return torch.bfloat16
-
-
 def non_finite_tensors(state: dict[str, Any], prefix: str = "") -> list[str]:
     """Names of the floating-point tensors in a (nested) state dict with a NaN or inf."""
     bad = []
@@ -319,6 +330,8 @@ class Loop:
         torchrun and it has trainable parameters."""
         module.to(self.device)
         self.modules[name] = module
+        if self.compile:
+            module.compile()  # in place: state_dict keys and checkpoints stay the same
         trainable = any(p.requires_grad for p in module.parameters())
         if ddp_wrap and self.dist.enabled and trainable:
             ids = [self.device.index] if self.device.type == "cuda" else None
@@ -341,10 +354,8 @@ class Loop:
         return scaler
 
     def autocast(self) -> contextlib.AbstractContextManager:
-        """Autocast for training forwards (a no-op on CPU or with ``train.amp=off``)."""
-        if self.amp is None:
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=self.amp)
+        """Autocast for training forwards (a no-op at ``train.precision`` fp32)."""
+        return autocast(self.device, self.amp)
 
     def finite(self, what: str, loss: torch.Tensor) -> float:
         """The loss as a float; stops the run (on every rank) if it is NaN or infinite. Call it
@@ -396,7 +407,8 @@ class Loop:
         self.jobs.enter(torch.get_num_threads(), str(self.out))
         self.dist = ddp.init_distributed(cfg.device)
         self.device = self.dist.device
-        self.amp = amp_dtype(cfg.amp, self.device)
+        self.amp = resolve_precision(cfg.precision_mode, self.device, self.task.name)
+        self.compile = resolve_compile(cfg.compile, self.device, self.task.name)
         ckpt_path = self.out / "checkpoints" / "last.pt"
         has_ckpt = ckpt_path.is_file()
         if self.resume is True and not has_ckpt:
@@ -550,7 +562,12 @@ class Loop:
         record.update(task.end_epoch(epoch))
         every = cfg.eval_every
         if (every and (epoch + 1) % every == 0) or epoch + 1 == cfg.epochs:
-            evaluation = task.evaluate()
+            try:
+                evaluation = task.evaluate()
+            except NonFiniteFeaturesError as exc:  # stop like a NaN loss: the last good
+                raise NonFiniteError(  # checkpoint stays, results.json says what happened
+                    f"evaluation after epoch {epoch + 1}: {exc}", self.task.nan_advice
+                ) from None
             crash_point("evaluation")
             if evaluation:
                 record.update(evaluation)

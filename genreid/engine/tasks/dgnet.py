@@ -66,7 +66,7 @@ from genreid.models.reid import ReIDModel
 from genreid.viz.swap import swap_sheet
 
 NAN_ADVICE = (
-    "lower learning rates (optim.ea.lr, optim.gen.lr, optim.dis.lr), train.amp=off, or a "
+    "lower learning rates (optim.ea.lr, optim.gen.lr, optim.dis.lr), train.precision=fp32, or a "
     "later loss.start (the re-ID losses on generated images joined too early)."
 )
 ERASING_AREA = (0.02, 0.4)  # the released code's RandomErasing: area fraction of the box

@@ -67,7 +67,6 @@ class GanTrainSection(LoopConfig):
     """Optimisation, logging and stability guards of a GAN run (the ``train`` section)."""
 
     epochs: int = 30
-    amp: Literal["auto", "bf16", "fp16", "off"] = "off"  # GANs train in fp32
     batch_size: int = 64
     lr: float | None = None  # null: the arch's default (dcgan 2e-4, wgangp 1e-4)
     betas: list[float] | None = None  # dcgan [0.5, 0.999], wgangp [0.0, 0.9]
@@ -99,8 +98,10 @@ class GanTrainSection(LoopConfig):
 
     def check(self) -> None:
         super().check()
-        if self.amp not in ("auto", "off"):
-            raise ConfigError(f"train.amp: GANs train in fp32; use off (got {self.amp})")
+        if self.precision_mode not in ("auto", "fp32"):
+            raise ConfigError(
+                f"train.precision: GANs train in fp32; use auto or fp32 (got {self.precision_mode})"
+            )
         positive = {
             "train.batch_size": self.batch_size,
             "train.d_steps": self.d_steps,

@@ -144,7 +144,7 @@ class ReIDTask(Task):
     config_class = ReIDTrainConfig
     stage = "train"
     nan_advice = (
-        "a lower optim.lr (e.g. half), train.amp=off, or check the generated images "
+        "a lower optim.lr (e.g. half), train.precision=fp32, or check the generated images "
         "(`genreid data check`, or train without data.generated)."
     )
 

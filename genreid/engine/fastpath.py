@@ -1,0 +1,61 @@
+"""The training precision and compilation a run uses: ``train.precision`` and
+``train.compile``, with ``auto`` resolved per task and device from what the speed benchmarks
+measured (benchmarks/train_speed.py, gan_speed.py, dgnet_speed.py: every variant's ratio to
+fp32 in one process), falling back to fp32 where the CPU has no native bf16.
+
+``fp32`` with compile off is the reference path: it reproduces earlier runs bitwise."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from pathlib import Path
+
+import torch
+
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+# What `auto` picks on a CPU, per task: (precision, compile). A variant moves here only when
+# its benchmark is faster and its accuracy within noise of fp32 (docs/RESULTS.md, issue 27).
+CPU_AUTO: dict[str, tuple[str, bool]] = {}
+CPU_DEFAULT = ("fp32", False)
+
+
+@functools.cache
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes bf16 natively (AVX-512 BF16 or AMX), from /proc/cpuinfo."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    flags = next((line for line in text.splitlines() if line.startswith("flags")), "")
+    return bool({"avx512_bf16", "amx_bf16"} & set(flags.split()))
+
+
+def resolve_precision(mode: str, device: torch.device, task: str) -> torch.dtype | None:
+    """The autocast dtype for ``train.precision`` (None: plain fp32). On CUDA ``auto`` is bf16
+    where supported, else fp16; on a CPU it is the task's measured choice, fp32 without
+    native bf16; fp16 autocast is CUDA only."""
+    if mode == "auto":
+        if device.type == "cuda":
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        mode = CPU_AUTO.get(task, CPU_DEFAULT)[0] if cpu_has_native_bf16() else "fp32"
+    if mode == "fp32":
+        return None
+    if mode == "fp16" and device.type != "cuda":
+        return None  # LoopConfig.check refuses fp16 on an explicit CPU device
+    return torch.float16 if mode == "fp16" else torch.bfloat16
+
+
+def resolve_compile(mode: bool | str, device: torch.device, task: str) -> bool:
+    """Whether to ``torch.compile`` the task's modules: ``auto`` is the task's measured choice
+    on a CPU and off on CUDA until measured there."""
+    if mode == "auto":
+        return device.type == "cpu" and CPU_AUTO.get(task, CPU_DEFAULT)[1]
+    return bool(mode)
+
+
+def autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
+    """Autocast to ``dtype`` on ``device``, or nothing for fp32."""
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=dtype)

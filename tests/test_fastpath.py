@@ -1,0 +1,70 @@
+"""train.precision and train.compile: what auto resolves to, the old train.amp key, and a run
+on the CPU fast path (bf16 autocast, compiled modules) that checkpoints the same keys."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import genreid.engine.fastpath as fastpath
+from genreid.core.config import load_config
+from genreid.core.errors import ConfigError
+from genreid.engine.fastpath import resolve_compile, resolve_precision
+from genreid.engine.tasks.reid import ReIDTrainConfig, train
+from tests.test_train_engine import make_data, tiny_cfg
+
+CPU = torch.device("cpu")
+
+
+def test_explicit_precisions_and_the_fp16_refusal_on_a_cpu():
+    assert resolve_precision("fp32", CPU, "reid") is None
+    assert resolve_precision("bf16", CPU, "reid") is torch.bfloat16
+    with pytest.raises(ConfigError, match="fp16 autocast is for CUDA"):
+        load_config(ReIDTrainConfig, "tiny", ["train.precision=fp16", "train.device=cpu"])
+
+
+def test_auto_is_the_tasks_measured_choice_and_fp32_without_native_bf16(monkeypatch):
+    monkeypatch.setattr(fastpath, "CPU_AUTO", {"reid": ("bf16", True)})
+    monkeypatch.setattr(fastpath, "cpu_has_native_bf16", lambda: True)
+    assert resolve_precision("auto", CPU, "reid") is torch.bfloat16
+    assert resolve_precision("auto", CPU, "gan") is None  # no entry: fp32
+    assert resolve_compile("auto", CPU, "reid") and not resolve_compile("auto", CPU, "dgnet")
+    assert not resolve_compile(False, CPU, "reid") and resolve_compile(True, CPU, "gan")
+    monkeypatch.setattr(fastpath, "cpu_has_native_bf16", lambda: False)
+    assert resolve_precision("auto", CPU, "reid") is None  # falls back where the CPU lacks it
+    assert resolve_precision("bf16", CPU, "reid") is torch.bfloat16  # asked for: honoured
+
+
+def test_the_shipped_auto_is_fp32_until_a_variant_is_measured_faster_and_as_accurate():
+    assert all(choice == ("fp32", False) for choice in fastpath.CPU_AUTO.values())
+    assert resolve_precision("auto", CPU, "reid") is None
+    assert not resolve_compile("auto", CPU, "reid")
+
+
+def test_the_old_amp_key_reads_as_precision():
+    old = load_config(ReIDTrainConfig, "tiny", ["train.amp=off"])
+    assert old.train.precision_mode == "fp32"
+    assert load_config(ReIDTrainConfig, "tiny", ["train.amp=bf16"]).train.precision_mode == "bf16"
+    assert load_config(ReIDTrainConfig, "tiny").train.precision_mode == "auto"
+    with pytest.raises(ConfigError, match="old name of train.precision"):
+        load_config(ReIDTrainConfig, "tiny", ["train.amp=off", "train.precision=bf16"])
+    with pytest.raises(ConfigError, match="train.compile"):
+        load_config(ReIDTrainConfig, "tiny", ["train.compile=sometimes"])
+
+
+def test_bf16_autocast_and_compile_train_and_checkpoint_like_fp32(tmp_path):
+    """Same checkpoint keys and dtypes (fp32 master weights) as the reference path, finite
+    losses, and weights that differ from fp32's: the fast path did run."""
+    root, _ = make_data(tmp_path, n_gen=0)
+    ref = train(tiny_cfg(root, None, "train.epochs=1", "train.precision=fp32"), tmp_path / "a")
+    fast = train(
+        tiny_cfg(root, None, "train.epochs=1", "train.precision=bf16", "train.compile=true"),
+        tmp_path / "b",
+    )
+    assert ref["status"] == fast["status"] == "done"
+    a = torch.load(tmp_path / "a/checkpoints/last.pt", weights_only=True)["modules"]["model"]
+    b = torch.load(tmp_path / "b/checkpoints/last.pt", weights_only=True)["modules"]["model"]
+    assert a.keys() == b.keys() and not any("_orig_mod" in k for k in b)
+    assert all(a[k].dtype == b[k].dtype for k in a)
+    assert any(not torch.equal(a[k], b[k]) for k in a if a[k].is_floating_point())
+    assert all(torch.isfinite(v).all() for v in b.values() if v.is_floating_point())
