@@ -59,13 +59,17 @@ def interleaved(args: argparse.Namespace, device: torch.device) -> dict:
     """Fast-path variants of one config (fp32, bf16, compile, bf16+compile), timed round by
     round in this process: seconds per iteration and the ratio of fp32's time to theirs."""
     names = ["fp32", *[n for n in args.variants.split(",") if n != "fp32"]]
-    runs = {}
+    runs, unsupported = {}, {}
     for n in names:
         parts = set(n.split("+"))
         one, *_ = make_iteration(args.config, device, "bf16" if "bf16" in parts else "fp32",
                                  args.classes, "compile" in parts)  # fmt: skip
-        for i in range(args.warmup if args.warmup is not None else 1):
-            one(i)
+        try:
+            for i in range(args.warmup if args.warmup is not None else 1):
+                one(i)
+        except RuntimeError as exc:  # compile and D's gradient penalty (double backward)
+            unsupported[n] = str(exc).splitlines()[0]
+            continue
         runs[n] = one
     rounds = []
     for _ in range(args.rounds):
@@ -76,13 +80,14 @@ def interleaved(args: argparse.Namespace, device: torch.device) -> dict:
                 one(i)
             row[n] = (time.perf_counter() - t0) / (args.iters or 3)
         rounds.append(row)
-    return {
+    timed = {
         n: {
             "seconds_per_iter": round(statistics.median(r[n] for r in rounds), 4),
             "speedup": round(statistics.median(r["fp32"] / r[n] for r in rounds), 3),
         }
-        for n in names
+        for n in runs
     }
+    return {**timed, **{n: {"unsupported": why} for n, why in unsupported.items()}}
 
 
 def bench(config: str, device: torch.device, iters: int, warmup: int, amp: str, K: int) -> dict:
@@ -141,6 +146,9 @@ def main() -> None:
         res = interleaved(args, device)
         print(f"{args.config}, threads {torch.get_num_threads()}, {args.rounds} rounds:")
         for n, r in res.items():
+            if "unsupported" in r:
+                print(f"  {n:<16}unsupported: {r['unsupported']}")
+                continue
             print(f"  {n:<16}{r['seconds_per_iter']:>8.3f} s/iteration  x{r['speedup']:.3f}")
         print(json.dumps({"variants": res, "load_avg_1m": round(os.getloadavg()[0], 2)}))
         return

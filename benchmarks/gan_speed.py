@@ -110,7 +110,7 @@ def iteration_variants(arch: str, preset: str, batch: int, variants: list[str], 
     size, width = PRESETS[preset]
     overrides = [f"data.height={size[0]}", f"data.width={size[1]}", f"model.width={width}"]
     names = ["fp32", *[v for v in variants if v != "fp32"]]
-    iterations = {}
+    iterations, unsupported = {}, {}
     for name in names:
         parts = set(name.split("+"))
         cfg = load_config(GanConfig, None, [f"model.arch={arch}", *overrides])
@@ -132,18 +132,23 @@ def iteration_variants(arch: str, preset: str, batch: int, variants: list[str], 
                 for _ in range(n_g):
                     s.g_step(batch)
 
-        one()  # warm-up (and compilation)
+        try:
+            one()  # warm-up (and compilation)
+        except RuntimeError as exc:  # e.g. compile and WGAN-GP's gradient penalty
+            unsupported[name] = str(exc).splitlines()[0]
+            continue
         iterations[name] = (one, s.d_steps)
     rounds_s = [{n: _timed(f, 1, 0, device) for n, (f, _) in iterations.items()}
                 for _ in range(rounds)]  # fmt: skip
-    return {
+    out: dict = {
         n: {
             "train_img_s": round(statistics.median(iterations[n][1] * batch / r[n]
                                                    for r in rounds_s), 1),
             "speedup": round(statistics.median(r["fp32"] / r[n] for r in rounds_s), 3),
         }
-        for n in names
+        for n in iterations
     }  # fmt: skip
+    return {**out, **{n: {"unsupported": why} for n, why in unsupported.items()}}
 
 
 def bench_frechet(dim: int, seed: int = 0) -> dict:
@@ -198,6 +203,9 @@ def main() -> None:
                                      args.variants.split(","), args.rounds, device)  # fmt: skip
             out[arch] = res
             for n, r in res.items():
+                if "unsupported" in r:
+                    print(f"{arch:<8}{n:<24}unsupported: {r['unsupported']}")
+                    continue
                 print(f"{arch:<8}{n:<24}{r['train_img_s']:>9.1f} img/s  x{r['speedup']:.3f}")
         print(json.dumps({"variants": out, "load_avg_1m": round(os.getloadavg()[0], 2)}))
         return

@@ -29,11 +29,14 @@ print(json.dumps({"benchmark": "rerank_gpu", "N": 3368 + 15913, "dim": 2048, "se
                   "shape": list(d.shape), "max_gpu_mem_mb": round(torch.cuda.max_memory_allocated() / 2**20)}))
 PYEOF
 # 3. training and GAN throughput (AMP bf16 on CUDA)
-$PY benchmarks/train_speed.py --device cuda --iters 20 --warmup 3 2>&1 | tail -6 | tee "$OUT/train_speed.log"
+#    (every paper recipe: genreid reproduce --plan's GPU hours read these figures)
+$PY benchmarks/train_speed.py --device cuda --iters 20 --warmup 3 --recipes \
+  tiny,ide_paper,bottleneck_released,bottleneck_paper,bottleneck_densenet_paper,dgnet_teacher_paper \
+  2>&1 | tail -8 | tee "$OUT/train_speed.log"
 $PY benchmarks/gan_speed.py --device cuda 2>&1 | tail -7 | tee "$OUT/gan_speed.log"
 # 4. an end-to-end tiny run with AMP on the GPU: render, train, extract, evaluate
 $PY -m genreid.cli data synth --out /tmp/synth --ids 200 --cams 6 --seed 0 > /dev/null 2>&1
-$PY -m genreid.cli train --config tiny data.root=/tmp/synth train.amp=bf16 \
+$PY -m genreid.cli train --config tiny data.root=/tmp/synth train.precision=bf16 \
   train.epochs=8 --out /tmp/run_gpu 2>&1 | tail -4 | tee "$OUT/train_gpu.log"
 cp /tmp/run_gpu/results.json "$OUT/train_gpu_results.json" 2>/dev/null
 # 5. the loop on CUDA: a GAN through `genreid train` (task key) and an end-to-end ratio
@@ -48,7 +51,7 @@ $PY benchmarks/dgnet_speed.py --config dgnet_paper,dgnet_tiny --device cuda --it
 $PY -m genreid.cli train --config dgnet_tiny_baseline data.root=/tmp/synth train.epochs=4 \
   --out /tmp/dgnet_teacher > /dev/null 2>&1
 $PY -m genreid.cli train --config dgnet_tiny data.root=/tmp/synth teacher=/tmp/dgnet_teacher \
-  train.amp=bf16 train.epochs=2 train.epoch_iters=100 loss.start=100 loss.warmup=20 \
+  train.precision=bf16 train.epochs=2 train.epoch_iters=100 loss.start=100 loss.warmup=20 \
   --out /tmp/dgnet_gpu 2>&1 | tail -3 | tee "$OUT/dgnet_gpu.log"
 cp /tmp/dgnet_gpu/results.json "$OUT/dgnet_gpu_results.json" 2>/dev/null
 cp /tmp/dgnet_gpu/figures/swap_002.png "$OUT/dgnet_gpu_swap.png" 2>/dev/null

@@ -11,6 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image
 
 SIZE = (8, 16)  # width, height: person crops are tall
@@ -21,6 +22,18 @@ def _jpeg_bytes(color: tuple[int, int, int], size: tuple[int, int]) -> bytes:
     buf = io.BytesIO()
     Image.new("RGB", size, color).save(buf, format="JPEG", quality=90)
     return buf.getvalue()
+
+
+def checkpoint_tensors(obj, prefix: str = ""):
+    """(path, tensor) of every tensor in a checkpoint's nested dicts and lists."""
+    if torch.is_tensor(obj):
+        yield prefix, obj
+    elif isinstance(obj, dict):
+        for k, v in obj.items():
+            yield from checkpoint_tensors(v, f"{prefix}/{k}")
+    elif isinstance(obj, list | tuple):
+        for i, v in enumerate(obj):
+            yield from checkpoint_tensors(v, f"{prefix}/{i}")
 
 
 def color_of(key: int) -> tuple[int, int, int]:

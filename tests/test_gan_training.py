@@ -17,7 +17,7 @@ from genreid.data.transforms import GanTransform
 from genreid.engine.gan_sampling import SamplingError, per_image_seed, sample_to_folder
 from genreid.engine.loop import TrainingStopped
 from genreid.engine.tasks.gan import GanConfig, GanSteps, iteration_floor, train_gan
-from tests.fixtures import make_market_tree
+from tests.fixtures import checkpoint_tensors, make_market_tree
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -82,18 +82,6 @@ def test_run_folder(tmp_path, market):
         train_gan(cfg_for(market, "dcgan", "train.epochs=2"), run)
 
 
-def _tensors(obj, prefix=""):
-    """Every tensor of a nested checkpoint, by path."""
-    if isinstance(obj, torch.Tensor):
-        yield prefix, obj
-    elif isinstance(obj, dict):
-        for k, v in obj.items():
-            yield from _tensors(v, f"{prefix}/{k}")
-    elif isinstance(obj, list | tuple):
-        for i, v in enumerate(obj):
-            yield from _tensors(v, f"{prefix}/{i}")
-
-
 AUGMENTED = ("train.augment=color,translation,cutout", "train.ema=0.9")
 
 
@@ -110,8 +98,8 @@ def test_resume_is_bitwise_exact(tmp_path, market, arch, extra):
     ck = load_checkpoint(part / "checkpoints/last.pt")
     assert ck["loop"]["batch_in_epoch"] == 1  # stopped mid-epoch
     train_gan(cfg_for(market, arch, "train.epochs=3", *extra), part, resume=True)
-    a = dict(_tensors(load_checkpoint(full / "checkpoints/last.pt")))
-    b = dict(_tensors(load_checkpoint(part / "checkpoints/last.pt")))
+    a = dict(checkpoint_tensors(load_checkpoint(full / "checkpoints/last.pt")))
+    b = dict(checkpoint_tensors(load_checkpoint(part / "checkpoints/last.pt")))
     assert a.keys() == b.keys()
     assert any(k.startswith("/modules/G_ema") for k in a) == bool(extra)
     for key in a:

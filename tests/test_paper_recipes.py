@@ -31,6 +31,7 @@ from genreid.engine.loop import Loop
 from genreid.engine.pretrain import PretrainConfig
 from genreid.engine.tasks import load_task_config
 from genreid.engine.tasks.gan import GanConfig
+from tests.fixtures import checkpoint_tensors
 
 REPO = Path(__file__).resolve().parents[1]
 runner = CliRunner()
@@ -122,29 +123,18 @@ def teacher(tmp_path_factory, pedestrians, torch_home):
 
 def recipe_args(name: str, root: Path, teacher: Path | None) -> list[str]:
     kind = RECIPES[name]
-    args = [f"data.root={root}", "train.threads=1", "train.progress=false", *TWO_STEPS[kind]]
+    args = [f"data.root={root}", "train.device=cpu", "train.threads=1", "train.progress=false",
+            *TWO_STEPS[kind]]  # fmt: skip
     if kind == "dgnet":
         args += [f"teacher={teacher}", *DGNET_LOSSES_NOW]
     return args + (WGANGP_TWO_ITERATIONS if name == "wgangp_paper" else [])
-
-
-def tensors(state, prefix=""):
-    """(path, tensor) of every tensor in a checkpoint's nested dicts and lists."""
-    if torch.is_tensor(state):
-        yield prefix, state
-    elif isinstance(state, dict):
-        for k, v in state.items():
-            yield from tensors(v, f"{prefix}/{k}")
-    elif isinstance(state, list | tuple):
-        for i, v in enumerate(state):
-            yield from tensors(v, f"{prefix}/{i}")
 
 
 def assert_same_weights(a: Path, b: Path) -> None:
     """Modules, optimiser and scaler states equal bitwise (RNG states may differ by design)."""
     ca, cb = load_checkpoint(a), load_checkpoint(b)
     for part in ("modules", "optimizers"):
-        ta, tb = dict(tensors(ca[part])), dict(tensors(cb[part]))
+        ta, tb = dict(checkpoint_tensors(ca[part])), dict(checkpoint_tensors(cb[part]))
         assert ta.keys() == tb.keys() and ta, part
         for key in ta:
             assert torch.equal(ta[key], tb[key]), (part, key)
@@ -194,7 +184,8 @@ def test_paper_pretraining_resumes_after_a_kill(tmp_path, pedestrians):
     config.write_text(yaml.safe_dump({
         "_base_": str(REPO / "genreid/configs/pipelines/pretrain_paper.yaml"),
         "synthetic": {"ids": 4, "cams": 2, "images_per_id": 2},
-        "recipe_overrides": [*base.recipe_overrides, *TWO_STEPS["reid"], "train.progress=false"],
+        "recipe_overrides": [*base.recipe_overrides, *TWO_STEPS["reid"], "train.progress=false",
+                             "train.device=cpu"],
         "threads": 1,
     }))  # fmt: skip
     assert base.synthetic.size == [256, 128] and base.recipe == "train/ide_paper"
@@ -226,8 +217,8 @@ def test_one_paper_scale_reproduce_job(tmp_path, paper_env, pedestrians):
     args = [
         "reproduce", "lsro2", "--scale", "paper", "-d", "market1501", "-r", str(pedestrians),
         "--rows", "12000", "--out", str(out), "--threads", "1",
-        *[f"--override={o}" for o in TWO_STEPS["reid"]],
-        *[f"--gan-override={o}" for o in TWO_STEPS["gan"]],
+        *[f"--override={o}" for o in [*TWO_STEPS["reid"], "train.device=cpu"]],
+        *[f"--gan-override={o}" for o in [*TWO_STEPS["gan"], "train.device=cpu"]],
     ]  # fmt: skip
     plan = runner.invoke(app, [*args, "--plan"])
     assert plan.exit_code == 0 and "estimated training time on one GPU" in plan.output
