@@ -27,25 +27,16 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+import types
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from eval_speed import make_market_problem  # noqa: E402
 
-from genreid.core.distributed import resolve_device  # noqa: E402
-from genreid.eval.distance import as_float_tensor  # noqa: E402
 from genreid.eval.rerank import (  # noqa: E402
-    BLOCK,
-    CHUNK_ELEMENTS,
-    _encode,
-    _query_expansion,
-    _widths,
     re_ranking,
     re_ranking_features,
 )
@@ -104,12 +95,27 @@ def worker(method: str, size: dict, out: str | None) -> dict:
     }
 
 
+BASELINE_REV = "ed48f71"  # genreid/eval/rerank.py before issue 27 (torch.mm, top-k per tile)
+
+
+def baseline_rerank(rev: str = BASELINE_REV) -> types.ModuleType:
+    """``genreid.eval.rerank`` as it was at ``rev``, read from git (the old/new reference)."""
+    repo = Path(__file__).resolve().parents[1]
+    src = subprocess.run(["git", "show", f"{rev}:genreid/eval/rerank.py"], cwd=repo,
+                         capture_output=True, text=True, check=True).stdout  # fmt: skip
+    module = types.ModuleType(f"rerank_{rev}")
+    sys.modules[module.__name__] = module  # dataclasses and annotations look it up
+    exec(compile(src, f"{rev}:genreid/eval/rerank.py", "exec"), module.__dict__)
+    return module
+
+
 def old_vs_new(size: dict, dtype: str, reps: int) -> dict:
-    """The baseline and the current ``re_ranking_features`` alternately in this process (the
-    same load for both): median seconds of each, their ratio and the largest difference."""
+    """The baseline (``BASELINE_REV``, from git) and the current ``re_ranking_features``
+    alternately in this process (the same load for both): median seconds of each, their
+    ratio and the largest difference."""
     p = make_market_problem(**size)
     qf, gf = p["qf"].astype(dtype), p["gf"].astype(dtype)
-    fns = {"old": old_re_ranking_features, "new": re_ranking_features}
+    fns = {"old": baseline_rerank().re_ranking_features, "new": re_ranking_features}
     seconds: dict[str, list[float]] = {name: [] for name in fns}
     out = {}
     for _ in range(reps):
@@ -231,243 +237,6 @@ def main() -> None:
         **{k: round(v, 2) for k, v in ratios.items()},
     }
     print(json.dumps(result))
-
-
-# ---- baseline: re_ranking_features before issue 27 (genreid/eval/rerank.py at ed48f71) ------
-# torch.mm products, a top-k per tile and per transposed tile, R* by broadcast comparisons, the
-# Jaccard step in batches of 4M terms over a CSC matrix; kept only for the old/new ratio.
-
-
-def _old_reciprocal_mask(rank: np.ndarray, width: int) -> np.ndarray:
-    """``mask[i, a]``: ``rank[i, a]`` is a k-reciprocal neighbour of ``i`` (k + 1 = width)."""
-    n = len(rank)
-    fwd = rank[:, :width]
-    out = np.empty(fwd.shape, dtype=bool)
-    step = max(1, CHUNK_ELEMENTS // (width * width))
-    for s in range(0, n, step):
-        e = min(n, s + step)
-        out[s:e] = (fwd[fwd[s:e]] == np.arange(s, e)[:, None, None]).any(-1)
-    return out
-
-
-def old_expansion_sets(rank: np.ndarray, k1: int) -> tuple[np.ndarray, np.ndarray]:
-    """Row and column indices of the sets R*(i), sorted by row then column.
-
-    ``rank[i]`` lists i's nearest items, nearest first (at least ``k1 + 1`` columns, or all N).
-    """
-    n = len(rank)
-    w1, wh, _ = _widths(n, k1, 1)
-    fwd, hfwd = rank[:, :w1], rank[:, :wh]
-    recip = _old_reciprocal_mask(rank, w1)
-    half_recip = _old_reciprocal_mask(rank, wh)
-    half_size = half_recip.sum(1)
-    keys = []
-    step = max(1, CHUNK_ELEMENTS // (w1 * wh * w1))
-    for s in range(0, n, step):
-        e = min(n, s + step)
-        f, r = fwd[s:e], recip[s:e]
-        cand, cand_mask = hfwd[f], half_recip[f]  # (b, w1, wh): each neighbour's half set
-        member = ((cand[..., None] == f[:, None, None, :]) & r[:, None, None, :]).any(-1)
-        common = (member & cand_mask).sum(-1)
-        accept = r & (common > 2.0 / 3 * half_size[f])
-        bi, ai = np.nonzero(r)
-        keys.append((bi + s) * n + f[bi, ai])
-        bi, ai, ci = np.nonzero(accept[..., None] & cand_mask)
-        keys.append((bi + s) * n + cand[bi, ai, ci])
-    keys = np.unique(np.concatenate(keys))
-    rows = keys // n
-    return rows, keys - rows * n
-
-
-def _old_min_overlap(Vq: sp.csr_matrix, Vg: sp.csc_matrix) -> np.ndarray:
-    """Dense ``m[i, j] = sum_k min(Vq[i, k], Vg[j, k])`` via the inverted index of ``Vg``.
-
-    Every stored ``Vq[i, k]`` meets the stored entries of column k of ``Vg`` (the gallery
-    items that share k); their minima are summed per (i, j) with one ``bincount``.
-    """
-    n_q, n_g = Vq.shape[0], Vg.shape[0]
-    k, a = Vq.indices, Vq.data.astype(np.float32)
-    row = np.repeat(np.arange(n_q, dtype=np.int64) * n_g, np.diff(Vq.indptr))
-    lo = Vg.indptr[k].astype(np.int64)
-    length = Vg.indptr[k + 1] - lo
-    pos = np.repeat(lo - (np.cumsum(length) - length), length)
-    pos += np.arange(len(pos))
-    val = np.minimum(np.repeat(a, length), Vg.data[pos])
-    flat = np.repeat(row, length)
-    flat += Vg.indices[pos]
-    return np.bincount(flat, weights=val, minlength=n_q * n_g).reshape(n_q, n_g)
-
-
-def old_rerank_from_neighbours(
-    rank: np.ndarray,
-    pair_dist: Callable[[np.ndarray, np.ndarray], np.ndarray],
-    original: np.ndarray,
-    k1: int,
-    k2: int,
-    lambda_value: float,
-    work_elements: int = CHUNK_ELEMENTS,
-) -> np.ndarray:
-    """Re-ranked distances from neighbour lists; ``original`` (n_q x n_g) is overwritten.
-
-    ``rank``: each item's nearest items (N rows); ``pair_dist(rows, cols)``: the normalised
-    original distances of any pairs; ``original``: their query x gallery block, float32.
-    Queries are processed in batches of about ``work_elements`` (query, gallery, k) terms.
-    """
-    n = len(rank)
-    n_q, n_g = original.shape
-    rows, cols = old_expansion_sets(rank, k1)
-    V = _query_expansion(_encode(rows, cols, pair_dist(rows, cols), n), rank, k2)
-    Vq, Vg = V[:n_q].tocsr(), V[n_q:].tocsc().astype(np.float32)
-    # terms per query: sum over its stored k of the gallery entries in column k
-    owner = np.repeat(np.arange(n_q), np.diff(Vq.indptr))
-    per_query = np.bincount(owner, weights=np.diff(Vg.indptr)[Vq.indices], minlength=n_q)
-    budget = np.cumsum(per_query).astype(np.int64) // max(1, work_elements)
-    rows_cap = max(1, work_elements // max(1, n_g))
-    s = 0
-    while s < n_q:
-        e = min(n_q, s + rows_cap, max(s + 1, int(np.searchsorted(budget, budget[s] + 1))))
-        m = _old_min_overlap(Vq[s:e], Vg)
-        jaccard = 1.0 - m / (2.0 - m)
-        original[s:e] = jaccard * (1 - lambda_value) + original[s:e] * lambda_value
-        s = e
-    return original
-
-
-def _old_smallest(
-    values: list[torch.Tensor], index: list[torch.Tensor], k: int
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """The ``k`` smallest candidates per row (sorted) among column blocks of candidates."""
-    v, i = torch.cat(values, dim=1), torch.cat(index, dim=1)
-    best, pick = torch.topk(v, min(k, v.shape[1]), dim=1, largest=False, sorted=True)
-    return best, torch.gather(i, 1, pick)
-
-
-def _old_neighbours_and_maxima(
-    x: torch.Tensor, sq: torch.Tensor, n_q: int, width: int, block: int
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, np.ndarray]:
-    """Each item's ``width`` nearest (squared distance, index), sorted, and largest squared
-    distance, plus the query x gallery squared distances.
-
-    Only the upper triangle of the N x N matrix is computed, in ``block`` x ``block`` tiles,
-    each by one product of augmented features ``[x, |x|^2, 1] . [-2y, 1, |y|^2]``: a tile
-    gives candidates to its rows, and its transpose to its columns' rows.
-    """
-    n = len(x)
-    one = torch.ones_like(sq).unsqueeze(1)
-    left = torch.cat([x, sq.unsqueeze(1), one], dim=1)
-    right = torch.cat([x * -2.0, one, sq.unsqueeze(1)], dim=1)
-    starts = list(range(0, n, block))
-    pending: dict[int, tuple[list[torch.Tensor], list[torch.Tensor]]] = {
-        s: ([], []) for s in starts
-    }
-    values = torch.empty((n, width), dtype=x.dtype, device=x.device)
-    index = torch.empty((n, width), dtype=torch.int64, device=x.device)
-    maxima = torch.zeros(n, dtype=x.dtype, device=x.device)
-    qg = np.empty((n_q, n - n_q), dtype=np.float32 if x.dtype == torch.float32 else np.float64)
-    for s in starts:
-        e = min(n, s + block)
-        row_max = maxima[s:e]
-        cand_v, cand_i = pending.pop(s)
-        for t in range(s, n, block):
-            u = min(n, t + block)
-            d = torch.mm(left[s:e], right[t:u].t())
-            if t == s:
-                d.diagonal().zero_()  # exact self-distances
-            row_max = torch.maximum(row_max, d.max(dim=1).values)
-            v, i = torch.topk(d, min(width, u - t), dim=1, largest=False, sorted=False)
-            cand_v.append(v)
-            cand_i.append(i + t)
-            if t > s:  # the transpose: candidates for rows t:u
-                dt = d.t().contiguous()
-                maxima[t:u] = torch.maximum(maxima[t:u], dt.max(dim=1).values)
-                v, i = torch.topk(dt, min(width, e - s), dim=1, largest=False, sorted=False)
-                pending[t][0].append(v)
-                pending[t][1].append(i + s)
-            if s < n_q and u > n_q:
-                rows, first = min(e, n_q) - s, max(t, n_q)
-                qg[s : s + rows, first - n_q : u - n_q] = d[:rows, first - t :].cpu().numpy()
-        maxima[s:e] = row_max
-        best, pick = _old_smallest(cand_v, cand_i, width)
-        values[s:e], index[s:e] = best.clamp_(min=0.0), pick
-    np.maximum(qg, 0.0, out=qg)
-    return values, index, maxima, qg
-
-
-def _old_pair_sq_distances(
-    x: torch.Tensor,
-    sq: torch.Tensor,
-    known_v: np.ndarray,
-    known_i: np.ndarray,
-    rows: np.ndarray,
-    cols: np.ndarray,
-) -> np.ndarray:
-    """Squared distances of pairs: looked up in the neighbour lists (either direction), the
-    rest computed from the features."""
-    n, width = known_i.shape
-    owner = np.repeat(np.arange(n), width)
-    keys = np.concatenate([owner * n + known_i.ravel(), known_i.ravel() * n + owner])
-    vals = np.concatenate([known_v.ravel(), known_v.ravel()])
-    keys, first = np.unique(keys, return_index=True)
-    vals = vals[first]
-    want = rows * n + cols
-    pos = np.minimum(np.searchsorted(keys, want), len(keys) - 1)
-    found = keys[pos] == want
-    out = np.where(found, vals[pos], 0.0)
-    miss = np.flatnonzero(~found)
-    step = max(1, CHUNK_ELEMENTS // max(1, x.shape[1]))
-    for s in range(0, len(miss), step):
-        m = miss[s : s + step]
-        r = torch.from_numpy(rows[m]).to(x.device)
-        c = torch.from_numpy(cols[m]).to(x.device)
-        d = (sq[r] + sq[c] - 2.0 * (x[r] * x[c]).sum(1)).clamp_(min=0.0)
-        d[r == c] = 0.0
-        out[m] = d.cpu().numpy()
-    return out
-
-
-def old_re_ranking_features(
-    qf: Any,
-    gf: Any,
-    k1: int = 20,
-    k2: int = 6,
-    lambda_value: float = 0.3,
-    device: str | torch.device | None = None,
-    block_size: int | None = None,
-) -> np.ndarray:
-    """k-reciprocal re-ranked query x gallery distances (float32) from features.
-
-    Equals ``re_ranking(euclid(qf, gf), euclid(qf, qf), euclid(gf, gf), ...)`` with plain
-    Euclidean distances (up to float rounding and the order of exactly tied neighbours),
-    without any dense N x N matrix. Runs in the features' dtype (float32, or float64 when
-    given float64) on ``device`` (default: CUDA when available); the distance matrix is
-    computed in ``block_size`` x ``block_size`` tiles (default 2048).
-    """
-    dev = resolve_device(device)
-    q, g = as_float_tensor(qf, dev), as_float_tensor(gf, dev)
-    if q.shape[1] != g.shape[1]:
-        raise ValueError(f"feature dimensions differ: query {q.shape[1]}, gallery {g.shape[1]}")
-    dtype = torch.promote_types(q.dtype, g.dtype)
-    n_q, n_g = len(q), len(g)
-    if n_q == 0 or n_g == 0:
-        return np.zeros((n_q, n_g), dtype=np.float32)
-    x = torch.cat([q.to(dtype), g.to(dtype)])
-    n = len(x)
-    sq = (x * x).sum(1)
-    width = max(_widths(n, k1, k2))
-    block = block_size or BLOCK
-    values, index, maxima, qg = _old_neighbours_and_maxima(x, sq, n_q, width, block)
-    rank = index.cpu().numpy()
-    mx = maxima.cpu().numpy()
-    known_v = values.cpu().numpy()
-
-    def pair_dist(rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-        d2 = _old_pair_sq_distances(x, sq, known_v, rank, rows, cols).astype(mx.dtype)
-        return (d2 / mx[rows]).astype(np.float32)
-
-    qg /= mx[:n_q, None].astype(qg.dtype)
-    original = qg.astype(np.float32, copy=False)
-    del qg
-    return old_rerank_from_neighbours(rank, pair_dist, original, k1, k2, lambda_value)
 
 
 if __name__ == "__main__":

@@ -45,7 +45,11 @@ class Estimate:
 
     hours: dict[str, float]  # recipe -> hours of its jobs
     jobs: dict[str, int]  # recipe -> its training jobs (measured or not)
-    unmeasured: dict[str, int]  # recipe -> jobs without a GPU figure
+
+    @property
+    def unmeasured(self) -> dict[str, int]:
+        """Recipe -> training jobs without a GPU figure (not in the total)."""
+        return {r: n for r, n in self.jobs.items() if r not in GPU_SPEEDS}
 
     @property
     def total(self) -> float:
@@ -91,7 +95,7 @@ def estimate_gpu_hours(
     jobs: dict[str, Job], real_images: Callable[[dict[str, Any]], int]
 ) -> Estimate:
     """The GPU hours of every training job in ``jobs`` whose recipe has a measured speed."""
-    est = Estimate({}, {}, {})
+    est = Estimate({}, {})
     for job in jobs.values():
         if job.kind != "train":
             continue
@@ -99,7 +103,6 @@ def estimate_gpu_hours(
         est.jobs[recipe] = est.jobs.get(recipe, 0) + 1
         speed = GPU_SPEEDS.get(recipe)
         if speed is None:
-            est.unmeasured[recipe] = est.unmeasured.get(recipe, 0) + 1
             continue
         seconds = job_images(job, real_images) / speed.images_per_s
         est.hours[recipe] = est.hours.get(recipe, 0.0) + seconds / 3600

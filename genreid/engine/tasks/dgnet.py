@@ -50,6 +50,7 @@ from genreid.data.transforms import (
 )
 from genreid.engine.dgnet_quality import reid_judge, swap_quality
 from genreid.engine.dgnet_swap import unit
+from genreid.engine.fastpath import autocast
 from genreid.engine.loop import Loop, LoopConfig, StepInfo, Task, TrainingError
 from genreid.engine.optim import OptimConfig, build_optimizer
 from genreid.engine.tasks.reid import load_training_data
@@ -457,9 +458,7 @@ class DGNetSteps:
         self.gen_params = [*self.E_a.parameters(), *self.E_s.parameters(), *self.G.parameters()]
 
     def autocast(self) -> contextlib.AbstractContextManager:
-        if self.amp is None:
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=self.amp)
+        return autocast(self.device, self.amp)
 
     def weights(self, iteration: int) -> tuple[float, float]:
         """(lambda_prim, lambda_fine) at a 0-based iteration."""
