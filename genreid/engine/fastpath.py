@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import functools
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -52,6 +53,19 @@ def resolve_compile(mode: bool | str, device: torch.device, task: str) -> bool:
     if mode == "auto":
         return device.type == "cpu" and CPU_AUTO.get(task, CPU_DEFAULT)[1]
     return bool(mode)
+
+
+# Below this input width a ResNet's last stage (stride 16 before it) convolves feature maps one
+# pixel wide, where torch 2.14's CPU bf16 conv2d (3x3, stride 2, padding 1) returns NaN weight
+# gradients in roughly a third of calls (tests/test_fastpath.py reproduces it).
+BF16_MIN_WIDTH = 32
+
+
+def cpu_bf16_unsafe_width(train: Any, width: int) -> bool:
+    """Whether ``train`` asks for bf16 on a possible CPU at an input narrower than
+    ``BF16_MIN_WIDTH``."""
+    on_cuda = str(train.device).startswith("cuda")
+    return train.precision_mode == "bf16" and not on_cuda and width < BF16_MIN_WIDTH
 
 
 def autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:

@@ -25,6 +25,7 @@ from genreid.data.generated import read_generated, sample_generated
 from genreid.data.records import ImageRecord, ReIDDataset, reduce_labels
 from genreid.data.samplers import MixedBatchSampler
 from genreid.data.transforms import train_transform
+from genreid.engine.fastpath import BF16_MIN_WIDTH, cpu_bf16_unsafe_width
 from genreid.engine.loop import Loop, LoopConfig, StepInfo, Task, TrainingError
 from genreid.engine.optim import LRSchedule, OptimConfig, build_optimizer
 from genreid.eval.config import EvalConfig
@@ -84,6 +85,13 @@ class ReIDTrainConfig:
             raise ConfigError(
                 f"labels.triplet={self.labels.triplet} needs identities with several images "
                 "in each batch: set data.sampler=pk (and data.pk_instances), or labels.triplet=0"
+            )
+        if cpu_bf16_unsafe_width(self.train, self.data.width):
+            raise ConfigError(
+                f"train.precision=bf16 with data.width={self.data.width} on a CPU: the ResNet's "
+                "last stage then sees feature maps one pixel wide, where torch's bf16 convolution "
+                "returns NaN weight gradients at random (stride 2, 3x3; tests/test_fastpath.py). "
+                f"Use data.width={BF16_MIN_WIDTH} or more, or train.precision=fp32"
             )
 
 
