@@ -9,7 +9,12 @@ import torch
 import genreid.engine.fastpath as fastpath
 from genreid.core.config import load_config
 from genreid.core.errors import ConfigError
-from genreid.engine.fastpath import resolve_compile, resolve_precision
+from genreid.engine.fastpath import (
+    CpuChoice,
+    resolve_channels_last,
+    resolve_compile,
+    resolve_precision,
+)
 from genreid.engine.tasks.reid import ReIDTrainConfig, train
 from tests.test_train_engine import make_data, tiny_cfg
 
@@ -24,7 +29,7 @@ def test_explicit_precisions_and_the_fp16_refusal_on_a_cpu():
 
 
 def test_auto_is_the_tasks_measured_choice_and_fp32_without_native_bf16(monkeypatch):
-    monkeypatch.setattr(fastpath, "CPU_AUTO", {"reid": ("bf16", True)})
+    monkeypatch.setattr(fastpath, "CPU_AUTO", {"reid": CpuChoice("bf16", True, True)})
     monkeypatch.setattr(fastpath, "cpu_has_native_bf16", lambda: True)
     assert resolve_precision("auto", CPU, "reid") is torch.bfloat16
     assert resolve_precision("auto", CPU, "gan") is None  # no entry: fp32
@@ -33,10 +38,15 @@ def test_auto_is_the_tasks_measured_choice_and_fp32_without_native_bf16(monkeypa
     monkeypatch.setattr(fastpath, "cpu_has_native_bf16", lambda: False)
     assert resolve_precision("auto", CPU, "reid") is None  # falls back where the CPU lacks it
     assert resolve_precision("bf16", CPU, "reid") is torch.bfloat16  # asked for: honoured
+    # channels_last only with bf16 (fp32 stays the contiguous reference path)
+    assert resolve_channels_last("auto", CPU, "reid", torch.bfloat16)
+    assert not resolve_channels_last("auto", CPU, "reid", None)
+    assert not resolve_channels_last("auto", CPU, "gan", torch.bfloat16)
+    assert resolve_channels_last(True, CPU, "gan", None)
 
 
 def test_the_shipped_auto_is_fp32_until_a_variant_is_measured_faster_and_as_accurate():
-    assert all(choice == ("fp32", False) for choice in fastpath.CPU_AUTO.values())
+    assert all(choice == ("fp32", False, False) for choice in fastpath.CPU_AUTO.values())
     assert resolve_precision("auto", CPU, "reid") is None
     assert not resolve_compile("auto", CPU, "reid")
 
@@ -63,7 +73,11 @@ def test_bf16_on_a_cpu_refuses_inputs_narrow_enough_for_torchs_nan_convolution()
 
 
 @pytest.mark.parametrize(
-    "fast", [("train.precision=bf16",), ("train.precision=bf16", "train.compile=true")]
+    "fast",
+    [
+        ("train.precision=bf16", "train.channels_last=true"),
+        ("train.precision=bf16", "train.compile=true"),
+    ],
 )
 def test_bf16_autocast_and_compile_train_and_checkpoint_like_fp32(tmp_path, fast):
     """Same checkpoint keys and dtypes (fp32 master weights) as the reference path, finite
@@ -80,3 +94,20 @@ def test_bf16_autocast_and_compile_train_and_checkpoint_like_fp32(tmp_path, fast
     assert all(a[k].dtype == b[k].dtype for k in a)
     assert any(not torch.equal(a[k], b[k]) for k in a if a[k].is_floating_point())
     assert all(torch.isfinite(v).all() for v in b.values() if v.is_floating_point())
+    resolved = fast_run["fast_path"]
+    assert resolved["precision"] == "bf16" and ref["fast_path"]["precision"] == "fp32"
+    assert resolved["channels_last"] == ("train.channels_last=true" in fast)
+    assert resolved["compile"] == ("train.compile=true" in fast)
+
+
+def test_auto_takes_the_measured_choice_and_falls_back_on_narrow_inputs(tmp_path, monkeypatch):
+    """With bf16 + channels_last as reid's measured choice on a CPU with native bf16, auto trains
+    that way at 64x32 and in fp32 at 32x16 (one-pixel-wide maps: torch's bf16 NaN)."""
+    monkeypatch.setattr(fastpath, "CPU_AUTO", {"reid": CpuChoice("bf16", False, True)})
+    monkeypatch.setattr(fastpath, "cpu_has_native_bf16", lambda: True)
+    root, _ = make_data(tmp_path, n_gen=0)
+    wide = train(tiny_cfg(root, None, "train.epochs=1", "data.height=64", "data.width=32"),
+                 tmp_path / "wide")  # fmt: skip
+    assert wide["fast_path"] == {"precision": "bf16", "compile": False, "channels_last": True}
+    narrow = train(tiny_cfg(root, None, "train.epochs=1"), tmp_path / "narrow")
+    assert narrow["fast_path"] == {"precision": "fp32", "compile": False, "channels_last": False}

@@ -10,15 +10,25 @@ from __future__ import annotations
 import contextlib
 import functools
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-# What `auto` picks on a CPU, per task: (precision, compile). A variant moves here only when
-# its benchmark is faster and its accuracy within noise of fp32 (docs/RESULTS.md, issue 27).
-CPU_AUTO: dict[str, tuple[str, bool]] = {}
-CPU_DEFAULT = ("fp32", False)
+
+
+class CpuChoice(NamedTuple):
+    """What ``auto`` resolves to on a CPU for one task."""
+
+    precision: str  # fp32 or bf16 (bf16 only where the CPU has it natively)
+    compile: bool
+    channels_last: bool  # only together with bf16: fp32 stays the bitwise reference path
+
+
+# What `auto` picks on a CPU, per task. A variant moves here only when its benchmark is faster
+# and its accuracy within noise of fp32 (docs/RESULTS.md, issue 27).
+CPU_AUTO: dict[str, CpuChoice] = {}
+CPU_DEFAULT = CpuChoice("fp32", False, False)
 
 
 @functools.cache
@@ -39,7 +49,7 @@ def resolve_precision(mode: str, device: torch.device, task: str) -> torch.dtype
     if mode == "auto":
         if device.type == "cuda":
             return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        mode = CPU_AUTO.get(task, CPU_DEFAULT)[0] if cpu_has_native_bf16() else "fp32"
+        mode = CPU_AUTO.get(task, CPU_DEFAULT).precision if cpu_has_native_bf16() else "fp32"
     if mode == "fp32":
         return None
     if mode == "fp16" and device.type != "cuda":
@@ -51,7 +61,19 @@ def resolve_compile(mode: bool | str, device: torch.device, task: str) -> bool:
     """Whether to ``torch.compile`` the task's modules: ``auto`` is the task's measured choice
     on a CPU and off on CUDA until measured there."""
     if mode == "auto":
-        return device.type == "cpu" and CPU_AUTO.get(task, CPU_DEFAULT)[1]
+        return device.type == "cpu" and CPU_AUTO.get(task, CPU_DEFAULT).compile
+    return bool(mode)
+
+
+def resolve_channels_last(
+    mode: bool | str, device: torch.device, task: str, dtype: torch.dtype | None
+) -> bool:
+    """Whether modules and image batches use the channels_last memory format: ``auto`` is the
+    task's measured choice on a CPU when its autocast dtype (``dtype``) is bf16, so that fp32
+    keeps the contiguous reference path; off on CUDA until measured there."""
+    if mode == "auto":
+        choice = CPU_AUTO.get(task, CPU_DEFAULT)
+        return device.type == "cpu" and dtype is torch.bfloat16 and choice.channels_last
     return bool(mode)
 
 

@@ -205,6 +205,9 @@ class ReIDTask(Task):
         )
         self.scaler = loop.scaler()
 
+    def cpu_bf16_safe(self) -> bool:
+        return self.cfg.data.width >= BF16_MIN_WIDTH
+
     # ------------------------------------------------------------------ data
     def epoch_length(self, epoch: int) -> int:
         self.sampler.set_epoch(epoch, self.strategy.generated_active(epoch))
@@ -224,7 +227,7 @@ class ReIDTask(Task):
     # ------------------------------------------------------------------ training
     def step(self, batch: dict[str, Any], at: StepInfo) -> dict[str, float]:
         loop, dev = self.loop, self.loop.device
-        x = batch["image"].to(dev, non_blocking=True)
+        x = loop.images(batch["image"])
         with loop.autocast():
             logits, feats = self.net(x)
         lb = LabelBatch(
