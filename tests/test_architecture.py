@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -148,12 +149,94 @@ def test_function_level_imports_are_marked_lazy():
     )
 
 
+# A task's or an architecture's own modules: the only ones that may branch on its name.
+OWN_MODULES = (
+    "engine/tasks/", "models/reid.py", "models/backbones.py", "models/gan/", "models/dgnet/",
+)  # fmt: skip
+# Conditions on a word that is also a task's or an architecture's name but means another thing.
+NOT_A_PLUGIN_NAME = {
+    ("eval/extractors.py", "name == 'reid'"): "the `reid:` feature extractor (a registry key)",
+    ("engine/reproduce/spec.py", "'gan' in s"): "a reproduce spec source's `gan:` key",
+}
+
+AFFIX_TESTS = ("startswith", "endswith")
+
+
+def _plugin_names() -> set[str]:
+    """The registered names of the tasks and the architectures (re-ID, backbones, GANs)."""
+    from genreid.engine.tasks import TASKS
+    from genreid.models.backbones import BACKBONES
+    from genreid.models.gan import GAN_ARCHS
+    from genreid.models.reid import REID_ARCHS
+
+    return {*TASKS, *BACKBONES, *GAN_ARCHS, *REID_ARCHS}
+
+
+def _strings(node: ast.AST, constants: dict[str, set[str]]) -> set[str]:
+    """The strings an operand stands for: a literal, a tuple/list/set of literals, or a
+    module-level name bound to one of those."""
+    if isinstance(node, ast.Name):
+        return constants.get(node.id, set())
+    items = node.elts if isinstance(node, ast.Tuple | ast.List | ast.Set) else [node]
+    return {i.value for i in items if isinstance(i, ast.Constant) and isinstance(i.value, str)}
+
+
+def _module_constants(tree: ast.Module) -> dict[str, set[str]]:
+    """Module-level names bound to a string or a literal collection of strings."""
+    out: dict[str, set[str]] = {}
+    for stmt in tree.body:
+        if isinstance(stmt, ast.Assign | ast.AnnAssign) and stmt.value is not None:
+            targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+            out |= {t.id: _strings(stmt.value, {}) for t in targets if isinstance(t, ast.Name)}
+    return out
+
+
+def _conditions(tree: ast.Module) -> Iterator[tuple[ast.AST, list[ast.AST]]]:
+    """(condition, the operands it tests) of every comparison (``==``, ``in``, ...), match
+    case and ``startswith``/``endswith`` call; dict keys, defaults and messages are none."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Compare):
+            yield node, [node.left, *node.comparators]
+        elif isinstance(node, ast.match_case):
+            values = [p.value for p in ast.walk(node.pattern) if isinstance(p, ast.MatchValue)]
+            yield node.pattern, values
+        elif isinstance(node, ast.Call) and getattr(node.func, "attr", "") in AFFIX_TESTS:
+            yield node, list(node.args)
+
+
+def test_nothing_outside_a_task_or_its_models_branches_on_its_name():
+    """A task answers for its own runs (``Task`` attributes, ``RUN_KINDS``), so no module
+    outside a task or its models compares a value with a task's or an architecture's name."""
+    names = _plugin_names()
+    found = []
+    for f in MODULES.values():
+        rel = f.relative_to(PACKAGE).as_posix()
+        if rel.startswith(OWN_MODULES):
+            continue
+        tree = ast.parse(f.read_text())
+        constants = _module_constants(tree)
+        for cond, operands in _conditions(tree):
+            hit = names & {s for o in operands for s in _strings(o, constants)}
+            if hit and (rel, ast.unparse(cond)) not in NOT_A_PLUGIN_NAME:
+                found.append(f"genreid/{rel}:{cond.lineno}: {ast.unparse(cond)}")
+    assert not found, "branches on a task's or an architecture's name:\n" + "\n".join(found)
+
+
+def test_every_task_describes_its_runs():
+    """Readers below the engine know a task's runs from ``RUN_KINDS``: one kind per task."""
+    from genreid.engine.tasks import TASKS
+    from genreid.models.loading import RUN_KINDS
+
+    assert RUN_KINDS.names() == TASKS.names()
+
+
 def _registries():
     from genreid.data.datasets import DATASETS
     from genreid.engine.tasks import PIPELINES, TASKS
     from genreid.eval.extractors import FEATURE_EXTRACTORS
     from genreid.labels.registry import STRATEGIES
     from genreid.models.gan import GAN_ARCHS
+    from genreid.models.loading import RUN_KINDS
     from genreid.models.reid import REID_ARCHS
 
     return {
@@ -163,6 +246,7 @@ def _registries():
         "gan_archs": GAN_ARCHS,
         "extractors": FEATURE_EXTRACTORS,
         "tasks": TASKS,
+        "run_kinds": RUN_KINDS,
         "pipelines": PIPELINES,
     }
 

@@ -10,6 +10,7 @@ import os
 import shutil
 from collections import Counter
 
+import numpy as np
 import pytest
 import torch
 import yaml
@@ -18,15 +19,17 @@ from typer.testing import CliRunner
 from genreid.cli import app
 from genreid.core.config import load_config
 from genreid.core.errors import ConfigError, RunFolderError
+from genreid.engine.reproduce.runner import run_jobs, stage_of
 from genreid.engine.slsr import (
     SlsrConfig,
     dataset_root,
     markdown,
     paired_t,
     record_slsr,
+    render_job,
     run_slsr,
+    slsr_jobs,
     step_matched_epochs,
-    synthetic_stage,
 )
 from genreid.engine.stages import Stage, newer_than, run_finished, run_stages
 from tests.test_train_engine import make_data
@@ -235,9 +238,51 @@ def test_slsr_pipeline_end_to_end(tmp_path):
 def test_synthetic_data_is_rendered_once_into_the_pipeline_folder(tmp_path):
     cfg = load_config(SlsrConfig, "slsr_tiny", ["data.synthetic.ids=4", "data.synthetic.cams=2"])
     assert dataset_root(cfg, tmp_path) == str(tmp_path / "synthetic")
-    stage = synthetic_stage(cfg, tmp_path)
-    assert not stage.done()
-    run_stages([stage])
-    assert stage.done() and (tmp_path / "synthetic/bounding_box_train").is_dir()
+    job = render_job(cfg, tmp_path)
+    assert (job.kind, job.out) == ("render", str(tmp_path / "synthetic"))
+    assert not stage_of(job).done()
+    assert run_jobs({job.id: job}) == 1
+    assert stage_of(job).done() and run_jobs({job.id: job}) == 0
+    assert (tmp_path / "synthetic/bounding_box_train").is_dir()
     meta = json.loads((tmp_path / "synthetic/dataset.json").read_text())
     assert (meta["arguments"]["ids"], meta["arguments"]["cams"]) == (4, 2)
+
+
+def features(out):
+    """Every evaluation's query and gallery features under a pipeline folder, by run."""
+    out_features = {}
+    for f in sorted(out.rglob("features.npz")):
+        with np.load(f) as z:
+            out_features[str(f.parent.relative_to(out))] = {k: z[k] for k in ("qf", "gf")}
+    return out_features
+
+
+def test_the_pipeline_is_a_plan_whose_independent_jobs_run_side_by_side(tmp_path):
+    root, _ = make_data(tmp_path, ids=8, n_gen=0)
+    cfg = small_pipeline(root, "generated=30")
+    jobs = slsr_jobs(cfg, tmp_path / "p", str(root))
+    assert list(jobs)[:6] == [
+        "seed_0/baseline", "seed_0/clusters", "seed_0/gan", "seed_0/generated",
+        "seed_0/generated_check", "seed_0/baseline_steps",
+    ]  # fmt: skip
+    assert jobs["seed_0/baseline_steps"].deps == []  # runs beside the baseline
+    assert jobs["seed_1/slsr_any"].deps == ["seed_1/generated", "seed_1/clusters"]
+    assert jobs["seed_1/lsro/eval"].deps == ["seed_1/lsro"]
+    assert jobs["seed_0/clusters"].params["use_k"] is None
+    assert jobs["seed_0/generated"].params["num"] == 30
+    assert jobs["seed_0/gan"].out == str(tmp_path / "p/seed_0/gan")
+
+    one = run_slsr(cfg, tmp_path / "one")
+    # the figures of the stage-list pipeline before it became a plan (CPU, deterministic)
+    for row in one["methods"].values():
+        assert row["rank1"]["per_seed"] == [1.0, 1.0] and row["mAP"]["per_seed"] == [1.0, 1.0]
+    cfg.jobs = 2
+    two = run_slsr(cfg, tmp_path / "two")
+    assert two["methods"] == one["methods"] and two["k"] == one["k"]
+    assert two["generated_nearest_own_centre"] == one["generated_nearest_own_centre"]
+    a, b = features(tmp_path / "one"), features(tmp_path / "two")
+    assert list(a) == list(b) and len(a) == 10
+    for run, arrays in a.items():
+        assert all(np.array_equal(v, b[run][k]) for k, v in arrays.items()), run
+    assert (tmp_path / "two/logs/seed_1__slsr_any.log").is_file()
+    assert not (tmp_path / "one/logs").exists()

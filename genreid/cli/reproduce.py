@@ -34,6 +34,12 @@ def reproduce_command(
     splits: int = typer.Option(None, "--splits", help="First N splits (VIPeR/PRID; default all)."),
     jobs: int = typer.Option(1, "--jobs", "-j", help="Jobs side by side, cores/J threads each."),
     threads: int = typer.Option(None, "--threads", help="Threads per job (default cores/J)."),
+    executor: str = typer.Option(
+        "local", "--executor", help="local (a pool of --jobs processes) or dask (a cluster's)."
+    ),
+    address: str = typer.Option(
+        "", "--address", help="The Dask scheduler, tcp://HOST:PORT (with --executor dask)."
+    ),
     option: list[str] = typer.Option(None, "--option", "-o", help="Dataset option key=value."),
     override: list[str] = typer.Option(None, "--override", help="key=value for every re-ID run."),
     gan_override: list[str] = typer.Option(None, "--gan-override", help="key=value, every GAN."),
@@ -86,7 +92,8 @@ def reproduce_command(
     data = {
         "table": table, "scale": scale or "", "dataset": dataset or "",
         "root": str(root or ""), "options": parse_options(option), "seeds": seeds,
-        "splits": splits, "jobs": jobs, "threads": threads, "validation": validation,
+        "splits": splits, "jobs": jobs, "threads": threads, "executor": executor,
+        "address": address, "validation": validation,
         "tune": tune, "choices": parse_options(set_choice), "overrides": list(override or []),
         "gan_overrides": list(gan_override or []), "dgnet_overrides": list(dgnet_override or []),
         "unlabeled_dataset": unlabeled_dataset, "unlabeled_root": str(unlabeled_root or ""),

@@ -12,11 +12,13 @@ identity sets of every cluster under both rules, the silhouette table, the embed
 from __future__ import annotations
 
 import csv
+import random
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from rich.console import Console
 from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
 from sklearn.metrics import adjusted_mutual_info_score, silhouette_score
@@ -223,3 +225,31 @@ def check_generated(
         "confusion_tag_by_nearest": confusion,
         "clusters": ids,
     }
+
+
+def write_generated_check(
+    out: Path, dataset: str, root: str, options: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """``check_generated`` of SLSR's seed folder ``out`` (baseline, clusters, generated) into
+    ``out/generated_check.json`` with a line on the console, and ``out/generated_samples.png``:
+    per cluster a row of real images and one of its samples."""
+    res = check_generated(
+        out / "baseline", out / "clusters/clusters.csv", dataset, root, out / "generated", options
+    )
+    with (out / "clusters/clusters.csv").open(newline="") as fh:
+        real = [(r["path"], int(r["cluster"])) for r in csv.DictReader(fh)]
+    generated = read_generated(out / "generated")
+    rows: dict[str, list[str]] = {}
+    rng = random.Random(0)
+    for c in res["clusters"]:  # a row of real images (drawn at random), then of its samples
+        paths = [path for path, k in real if k == c]
+        rows[f"cluster {c} real"] = rng.sample(paths, min(12, len(paths)))
+        rows[f"cluster {c} GAN"] = [g.path for g in generated if g.cluster == c][:12]
+    cluster_sheet(rows, out / "generated_samples.png")
+    write_json_atomic(res, out / "generated_check.json")  # last: the check is done
+    Console().print(
+        f"{100 * res['nearest_own_centre']:.1f}% of generated images lie nearest to their own "
+        f"cluster's centre (all in one cluster would give {100 * res['largest_tag_share']:.1f}%)",
+        markup=False, highlight=False, soft_wrap=True,
+    )  # fmt: skip
+    return res

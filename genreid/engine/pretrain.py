@@ -22,7 +22,7 @@ from typing import Any
 from rich.console import Console
 
 from genreid.core.checkpoint import load_checkpoint, module_state
-from genreid.core.config import load_config, read_config_dict, to_dict
+from genreid.core.config import load_config, to_dict
 from genreid.core.errors import ConfigError
 from genreid.core.runs import RunDir, read_results, versions
 from genreid.data.synthetic.plan import check_arguments
@@ -36,6 +36,7 @@ from genreid.engine.stages import (
     run_stages,
     train_stage,
 )
+from genreid.engine.tasks import TASKS, task_name
 from genreid.engine.tasks.gan import GanConfig, train_gan
 from genreid.models.gan import build_gan
 from genreid.models.gan.pretrained import save_gan_file
@@ -180,7 +181,7 @@ def run_pretrain(
         lambda: holds_render(root, s),
         f"render {s.ids} synthetic identities ({s.cams} cameras)",
     )
-    if read_config_dict(cfg.recipe).get("task") == "gan":
+    if TASKS.get(task_name(cfg.recipe)).pretrain_product == "generator":
         threads = [f"train.threads={cfg.threads}"] if cfg.threads else []
         gcfg = load_config(GanConfig, cfg.recipe, [*gan_overrides(cfg, root), *threads])
         target, export, what = out / "generator.pt", export_generator, "generator"

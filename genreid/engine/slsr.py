@@ -1,55 +1,47 @@
-"""``genreid slsr``: SLSR's whole pipeline on the stage runner, for one or several seeds.
+"""``genreid slsr``: SLSR's whole pipeline as a plan of jobs, for one or several seeds.
 
 Per seed: train the baseline on labeled images; cluster its raw features of the training
 images (k-means, silhouettes, k picked or given); train one GAN per cluster; sample N/k images
 per cluster, tagged with it; train the comparison strategies (LSRO by default) and ``slsr``
 under each identity-set rule on those images; evaluate every run. Then a table over seeds:
 mean ± std of rank-1 and mAP, and a paired t-test of each method against the baseline.
-Every stage is skipped when its output exists and resumed when interrupted.
+The steps are jobs with dependencies run by the reproduce runner (``run_jobs``): every job is
+skipped when its output exists and resumed when interrupted, and with ``jobs`` > 1 independent
+ones (another seed, the step-matched baseline, the runs on the same samples) run side by side.
 """
 
 from __future__ import annotations
 
-import csv
 import math
-import random
 import statistics
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
 from rich.console import Console
 from rich.table import Table
 
-from genreid.core.config import load_config
+from genreid.core.config import load_config, to_dict
+from genreid.core.cpu import threads_per_job
 from genreid.core.errors import ConfigError, RegistryError
 from genreid.core.files import atomic_write_text, write_json_atomic
 from genreid.data.clusters import IDENTITY_RULES
 from genreid.data.datasets import DATASETS, load_dataset
-from genreid.data.generated import read_generated
-from genreid.data.synthetic.spec import SyntheticSpec, holds_render
-from genreid.engine.clustering import PICKS, check_generated, cluster_training_set
-from genreid.engine.gan_sampling import sample_to_folder
-from genreid.engine.stages import (
-    Stage,
-    eval_stage,
-    read_json,
-    record_pipeline,
-    run_finished,
-    run_stages,
-    train_stage,
-)
-from genreid.engine.tasks.gan import GanConfig, train_gan
+from genreid.data.synthetic.spec import SyntheticSpec
+from genreid.engine.clustering import PICKS
+from genreid.engine.reproduce.plan import Job
+from genreid.engine.reproduce.runner import check_jobs, run_jobs
+from genreid.engine.stages import read_json, record_pipeline
 from genreid.engine.tasks.reid import ReIDTrainConfig, step_matched_epochs
 from genreid.eval.significance import paired_t
 from genreid.labels.registry import STRATEGIES
-from genreid.viz.clusters import cluster_sheet
 from genreid.viz.plots import plot_method_comparison
 
 
 @dataclass
 class SlsrDataConfig:
-    """The dataset every stage uses (parser options such as a VIPeR split included)."""
+    """The dataset every job uses (parser options such as a VIPeR split included)."""
 
     dataset: str = "market1501"
     root: str = ""
@@ -98,7 +90,8 @@ class SlsrConfig:
     # also a baseline trained for as many steps as the runs with generated images (an epoch
     # of theirs holds the real and the generated images): more steps alone may explain a gain
     step_matched_baseline: bool = True
-    threads: int | None = None  # train.threads of every run (null: the recipe's)
+    threads: int | None = None  # train.threads of every run (null: the recipe's, or cores/jobs)
+    jobs: int = 1  # jobs run side by side (worker processes); 1: one after another, in here
 
     def check(self) -> None:
         if self.task != "slsr":
@@ -117,13 +110,17 @@ class SlsrConfig:
         for rule in self.cluster_ids:
             if rule not in IDENTITY_RULES:
                 raise ConfigError(f"cluster_ids: expected majority and/or any, got {rule!r}")
+        if self.jobs < 1 or (self.threads is not None and self.threads < 1):
+            raise ConfigError(
+                f"jobs/threads: expected 1 or more, got jobs={self.jobs}, threads={self.threads}"
+            )
         if self.generated < 0:
             raise ConfigError(f"generated: expected 0 or more images, got {self.generated}")
 
 
 # keys that may change in an existing pipeline folder: they add runs (or take them out of the
 # summary) or change only the speed; every finished run stays valid
-ADDS_RUNS_ONLY = ("seeds", "compare", "cluster_ids", "step_matched_baseline", "threads")
+ADDS_RUNS_ONLY = ("seeds", "compare", "cluster_ids", "step_matched_baseline", "threads", "jobs")
 
 
 def method_names(cfg: SlsrConfig) -> list[str]:
@@ -132,16 +129,12 @@ def method_names(cfg: SlsrConfig) -> list[str]:
     return ["baseline", *control, *cfg.compare, *(f"slsr_{rule}" for rule in cfg.cluster_ids)]
 
 
-def synthetic_stage(cfg: SlsrConfig, out: Path) -> Stage:
-    """Render the synthetic pedestrians once, for every seed (done when a complete render of
-    the same arguments is there)."""
-    spec, root = cfg.data.synthetic, out / "synthetic"
-    return Stage(
-        "synthetic",
-        lambda: spec.render(root),
-        lambda: holds_render(root, spec),
-        f"render {spec.ids} synthetic identities ({spec.cams} cameras)",
-    )
+def render_job(cfg: SlsrConfig, out: Path) -> Job:
+    """Render the synthetic pedestrians once, for every seed, into OUT/synthetic (done when a
+    complete render of the same arguments is there)."""
+    spec = cfg.data.synthetic
+    title = f"render {spec.ids} synthetic identities ({spec.cams} cameras)"
+    return Job("synthetic", "render", str(out / "synthetic"), {"spec": to_dict(spec)}, [], title)
 
 
 def dataset_root(cfg: SlsrConfig, out: Path) -> str:
@@ -156,119 +149,129 @@ def dataset_root(cfg: SlsrConfig, out: Path) -> str:
     return cfg.data.root
 
 
-def seed_stages(cfg: SlsrConfig, out: Path, seed: int, root: str) -> list[Stage]:
-    """Every stage of one seed's pipeline under ``out`` on the dataset at ``root``."""
-    d = cfg.data
-    data_keys = [f"data.dataset={d.dataset}", f"data.root={root}", f"seed={seed}"]
-    data_keys += [f"data.options.{k}={v}" for k, v in d.options.items()]
-    recipe = [*data_keys, *cfg.recipe_overrides]
-    tag = f"seed {seed}: "
-    stages = [
-        train_stage(
-            out / "baseline",
-            cfg.recipe,
-            [*recipe, "labels.strategy=baseline"],
-            f"{tag}baseline",
-            cfg.threads,
-        ),  # fmt: skip
-    ]
-    clusters = out / "clusters"
-    stages.append(
-        Stage(
-            "clusters",
-            lambda: cluster_training_set(
-                out / "baseline",
-                d.dataset,
-                root,
-                clusters,
-                cfg.k,
-                seed,
-                cfg.pick,
-                d.options,
-                use_k=cfg.use_k,
-            ),  # fmt: skip
-            lambda: (clusters / "clusters.json").is_file(),
-            f"{tag}k-means on the baseline's features",
-        )
-    )
-    gan_run, gen = out / "gan", out / "generated"
-
-    extra = [f"train.threads={cfg.threads}"] if cfg.threads else []
-    gcfg = load_config(  # loaded now: a bad override fails before any stage runs
-        GanConfig, cfg.gan,
-        [*data_keys, f"data.clusters={clusters / 'clusters.csv'}", *cfg.gan_overrides, *extra],
-    )  # fmt: skip
-
-    real = sum(r.pid >= 0 for r in load_dataset(d.dataset, root, **d.options).train)
-    num_generated = cfg.generated or real
-
-    def sample() -> None:
-        sample_to_folder(gan_run, num_generated, gen, seed=seed)
-
-    stages += [
-        Stage(
-            "gan",
-            lambda: train_gan(gcfg, gan_run, resume="auto"),
-            lambda: run_finished(gan_run),
-            f"{tag}one GAN per cluster",
-        ),
-        Stage("sample", sample, lambda: (gen / "manifest.csv").is_file(), f"{tag}N/k per cluster"),
-        Stage(
-            "generated_check",
-            lambda: check_stage(out, d.dataset, root, d.options),
-            lambda: (out / "generated_check.json").is_file(),
-            f"{tag}do the samples of each GAN look like its cluster?",
-        ),
-    ]
-    if cfg.step_matched_baseline:
-        epochs = load_config(ReIDTrainConfig, cfg.recipe, recipe).train.epochs
-        long = step_matched_epochs(epochs, real, num_generated)
-        stages.append(
-            train_stage(
-                out / "baseline_steps",
-                cfg.recipe,
-                [*recipe, "labels.strategy=baseline", f"train.epochs={long}"],
-                f"{tag}baseline, {long} epochs (the steps of {epochs} with generated images)",
-                cfg.threads,
-            )  # fmt: skip
-        )
-    with_gen = [*recipe, f"data.generated={gen}"]
-    for name in cfg.compare:
-        stages.append(train_stage(out / name, cfg.recipe, [*with_gen, f"labels.strategy={name}"],
-                                  f"{tag}{name}", cfg.threads))  # fmt: skip
-    for rule in cfg.cluster_ids:
-        keys = ["labels.strategy=slsr", f"labels.clusters={clusters / 'clusters.csv'}",
-                f"labels.cluster_ids={rule}"]  # fmt: skip
-        stages.append(train_stage(out / f"slsr_{rule}", cfg.recipe, [*with_gen, *keys],
-                                  f"{tag}slsr ({rule})", cfg.threads))  # fmt: skip
-    for name in method_names(cfg):
-        stages.append(eval_stage(out / name, d.dataset, root, d.options, f"{tag}evaluate {name}"))
-    return stages
+def run_threads(cfg: SlsrConfig) -> int | None:
+    """``train.threads`` of every run: ``threads``, else cores / ``jobs`` when jobs run side by
+    side (None: the recipe's)."""
+    return cfg.threads or (threads_per_job(cfg.jobs) if cfg.jobs > 1 else None)
 
 
-def check_stage(out: Path, dataset: str, root: str, options: dict[str, Any]) -> dict[str, Any]:
-    """``check_generated`` into ``out/generated_check.json`` with a line on the console, and
-    ``out/generated_samples.png``: per cluster a row of real images and one of its samples."""
-    res = check_generated(
-        out / "baseline", out / "clusters/clusters.csv", dataset, root, out / "generated", options
-    )
-    with (out / "clusters/clusters.csv").open(newline="") as fh:
-        real = [(r["path"], int(r["cluster"])) for r in csv.DictReader(fh)]
-    generated = read_generated(out / "generated")
-    rows: dict[str, list[str]] = {}
-    rng = random.Random(0)
-    for c in res["clusters"]:  # a row of real images (drawn at random), then of its samples
-        paths = [path for path, k in real if k == c]
-        rows[f"cluster {c} real"] = rng.sample(paths, min(12, len(paths)))
-        rows[f"cluster {c} GAN"] = [g.path for g in generated if g.cluster == c][:12]
-    cluster_sheet(rows, out / "generated_samples.png")
-    write_json_atomic(res, out / "generated_check.json")  # last: the stage is done
-    Console().print(
-        f"{100 * res['nearest_own_centre']:.1f}% of generated images lie nearest to their own "
-        f"cluster's centre (all in one cluster would give {100 * res['largest_tag_share']:.1f}%)",
-        markup=False, highlight=False, soft_wrap=True,
-    )  # fmt: skip
-    return res
+@dataclass
+class SeedPlanner:
+    """Builds one seed's jobs under OUT/seed_S; job ids are relative to OUT."""
+
+    cfg: SlsrConfig
+    out: Path
+    seed: int
+    root: str
+
+    @property
+    def folder(self) -> Path:
+        """OUT/seed_S, where every job of the seed writes."""
+        return self.out / f"seed_{self.seed}"
+
+    def data_keys(self) -> list[str]:
+        """The dataset, its folder, its parser options and the seed, as overrides."""
+        d = self.cfg.data
+        keys = [f"data.dataset={d.dataset}", f"data.root={self.root}", f"seed={self.seed}"]
+        return keys + [f"data.options.{k}={v}" for k, v in d.options.items()]
+
+    def recipe(self) -> list[str]:
+        """Overrides of every re-ID run before its own: the data keys, ``recipe_overrides``."""
+        return [*self.data_keys(), *self.cfg.recipe_overrides]
+
+    def job(
+        self, name: str, kind: str, params: dict[str, Any], deps: list[str], title: str,
+        out: Path | None = None,
+    ) -> Job:  # fmt: skip
+        """Job ``seed_S/name`` writing OUT/seed_S/``name`` (or ``out``), after the seed's jobs
+        ``deps``."""
+        prefix = f"seed_{self.seed}/"
+        return Job(prefix + name, kind, str(out or self.folder / name), params,
+                   [prefix + d for d in deps], f"seed {self.seed}: {title}")  # fmt: skip
+
+    def train(
+        self, name: str, config: str, overrides: list[str], deps: list[str], title: str
+    ) -> Job:
+        """A training run (re-ID or GAN: its config's task) of ``config`` + ``overrides``."""
+        threads = run_threads(self.cfg)
+        extra = [f"train.threads={threads}"] if threads else []
+        params = {"config": config, "overrides": [*overrides, *extra]}
+        return self.job(name, "train", params, deps, title)
+
+    def evaluation(self, name: str) -> Job:
+        """The evaluation of run ``name`` into RUN/eval."""
+        d = self.cfg.data
+        params = {"dataset": d.dataset, "root": self.root, "options": dict(d.options),
+                  "rerank": False, "folder": "eval", "overrides": []}  # fmt: skip
+        return self.job(f"{name}/eval", "eval", params, [name], f"evaluate {name}",
+                        self.folder / name)  # fmt: skip
+
+    def generated(self) -> list[Job]:
+        """k-means on the baseline's features, a GAN per cluster, N/k samples of each, and the
+        check of those samples against their clusters."""
+        cfg, d, folder = self.cfg, self.cfg.data, self.folder
+        clusters = {"run": str(folder / "baseline"), "dataset": d.dataset, "root": self.root,
+                    "options": dict(d.options), "ks": list(cfg.k), "seed": self.seed,
+                    "pick": cfg.pick, "use_k": cfg.use_k}  # fmt: skip
+        gan = [*self.data_keys(), f"data.clusters={folder / 'clusters/clusters.csv'}"]
+        sample = {"run": str(folder / "gan"), "num": self.sampled(),
+                  "seed": self.seed, "device": "cpu"}  # fmt: skip
+        check = {"dataset": d.dataset, "root": self.root, "options": dict(d.options)}
+        return [
+            self.job("clusters", "clusters", clusters, ["baseline"],
+                     "k-means on the baseline's features"),
+            self.train("gan", cfg.gan, [*gan, *cfg.gan_overrides], ["clusters"],
+                       "one GAN per cluster"),
+            self.job("generated", "sample", sample, ["gan"], "N/k per cluster"),
+            self.job("generated_check", "generated_check", check, ["generated"],
+                     "do the samples of each GAN look like its cluster?", folder),
+        ]  # fmt: skip
+
+    @cached_property
+    def real_images(self) -> int:
+        """Labeled training images of the dataset (read once)."""
+        d = self.cfg.data
+        return sum(r.pid >= 0 for r in load_dataset(d.dataset, self.root, **d.options).train)
+
+    def runs(self) -> list[Job]:
+        """The step-matched baseline, the compared strategies and slsr per identity-set rule."""
+        cfg, folder, recipe = self.cfg, self.folder, self.recipe()
+        jobs = []
+        if cfg.step_matched_baseline:
+            epochs = load_config(ReIDTrainConfig, cfg.recipe, recipe).train.epochs
+            long = step_matched_epochs(epochs, self.real_images, self.sampled())
+            jobs.append(self.train(
+                "baseline_steps", cfg.recipe,
+                [*recipe, "labels.strategy=baseline", f"train.epochs={long}"], [],
+                f"baseline, {long} epochs (the steps of {epochs} with generated images)",
+            ))  # fmt: skip
+        with_gen = [*recipe, f"data.generated={folder / 'generated'}"]
+        for name in cfg.compare:
+            jobs.append(self.train(name, cfg.recipe, [*with_gen, f"labels.strategy={name}"],
+                                   ["generated"], name))  # fmt: skip
+        for rule in cfg.cluster_ids:
+            keys = ["labels.strategy=slsr", f"labels.clusters={folder / 'clusters/clusters.csv'}",
+                    f"labels.cluster_ids={rule}"]  # fmt: skip
+            jobs.append(self.train(f"slsr_{rule}", cfg.recipe, [*with_gen, *keys],
+                                   ["generated", "clusters"], f"slsr ({rule})"))  # fmt: skip
+        return jobs
+
+    def sampled(self) -> int:
+        """Generated images sampled in all: ``generated``, or as many as the real ones."""
+        return self.cfg.generated or self.real_images
+
+    def jobs(self) -> list[Job]:
+        """Every job of the seed, in the order one worker runs them."""
+        own = [*self.recipe(), "labels.strategy=baseline"]
+        baseline = self.train("baseline", self.cfg.recipe, own, [], "baseline")
+        evals = [self.evaluation(name) for name in method_names(self.cfg)]
+        return [baseline, *self.generated(), *self.runs(), *evals]
+
+
+def slsr_jobs(cfg: SlsrConfig, out: Path, root: str) -> dict[str, Job]:
+    """The jobs of every seed (ids relative to OUT), dependencies before dependents."""
+    jobs = [job for seed in cfg.seeds for job in SeedPlanner(cfg, out, seed, root).jobs()]
+    return {job.id: job for job in jobs}
 
 
 def summarize(cfg: SlsrConfig, out: Path) -> dict[str, Any]:
@@ -364,6 +367,18 @@ def record_slsr(cfg: SlsrConfig, out: Path) -> None:
     record_pipeline(cfg, out, ADDS_RUNS_ONLY, "an SLSR pipeline", {"seeds": cfg.seeds})
 
 
+def run_plan(cfg: SlsrConfig, out: Path, root: str, console: Console) -> None:
+    """The render first (planning counts the rendered images), then every seed's jobs on the
+    reproduce runner: one at a time in this process, in plan order, or ``jobs`` side by side
+    in worker processes (their output in OUT/logs)."""
+    logs = out / "logs"
+    if cfg.data.synthetic.ids:
+        run_jobs({"synthetic": render_job(cfg, out)}, logs=logs, console=console)
+    jobs = slsr_jobs(cfg, out, root)
+    check_jobs(jobs)  # a bad override fails before any job runs
+    run_jobs(jobs, cfg.jobs, run_threads(cfg) or 1, logs, console)
+
+
 def run_slsr(cfg: SlsrConfig, out: str | Path, console: Console | None = None) -> dict[str, Any]:
     """The pipeline for every seed, then the summary (``summary.json``, ``summary.md``) and
     a figure of every method's rank-1 and mAP over seeds (``comparison.png``)."""
@@ -371,10 +386,7 @@ def run_slsr(cfg: SlsrConfig, out: str | Path, console: Console | None = None) -
     out = Path(out)
     root = dataset_root(cfg, out)
     record_slsr(cfg, out)
-    if cfg.data.synthetic.ids:
-        run_stages([synthetic_stage(cfg, out)], console)
-    for seed in cfg.seeds:
-        run_stages(seed_stages(cfg, out / f"seed_{seed}", seed, root), console)
+    run_plan(cfg, out, root, console)
     summary = summarize(cfg, out)
     write_json_atomic(summary, out / "summary.json")
     atomic_write_text(out / "summary.md", markdown(summary))

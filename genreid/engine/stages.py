@@ -1,7 +1,8 @@
-"""A small stage runner for pipelines (the quickstart, ``genreid slsr``, the reproduction
-harness): stages run in order, a stage whose output already exists is skipped, and one that
-was interrupted is resumed by its own run (training runs resume from their checkpoints), so
-running a pipeline again continues it and loses nothing already computed."""
+"""A small stage runner for pipelines (the quickstart, ``genreid pretrain``; the reproduce
+runner runs each job of a plan, ``genreid slsr``'s too, as a stage): stages run in order, a
+stage whose output already exists is skipped, and one that was interrupted is resumed by its
+own run (training runs resume from their checkpoints), so running a pipeline again continues
+it and loses nothing already computed."""
 
 from __future__ import annotations
 

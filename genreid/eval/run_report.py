@@ -22,6 +22,7 @@ from genreid.data.generated import MANIFEST, read_generated
 from genreid.eval.distance import compute_distance
 from genreid.eval.features import load_features
 from genreid.eval.metrics import evaluate_rank
+from genreid.models.loading import run_kind
 from genreid.viz.plots import ranked_gallery
 from genreid.viz.report_page import HardQuery, ReportRun, Thumb, write_report_page
 
@@ -192,6 +193,7 @@ def gather_run(
     if not isinstance(config, dict):
         raise RunFolderError(f"{run / 'config.yaml'} is not a mapping of config keys")
     kind = str(config.get("task", "reid"))
+    traits = run_kind(kind)  # None for a pipeline's folder
     r = ReportRun(name or run.name, str(run), kind, config=flatten(config))
     subruns = sorted(p.parent.name for p in run.glob("*/config.yaml"))
     where = f"; it holds the runs {', '.join(subruns)}: pass those to compare them"
@@ -217,9 +219,9 @@ def gather_run(
     )
     r.results = attempt("results", "results.json", lambda: _results(run, evaluation), [])
     r.cmc = {k: list(v) for k, v in ((evaluation or {}).get("cmc") or {}).items()}
-    if kind == "gan":
+    if traits and traits.test_model is None:
         for section in ("results", "cmc", "hardest"):
-            r.notes.setdefault(section, "a GAN run: no re-ID evaluation")
+            r.notes.setdefault(section, f"a {traits.title} run: no re-ID evaluation")
     if not r.results:
         note("results", "no eval/results.json and no final metrics in results.json")
     if not r.cmc:
@@ -227,10 +229,10 @@ def gather_run(
     r.generated, r.generated_source, why = attempt(
         "generated", "data.generated", lambda: _generated(config, samples), ([], "", "")
     )
-    if why and kind in ("reid", "dgnet"):
+    if why and traits and traits.uses_generated:
         r.notes.setdefault("generated", why)
     r.figures = _figures(run)
-    if not r.figures and kind in ("gan", "dgnet"):
+    if not r.figures and traits and traits.draws_figures:
         r.notes.setdefault("generated", f"no figures in {run / 'figures'}")
     features = _features_file(run, evaluation)
     if features is None:

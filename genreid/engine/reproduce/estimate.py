@@ -14,8 +14,6 @@ from typing import Any
 
 from genreid.engine.reproduce.plan import Job
 from genreid.engine.tasks import load_task_config
-from genreid.engine.tasks.gan import iteration_floor
-from genreid.labels.base import resolve_gen_start, strategy_class
 
 
 @dataclass(frozen=True)
@@ -74,21 +72,10 @@ class Estimate:
 
 
 def job_images(job: Job, real_images: Callable[[dict[str, Any]], int]) -> int:
-    """Images a training job passes through its network: epochs x real images plus the
-    generated ones from the strategy's first epoch with them (re-ID), epochs x real images
-    for a GAN (after its iteration floor), 0 for other tasks."""
+    """Images a training job passes through its networks, as its task counts them
+    (:meth:`~genreid.engine.loop.Task.trained_images`; 0 for a task that does not)."""
     task, cfg = load_task_config(job.params["config"], job.params["overrides"])
-    if task.name == "reid":
-        real, epochs = real_images(dict(cfg.data.options)), cfg.train.epochs
-        generated = (cfg.data.max_generated or 0) if cfg.data.generated else 0
-        strategy = strategy_class(cfg.labels.strategy)
-        start = resolve_gen_start(cfg.labels.gen_start_epoch, strategy.delayed_by_default, epochs)
-        with_generated = max(0, epochs - start) if strategy.uses_generated else 0
-        return epochs * real + with_generated * generated
-    if task.name == "gan":
-        real = real_images(dict(cfg.data.options))
-        return iteration_floor(cfg, real).train.epochs * real
-    return 0
+    return task.trained_images(cfg, real_images)
 
 
 def estimate_gpu_hours(

@@ -1,12 +1,13 @@
-"""``genreid reproduce TABLE``: plan a paper table, run it (resumably, side by side), write it.
+"""``genreid reproduce TABLE``: plan a paper table, run it (resumably, side by side, or on a
+Dask cluster), write it.
 
 Writes into OUT: ``config.yaml`` and ``env.json`` (a folder continues only the same table,
-scale and data; seeds, splits, jobs, threads, rows and rerank may change), ``choices.json``
-(every value the table did not sweep, the value used and where it came from), ``cells.jsonl``
-(every run's metrics), ``table.md`` (the paper's layout: ours as mean ± std with * where a
-paired test against the reference cell gives p < 0.05, the paper's number beside it),
-``table.csv`` (the p-values) and ``summary.json``; with ``--rerank`` also the same table
-re-ranked (in table.md, ``table_rerank.csv``). Runs live in ``OUT/runs/CELL/REPLICATE``; GANs,
+scale and data; seeds, splits, jobs, threads, rows, rerank and the executor may change),
+``choices.json`` (every value the table did not sweep, the value used and where it came
+from), ``cells.jsonl`` (every run's metrics), ``table.md`` (the paper's layout: ours as mean ±
+std with * where a paired test against the reference cell gives p < 0.05, the paper's number
+beside it), ``table.csv`` (the p-values) and ``summary.json``; with ``--rerank`` also the same
+table re-ranked (in table.md, ``table_rerank.csv``). Runs live in ``OUT/runs/CELL/REPLICATE``; GANs,
 samples and clusters in ``OUT/gan``, ``OUT/generated`` and ``OUT/clusters``; tuning in
 ``OUT/tune``.
 """
@@ -45,13 +46,14 @@ from genreid.engine.reproduce.plan import (
     substitute,
     tuning_plan,
 )
-from genreid.engine.reproduce.runner import check_jobs, run_jobs
+from genreid.engine.reproduce.runner import EXECUTORS, check_jobs, run_jobs
 from genreid.engine.reproduce.spec import SCALES, TableSpec, load_table, table_names
 from genreid.engine.stages import check_pipeline, read_json, record_pipeline
 from genreid.eval.report import EVAL_DEFAULTS
 from genreid.eval.tables import TableLayout, as_dict, csv_text, markdown, summarize
 
-MAY_CHANGE = ("seeds", "splits", "jobs", "threads", "rows", "rerank")  # add runs/scores, or speed
+# add runs or scores, or run them elsewhere or faster
+MAY_CHANGE = ("seeds", "splits", "jobs", "threads", "rows", "rerank", "executor", "address")
 TUNE_FRACTION = 0.2
 
 
@@ -69,6 +71,8 @@ class ReproduceConfig:
     splits: int | None = None  # the first N splits (VIPeR, PRID2011); None = all
     jobs: int = 1
     threads: int | None = None  # per job; None = cores / jobs
+    executor: str = "local"  # local (a process pool) or dask (the workers of a scheduler)
+    address: str = ""  # the Dask scheduler's address, tcp://HOST:PORT
     validation: float = 0.0  # > 0: evaluate on this share of training identities, not the test
     tune: bool = False  # choose the tunable values on validation identities first
     tune_fraction: float = TUNE_FRACTION
@@ -90,6 +94,7 @@ class ReproduceConfig:
             raise ConfigError(
                 f"--jobs/--threads: expected 1 or more, got {self.jobs}, {self.threads}"
             )
+        self._check_executor()
         shares = {"--validation": self.validation, "tune_fraction": self.tune_fraction}
         for name, share in shares.items():
             if not 0 <= share < 1:
@@ -102,6 +107,17 @@ class ReproduceConfig:
         for items in (self.overrides, self.gan_overrides, self.dgnet_overrides):
             for item in items:
                 parse_override(item)
+
+    def _check_executor(self) -> None:
+        if self.executor not in EXECUTORS:
+            raise ConfigError(
+                f"--executor: expected one of {', '.join(EXECUTORS)}, got {self.executor!r}"
+            )
+        if (self.executor == "dask") != bool(self.address):
+            raise ConfigError(
+                "--executor dask needs --address tcp://HOST:PORT (its scheduler's), and "
+                "--address goes only with --executor dask"
+            )
 
 
 def list_tables() -> list[tuple[str, str, str, str]]:
@@ -424,7 +440,8 @@ def run_reproduce(
 
     def execute(jobs: dict[str, Job]) -> None:
         check_jobs(jobs)
-        run_jobs(jobs, cfg.jobs, ctx.threads or 1, out / "logs", console, after_job)
+        run_jobs(jobs, cfg.jobs, ctx.threads or 1, out / "logs", console, after_job,
+                 cfg.executor, cfg.address)  # fmt: skip
 
     tuned = tune(spec, cfg, ctx, choices, execute) if cfg.tune else {}
     records = choice_records(spec, cfg, tuned)

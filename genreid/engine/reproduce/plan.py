@@ -22,6 +22,7 @@ from typing import Any
 from genreid.core.config import read_config_dict
 from genreid.core.errors import ConfigError
 from genreid.engine.reproduce.spec import Source, TableSpec
+from genreid.engine.tasks import TASKS
 from genreid.engine.tasks.reid import step_matched_epochs
 
 CHOICE = re.compile(r"\{(\w+)\}")  # {temperature}: a choice's value
@@ -79,7 +80,7 @@ class Job:
     """One stage of one replicate: ``kind`` says what ``params`` mean (runner.stage_of)."""
 
     id: str  # its output folder relative to the table's folder
-    kind: str  # train, gan, sample, real, clusters, eval
+    kind: str  # train, sample, real, clusters, eval; render, generated_check (SLSR)
     out: str
     params: dict[str, Any]
     deps: list[str] = field(default_factory=list)
@@ -357,8 +358,7 @@ class Planner:
             gen = self.source_job(s.source, s.clusters, rep, num)
             deps.append(gen.id)
             overrides += [f"data.generated={gen.out}", f"data.max_generated={num}"]
-        task = task_of(s.config)
-        user = self.ctx.dgnet_overrides if task == "dgnet" else self.ctx.reid_overrides
+        user = getattr(self.ctx, TASKS.get(task_of(s.config)).reproduce_overrides)
         overrides = [*self.data_keys(rep), *overrides, *self.run_keys(rep), *user]
         if s.steps_of_generated:
             overrides.append(self.step_matched(s, overrides, rep))

@@ -1,12 +1,16 @@
 """Running a plan's jobs on the stage runner: finished jobs are skipped, interrupted ones resume,
 and with several workers independent jobs run side by side in their own processes.
 
-Each job becomes a :class:`~genreid.engine.stages.Stage` (``stage_of``). One worker runs them in
+Each job becomes a :class:`~genreid.engine.stages.Stage` (``stage_of``: ``KINDS`` maps a job's
+kind to its stage; SLSR's plan adds ``render`` and ``generated_check``). One worker runs them in
 this process, in plan order; J workers are a pool of J spawned processes, each with
 cores/J torch threads (training runs also get ``train.threads``), whose output goes to
-``OUT/logs/<job>.log``. A job starts once its dependencies are done. A job that fails (a
-collapsed GAN, say) holds up only the jobs that need it; the others run, and its error is
-raised at the end, so running the command again retries just what is missing.
+``OUT/logs/<job>.log``. The ``dask`` executor sends the jobs to the workers of a Dask
+scheduler instead (``genreid.core.cluster``), through the same loop and with the same threads
+per job, so it gives the same results; Dask reruns a job whose worker died, never one that
+raised. A job starts once its dependencies are done. A job that fails (a collapsed GAN, say)
+holds up only the jobs that need it; the others run, and its error is raised at the end, so
+running the command again retries just what is missing.
 """
 
 from __future__ import annotations
@@ -15,24 +19,31 @@ import multiprocessing
 import os
 import random
 import shutil
+import socket
 import sys
 import traceback
-from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
-from genreid.core.config import load_config
+from genreid.core.cluster import connect
+from genreid.core.config import from_dict, load_config
 from genreid.core.errors import ConfigError
 from genreid.data.datasets import load_dataset
 from genreid.data.generated import MANIFEST, write_manifest
-from genreid.engine.clustering import cluster_training_set
+from genreid.data.synthetic.spec import SyntheticSpec, holds_render
+from genreid.engine.clustering import cluster_training_set, write_generated_check
 from genreid.engine.gan_sampling import sample_to_folder
 from genreid.engine.reproduce.plan import Job, task_of
 from genreid.engine.stages import Stage, eval_stage, run_finished, run_stages
 from genreid.engine.tasks import TASKS
+
+EXECUTORS = ("local", "dask")  # a local process pool (or this process), a Dask cluster's workers
 
 
 def _train_done(job: Job) -> bool:
@@ -41,8 +52,7 @@ def _train_done(job: Job) -> bool:
         return False
     task = TASKS.get(task_of(job.params["config"]))
     cfg = load_config(task.config_class, job.params["config"], job.params["overrides"])
-    epochs = getattr(getattr(cfg, "train", None), "epochs", None)
-    return run_finished(out, epochs if task.name == "reid" else None)
+    return run_finished(out, task.finished_epochs(cfg))
 
 
 def _train(job: Job) -> Any:
@@ -77,33 +87,79 @@ def _sample(job: Job) -> Path:
     import torch  # lazy: the planner and --list never need torch
 
     p = job.params
-    device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = p.get("device") or ("cuda" if torch.cuda.is_available() else "cpu")
     return sample_to_folder(p["run"], p["num"], job.out, seed=p["seed"], device=device)
+
+
+def _train_stage(job: Job) -> Stage:
+    """Train (or resume) a run of any task; done when it finished its epochs."""
+    return Stage(job.id, lambda: _train(job), lambda: _train_done(job), job.title)
+
+
+def _eval_stage(job: Job) -> Stage:
+    """Evaluate a trained run into RUN/``folder`` (with its own or other test settings)."""
+    p = job.params
+    return eval_stage(
+        Path(job.out), p["dataset"], p["root"], p["options"], job.title, p.get("folder", "eval"),
+        p.get("overrides", []), rerank=bool(p.get("rerank")),
+    )  # fmt: skip
+
+
+def _folder_stage(job: Job, fill: Callable[[Job], Path]) -> Stage:
+    """A folder of unlabeled images (GAN samples, real images); done when it has a manifest."""
+    return Stage(job.id, lambda: fill(job), lambda: (Path(job.out) / MANIFEST).is_file(), job.title)
+
+
+def _clusters_stage(job: Job) -> Stage:
+    """k-means on a run's features of the training images (``use_k``: that k, not the pick)."""
+    out, p = Path(job.out), job.params
+
+    def run() -> dict[str, Any]:
+        return cluster_training_set(
+            p["run"], p["dataset"], p["root"], out, p["ks"], p["seed"], p["pick"], p["options"],
+            use_k=p.get("use_k"),
+        )  # fmt: skip
+
+    return Stage(job.id, run, lambda: (out / "clusters.json").is_file(), job.title)
+
+
+def _render_stage(job: Job) -> Stage:
+    """Render synthetic pedestrians (``spec``: a SyntheticSpec as a dict); done when a complete
+    render of the same arguments is there."""
+    spec = from_dict(SyntheticSpec, job.params["spec"])
+    return Stage(
+        job.id, lambda: spec.render(job.out), lambda: holds_render(job.out, spec), job.title
+    )
+
+
+def _generated_check_stage(job: Job) -> Stage:
+    """SLSR's check of a seed folder's samples against its clusters (generated_check.json)."""
+    out, p = Path(job.out), job.params
+    return Stage(
+        job.id,
+        lambda: write_generated_check(out, p["dataset"], p["root"], p["options"]),
+        lambda: (out / "generated_check.json").is_file(),
+        job.title,
+    )
+
+
+# job kind -> the stage that runs it and says whether its output is there already
+KINDS: dict[str, Callable[[Job], Stage]] = {
+    "train": _train_stage,
+    "eval": _eval_stage,
+    "sample": lambda job: _folder_stage(job, _sample),  # looked up when run: tests patch it
+    "real": lambda job: _folder_stage(job, _real),
+    "clusters": _clusters_stage,
+    "render": _render_stage,
+    "generated_check": _generated_check_stage,
+}
 
 
 def stage_of(job: Job) -> Stage:
     """The stage that runs a job and says whether its output is there already."""
-    out, p = Path(job.out), job.params
-    if job.kind == "train":
-        return Stage(job.id, lambda: _train(job), lambda: _train_done(job), job.title)
-    if job.kind == "eval":
-        return eval_stage(
-            out, p["dataset"], p["root"], p["options"], job.title, p.get("folder", "eval"),
-            p.get("overrides", []), rerank=bool(p.get("rerank")),
-        )  # fmt: skip
-    if job.kind in ("sample", "real"):
-        fn = _sample if job.kind == "sample" else _real
-        return Stage(job.id, lambda: fn(job), lambda: (out / MANIFEST).is_file(), job.title)
-    if job.kind == "clusters":
-        return Stage(
-            job.id,
-            lambda: cluster_training_set(
-                p["run"], p["dataset"], p["root"], out, p["ks"], p["seed"], p["pick"], p["options"]
-            ),  # fmt: skip
-            lambda: (out / "clusters.json").is_file(),
-            job.title,
-        )
-    raise ConfigError(f"job {job.id}: unknown kind {job.kind!r}")
+    if job.kind not in KINDS:
+        raise ConfigError(f"job {job.id}: unknown kind {job.kind!r}")
+    return KINDS[job.kind](job)
 
 
 def check_jobs(jobs: dict[str, Job]) -> None:
@@ -126,6 +182,19 @@ def _init_worker(threads: int) -> None:
 
     os.environ["OMP_NUM_THREADS"] = str(threads)
     torch.set_num_threads(threads)
+
+
+def _run_job(job: Job, log: str, threads: int) -> None:
+    """One job in a pool worker (a local process or a Dask worker, which has no initializer):
+    the pool's torch threads, a log line naming where this attempt runs, then the job."""
+    import torch  # lazy: only pool workers run jobs this way
+
+    _init_worker(threads)
+    Path(log).parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "a") as fh:  # a job rerun after its worker died has one line per attempt
+        fh.write(f"== {job.id}: {socket.gethostname()}, pid {os.getpid()}, "
+                 f"{torch.get_num_threads()} torch thread(s)\n")  # fmt: skip
+    execute(job, log)
 
 
 def execute(job: Job, log: str | None = None) -> None:
@@ -196,6 +265,53 @@ class Progress:
         raise next(iter(self.failed.values()))
 
 
+@dataclass(frozen=True)
+class Pool:
+    """Where ``_run_pool`` sends jobs: ``open()`` gives a concurrent.futures executor, which is
+    handed at most ``slots`` jobs at a time, each announced with ``verb``."""
+
+    open: Callable[[], AbstractContextManager[Executor]]
+    slots: int
+    verb: str = "start"
+
+
+def _process_pool(workers: int) -> ProcessPoolExecutor:
+    """A pool of ``workers`` spawned processes (``_run_job`` sets each job's threads)."""
+    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+
+
+@contextmanager
+def _dask_pool(address: str, console: Console) -> Iterator[Executor]:
+    """The workers of the Dask scheduler at ``address`` as an executor. A job is submitted
+    once and never retried when it raises (``retries=0``); Dask reschedules it only when its
+    worker dies (``distributed.scheduler.allowed-failures`` times, 3 by default)."""
+    client = connect(address)
+    try:
+        n = len(client.nthreads())
+        console.print(f"dask: {n} worker(s) at {address}" + ("" if n else "; jobs wait for some"))
+        with client.get_executor(pure=False, retries=0) as pool:
+            yield pool
+    finally:
+        client.close()
+
+
+def check_shared_paths(jobs: dict[str, Job], logs: Path) -> None:
+    """Refuse relative paths before jobs go to a cluster, whose workers would resolve them in
+    their own working folders: the logs, each job's output, data and GAN run folders, and any
+    override value that names a relative path existing here (``model.pretrained=w/x.pt``)."""
+    bad = [] if logs.is_absolute() else [str(logs)]
+    for job in jobs.values():
+        folders = [job.out, *(job.params[k] for k in ("root", "run") if job.params.get(k))]
+        bad += [f for f in folders if not os.path.isabs(f)]
+        values = [o.partition("=")[2] for o in job.params.get("overrides", [])]
+        bad += [v for v in values if "/" in v and not os.path.isabs(v) and Path(v).exists()]
+    if bad:
+        raise ConfigError(
+            f"--executor dask: {bad[0]} is a relative path, and the workers share the files, "
+            "not this folder: give it as an absolute path"
+        )
+
+
 def run_jobs(
     jobs: dict[str, Job],
     workers: int = 1,
@@ -203,51 +319,70 @@ def run_jobs(
     logs: Path | None = None,
     console: Console | None = None,
     after_job: Callable[[Job], None] | None = None,
+    executor: str = "local",
+    address: str = "",
 ) -> int:
     """Run every job that is not done, dependencies first; returns how many ran. A job that
     fails does not stop the others: its dependents are skipped and its error is raised at the
     end. ``after_job`` is called in this process after each job that ran (tests interrupt
-    there)."""
+    there). ``executor`` ``dask`` runs them on the workers of the scheduler at ``address``
+    (every job whose dependencies are done is handed to it; Dask queues them)."""
+    if executor not in EXECUTORS:
+        raise ConfigError(f"--executor: expected one of {', '.join(EXECUTORS)}, got {executor!r}")
+    logs = logs or Path("logs")
+    if executor == "dask":
+        check_shared_paths(jobs, logs)
     state = Progress(jobs, console or Console(stderr=True))
+    if executor == "dask":
+        pool = Pool(lambda: _dask_pool(address, state.console), len(jobs), "queued")
+    elif workers > 1:
+        pool = Pool(lambda: _process_pool(workers), workers)
+    else:
+        return _run_here(state, after_job)
+    return _run_pool(state, pool, threads, logs, after_job)
+
+
+def _run_here(state: Progress, after_job: Callable[[Job], None] | None) -> int:
+    """The jobs one after another in this process, in plan order."""
     ran = 0
-    if workers <= 1:
-        for job in state.todo:
-            if state.blocked(job):
-                continue
-            try:
-                execute(job)
-            except Exception as exc:  # one failed job (a collapsed GAN) stops only its cells
-                state.fail(job, exc)
-                continue
-            state.finished.add(job.id)
-            ran += 1
-            if after_job is not None:
-                after_job(job)
-        state.result()
-        return ran
-    return _run_pool(state, workers, threads, logs or Path("logs"), after_job)
+    for job in state.todo:
+        if state.blocked(job):
+            continue
+        try:
+            execute(job)
+        except Exception as exc:  # one failed job (a collapsed GAN) stops only its cells
+            state.fail(job, exc)
+            continue
+        state.finished.add(job.id)
+        ran += 1
+        if after_job is not None:
+            after_job(job)
+    state.result()
+    return ran
 
 
 def _run_pool(
-    state: Progress, workers: int, threads: int, logs: Path,
+    state: Progress, pool: Pool, threads: int, logs: Path,
     after_job: Callable[[Job], None] | None,
 ) -> int:  # fmt: skip
-    """The jobs in a pool of ``workers`` spawned processes, each job once its deps are done."""
+    """The jobs on an executor (a pool of processes, a Dask cluster), each once its deps are
+    done, at most ``pool.slots`` at a time."""
+    if not state.todo:
+        return 0
     running: dict[Future[None], Job] = {}
-    todo, ran, ctx = list(state.todo), 0, multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
-                             initargs=(threads,)) as pool:  # fmt: skip
+    todo, ran = list(state.todo), 0
+    with pool.open() as ex:
         while todo or running:
             for job in list(todo):
-                if len(running) >= workers:
+                if len(running) >= pool.slots:
                     break
                 if state.blocked(job):
                     todo.remove(job)
                 elif all(d in state.finished for d in job.deps):
                     todo.remove(job)
                     log = log_path(logs, job)
-                    running[pool.submit(execute, job, str(log))] = job
-                    state.console.print(f"start: {job.title or job.id} (log: {log})")
+                    running[ex.submit(_run_job, job, str(log), threads)] = job
+                    state.console.print(f"{pool.verb}: {job.title or job.id} (log: {log})")
             if not running:
                 break
             done, _ = wait(running, return_when=FIRST_COMPLETED)

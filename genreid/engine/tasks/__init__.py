@@ -1,7 +1,7 @@
 """Training tasks by name (the ``task`` key of a config): each plugs into the one loop.
 
-A config's ``task`` may also name a pipeline (``slsr``, ``pretrain``): a sequence of stages
-that trains one or more runs, run by its own command (``genreid slsr``, ``genreid pretrain``),
+A config's ``task`` may also name a pipeline (``slsr``, ``pretrain``): stages or a plan of
+jobs that trains one or more runs, run by its own command (``genreid slsr``, ``genreid pretrain``),
 not by ``genreid train``."""
 
 from __future__ import annotations
