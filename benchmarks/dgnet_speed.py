@@ -29,8 +29,10 @@ from genreid.engine.tasks.dgnet import DGNetConfig, DGNetSteps, Teacher  # noqa:
 from genreid.models.reid import ModelConfig, build_model  # noqa: E402
 
 
-def make_iteration(config: str, device: torch.device, precision: str, K: int, compiled: bool):
-    """One full DG-Net iteration on fixed random images, its steps and config."""
+def make_iteration(config: str, device: torch.device, precision: str, K: int, compiled: bool,
+                   parts: frozenset[str] = frozenset()):  # fmt: skip
+    """One full DG-Net iteration on fixed random images, its steps and config. ``parts`` may
+    add channels_last (modules and images) and fused (Adam's fused kernel for G and D)."""
     cfg = load_config(
         DGNetConfig, config, ["model.pretrained=null", f"train.precision={precision}"]
     )
@@ -41,12 +43,20 @@ def make_iteration(config: str, device: torch.device, precision: str, K: int, co
     torch.manual_seed(0)
     steps = DGNetSteps(cfg, K, device, teacher, dtype, load_pretrained=False)
     P, (h, w) = cfg.train.pairs, cfg.data.size
-    x, xp = torch.randn(P, 3, h, w, device=device), torch.randn(P, 3, h, w, device=device)
+    memory = torch.channels_last if "channels_last" in parts else torch.contiguous_format
+    x, xp = (torch.randn(P, 3, h, w, device=device).contiguous(memory_format=memory)
+             for _ in range(2))  # fmt: skip
+    for k in ("E_a", "E_s", "G", "D"):
+        getattr(steps, k).to(memory_format=memory)
+    if "fused" in parts:
+        for opt in (steps.opt_gen, steps.opt_dis):
+            for group in opt.param_groups:
+                group["fused"] = True
     y = torch.arange(P, device=device) % K
     start = cfg.loss.start + cfg.loss.warmup  # time the full objective, as after the warm-up
 
-    if compiled:
-        for k in ("E_a", "E_s", "G", "D"):
+    if compiled or "compile_gen" in parts:  # compile_gen: all but D (its gradient penalty)
+        for k in ("E_a", "E_s", "G", "D") if compiled else ("E_a", "E_s", "G"):
             getattr(steps, k).compile()
 
     def one(i: int) -> None:
@@ -56,14 +66,15 @@ def make_iteration(config: str, device: torch.device, precision: str, K: int, co
 
 
 def interleaved(args: argparse.Namespace, device: torch.device) -> dict:
-    """Fast-path variants of one config (fp32, bf16, compile, bf16+compile), timed round by
+    """Fast-path variants of one config (fp32, bf16, channels_last, compile, fused and their
+    ``+`` combinations), timed round by
     round in this process: seconds per iteration and the ratio of fp32's time to theirs."""
     names = ["fp32", *[n for n in args.variants.split(",") if n != "fp32"]]
     runs, unsupported = {}, {}
     for n in names:
         parts = set(n.split("+"))
         one, *_ = make_iteration(args.config, device, "bf16" if "bf16" in parts else "fp32",
-                                 args.classes, "compile" in parts)  # fmt: skip
+                                 args.classes, "compile" in parts, frozenset(parts))  # fmt: skip
         try:
             for i in range(args.warmup if args.warmup is not None else 1):
                 one(i)

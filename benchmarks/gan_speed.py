@@ -33,7 +33,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from genreid.core.config import load_config  # noqa: E402
-from genreid.engine.fastpath import autocast, resolve_precision  # noqa: E402
+from genreid.engine.fastpath import resolve_precision  # noqa: E402
 from genreid.engine.tasks.gan import GanConfig, GanSteps  # noqa: E402
 from genreid.eval.gen_metrics import (  # noqa: E402
     feature_stats,
@@ -105,7 +105,8 @@ def bench_gan(arch: str, preset: str, batch: int, steps: int, warmup: int, devic
 def iteration_variants(arch: str, preset: str, batch: int, variants: list[str], rounds: int,
                        device: torch.device) -> dict:  # fmt: skip
     """One training iteration (the schedule's D and G steps) per fast-path variant (fp32,
-    bf16 autocast around the steps, channels_last, compile of G and D), timed round by round
+    bf16 autocast inside the steps as in training, channels_last, compile of G and D, fused
+    Adam; ``+``-joined combinations), timed round by round
     in this process: real images/s and the ratio to fp32 within each round (median)."""
     size, width = PRESETS[preset]
     overrides = [f"data.height={size[0]}", f"data.width={size[1]}", f"model.width={width}"]
@@ -115,7 +116,12 @@ def iteration_variants(arch: str, preset: str, batch: int, variants: list[str], 
         parts = set(name.split("+"))
         cfg = load_config(GanConfig, None, [f"model.arch={arch}", *overrides])
         torch.manual_seed(0)
-        s = GanSteps(cfg, device)
+        dtype = resolve_precision("bf16" if "bf16" in parts else "fp32", device, "gan")
+        s = GanSteps(cfg, device, amp=dtype)  # bf16: autocast inside the steps, as in training
+        if "fused" in parts:  # Adam's fused CPU/CUDA kernel instead of its per-tensor loop
+            for opt in (s.optG, s.optD):
+                for group in opt.param_groups:
+                    group["fused"] = True
         memory = torch.channels_last if "channels_last" in parts else torch.contiguous_format
         s.G.to(memory_format=memory)
         s.D.to(memory_format=memory)
@@ -123,14 +129,12 @@ def iteration_variants(arch: str, preset: str, batch: int, variants: list[str], 
             s.G.compile()
             s.D.compile()
         real = (torch.rand(batch, 3, *size, device=device) * 2 - 1).contiguous(memory_format=memory)
-        dtype = resolve_precision("bf16" if "bf16" in parts else "fp32", device, "gan")
 
-        def one(s=s, real=real, dtype=dtype, n_g=cfg.train.g_steps) -> None:
-            with autocast(device, dtype):
-                for _ in range(s.d_steps):
-                    s.d_step(real)
-                for _ in range(n_g):
-                    s.g_step(batch)
+        def one(s=s, real=real, n_g=cfg.train.g_steps) -> None:
+            for _ in range(s.d_steps):
+                s.d_step(real)
+            for _ in range(n_g):
+                s.g_step(batch)
 
         try:
             one()  # warm-up (and compilation)

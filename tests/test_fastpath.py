@@ -45,10 +45,14 @@ def test_auto_is_the_tasks_measured_choice_and_fp32_without_native_bf16(monkeypa
     assert resolve_channels_last(True, CPU, "gan", None)
 
 
-def test_the_shipped_auto_is_fp32_until_a_variant_is_measured_faster_and_as_accurate():
-    assert all(choice == ("fp32", False, False) for choice in fastpath.CPU_AUTO.values())
-    assert resolve_precision("auto", CPU, "reid") is None
+def test_the_shipped_auto_is_bf16_channels_last_for_reid_and_gans_fp32_for_dgnet(monkeypatch):
+    assert fastpath.CPU_AUTO == {"reid": ("bf16", False, True), "gan": ("bf16", False, True)}
+    monkeypatch.setattr(fastpath, "cpu_has_native_bf16", lambda: True)
+    assert resolve_precision("auto", CPU, "reid") is torch.bfloat16
+    assert resolve_precision("auto", CPU, "dgnet") is None
     assert not resolve_compile("auto", CPU, "reid")
+    cuda = torch.device("cuda")  # the GANs' GPU figures are fp32: auto stays there
+    assert resolve_precision("auto", cuda, "gan") is None
 
 
 def test_the_old_amp_key_reads_as_precision():
@@ -76,7 +80,7 @@ def test_bf16_on_a_cpu_refuses_inputs_narrow_enough_for_torchs_nan_convolution()
     "fast",
     [
         ("train.precision=bf16", "train.channels_last=true"),
-        ("train.precision=bf16", "train.compile=true"),
+        ("train.precision=bf16", "train.compile=true", "train.channels_last=false"),
     ],
 )
 def test_bf16_autocast_and_compile_train_and_checkpoint_like_fp32(tmp_path, fast):
@@ -96,7 +100,7 @@ def test_bf16_autocast_and_compile_train_and_checkpoint_like_fp32(tmp_path, fast
     assert all(torch.isfinite(v).all() for v in b.values() if v.is_floating_point())
     resolved = fast_run["fast_path"]
     assert resolved["precision"] == "bf16" and ref["fast_path"]["precision"] == "fp32"
-    assert resolved["channels_last"] == ("train.channels_last=true" in fast)
+    assert resolved["channels_last"] == ("train.channels_last=false" not in fast)
     assert resolved["compile"] == ("train.compile=true" in fast)
 
 

@@ -79,10 +79,11 @@ def test_bad_size_and_config_errors():
         load_config(GanConfig, None, ["train.critic_step=3"])
     with pytest.raises(ConfigError, match="model.arch.*Did you mean 'wgangp'"):
         load_config(GanConfig, None, ["model.arch=wgangan"])
-    with pytest.raises(ConfigError, match="train.precision: GANs train in fp32"):
-        load_config(GanConfig, None, ["train.precision=bf16"])
-    with pytest.raises(ConfigError, match="train.precision: GANs train in fp32"):
-        load_config(GanConfig, None, ["train.amp=bf16"])  # the old name, from older run folders
+    with pytest.raises(ConfigError, match="train.precision: GANs train in fp32 or bf16"):
+        load_config(GanConfig, None, ["train.precision=fp16"])
+    with pytest.raises(ConfigError, match="train.precision: GANs train in fp32 or bf16"):
+        load_config(GanConfig, None, ["train.amp=fp16"])  # the old name, from older run folders
+    assert load_config(GanConfig, None, ["train.precision=bf16"]).train.precision == "bf16"
     with pytest.raises(ConfigError, match="data.root is empty"):
         GanConfig().data.require_root()
 

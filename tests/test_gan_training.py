@@ -296,3 +296,35 @@ def test_resume_refusals(tmp_path, market):
     train_gan(cfg_for(market, "dcgan", "train.epochs=1"), run)
     with pytest.raises(RunFolderError, match="model.width"):
         train_gan(cfg_for(market, "dcgan", "train.epochs=2", "model.width=8"), run, resume=True)
+
+
+def test_auto_is_bf16_for_the_measured_dcgan_and_fp32_for_wgangp(tmp_path, market, monkeypatch):
+    import genreid.engine.fastpath as fastpath
+
+    monkeypatch.setattr(fastpath, "cpu_has_native_bf16", lambda: True)
+    dcgan = train_gan(cfg_for(market, "dcgan", "train.max_iters=1"), tmp_path / "d")
+    assert dcgan["fast_path"] == {"precision": "bf16", "compile": False, "channels_last": True}
+    wgangp = train_gan(cfg_for(market, "wgangp", "train.max_iters=1"), tmp_path / "w")
+    assert wgangp["fast_path"] == {"precision": "fp32", "compile": False, "channels_last": False}
+
+
+@pytest.mark.parametrize("arch", ["dcgan", "wgangp"])
+def test_bf16_channels_last_trains_finite_fp32_weights_and_resumes_bitwise(tmp_path, market, arch):
+    """bf16 autocast inside the steps (WGAN-GP's penalty differentiates through it) with
+    channels_last: fp32 master weights, finite, not fp32's, and a resume as exact as fp32's."""
+    fast = ("train.precision=bf16", "train.channels_last=true", "train.epochs=2")
+    ref = train_gan(cfg_for(market, arch, "train.epochs=2", "train.precision=fp32"), tmp_path / "a")
+    full = train_gan(cfg_for(market, arch, *fast), tmp_path / "b")
+    assert full["fast_path"] == {"precision": "bf16", "compile": False, "channels_last": True}
+    assert ref["fast_path"]["precision"] == "fp32"
+    a = dict(checkpoint_tensors(load_checkpoint(tmp_path / "a/checkpoints/last.pt")))
+    b = dict(checkpoint_tensors(load_checkpoint(tmp_path / "b/checkpoints/last.pt")))
+    weights = [k for k in a if k.startswith("/modules/") and a[k].is_floating_point()]
+    assert weights and all(a[k].dtype == b[k].dtype == torch.float32 for k in weights)
+    assert all(torch.isfinite(b[k]).all() for k in weights)
+    assert any(not torch.equal(a[k], b[k]) for k in weights)
+    part = tmp_path / "part"
+    train_gan(cfg_for(market, arch, *fast, "train.max_iters=4"), part)
+    train_gan(cfg_for(market, arch, *fast), part, resume=True)
+    c = dict(checkpoint_tensors(load_checkpoint(part / "checkpoints/last.pt")))
+    assert all(torch.equal(b[k], c[k]) for k in weights)

@@ -24,7 +24,7 @@ import json
 import math
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -149,6 +149,10 @@ class Task:
     # What to try when a loss or the weights become NaN.
     nan_advice: ClassVar[str] = "a lower learning rate."
     stage: ClassVar[str] = ""  # env.json's "stage" (default: the task name)
+    # What `genreid pretrain` writes from a run of this task: backbone.pt or generator.pt.
+    pretrain_product: ClassVar[str] = "backbone"
+    # The field of `genreid reproduce`'s plan Context whose overrides its table runs take.
+    reproduce_overrides: ClassVar[str] = "reid_overrides"
 
     def __init__(self, cfg: Any) -> None:
         self.cfg = cfg
@@ -166,9 +170,22 @@ class Task:
         """Run (or resume) a whole run of this task into ``out``; returns its results."""
         return Loop(cls(cfg), out, resume).run()
 
-    def cpu_bf16_safe(self) -> bool:
+    @classmethod
+    def finished_epochs(cls, cfg: Any) -> int | None:
+        """The epochs a finished run must have completed to count as done (None: any finished
+        run does), so that a run whose ``train.epochs`` was raised since goes on."""
+        return None
+
+    @classmethod
+    def trained_images(cls, cfg: Any, real_images: Callable[[dict[str, Any]], int]) -> int:
+        """Images a run passes through its networks, given the labeled training images of
+        data options (``real_images``): what a GPU-hours estimate scales (0: not estimated)."""
+        return 0
+
+    def cpu_auto_bf16(self) -> bool:
         """Whether ``train.precision: auto`` may pick bf16 on a CPU for this run (False where
-        its inputs would meet a known defect of torch's bf16 kernels)."""
+        bf16 was not measured as accurate for it, or its inputs would meet a known defect of
+        torch's bf16 kernels)."""
         return True
 
     def setup(self, loop: Loop) -> None:
@@ -727,7 +744,7 @@ class Loop:
         """The autocast dtype, compilation and memory format this run trains with."""
         cfg, task, dev = self.cfg, self.task, self.device
         self.amp = resolve_precision(cfg.precision_mode, dev, task.name)
-        unsafe = dev.type == "cpu" and not task.cpu_bf16_safe()
+        unsafe = dev.type == "cpu" and not task.cpu_auto_bf16()
         if cfg.precision_mode == "auto" and unsafe:
             self.amp = None
         self.compile = resolve_compile(cfg.compile, dev, task.name)

@@ -616,6 +616,7 @@ class DGNetTask(Task):
     config_class = DGNetConfig
     stage = "dgnet"
     nan_advice = NAN_ADVICE
+    reproduce_overrides = "dgnet_overrides"
 
     def __init__(self, cfg: DGNetConfig) -> None:
         super().__init__(cfg)
@@ -707,7 +708,7 @@ class DGNetTask(Task):
     # ------------------------------------------------------------------ training
     def step(self, batch: dict[str, Any], at: StepInfo) -> dict[str, float]:
         dev = self.loop.device
-        images = batch["image"].to(dev, non_blocking=True)
+        images = self.loop.images(batch["image"])
         P = images.shape[0] // 2
         y = batch["label"][:P].to(dev)
         return self.steps.iteration(images[:P], images[P:], y, at.step)

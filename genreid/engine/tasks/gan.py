@@ -33,6 +33,7 @@ from genreid.data.errors import DatasetError
 from genreid.data.records import ImageRecord
 from genreid.data.samplers import EpochSampler
 from genreid.data.transforms import GanTransform, to_tensor
+from genreid.engine.fastpath import autocast
 from genreid.engine.loop import (
     Loop,
     LoopConfig,
@@ -98,9 +99,10 @@ class GanTrainSection(LoopConfig):
 
     def check(self) -> None:
         super().check()
-        if self.precision_mode not in ("auto", "fp32"):
+        if self.precision_mode == "fp16":
             raise ConfigError(
-                f"train.precision: GANs train in fp32; use auto or fp32 (got {self.precision_mode})"
+                "train.precision: GANs train in fp32 or bf16 (no loss scaling for fp16); use "
+                "auto, fp32 or bf16"
             )
         positive = {
             "train.batch_size": self.batch_size,
@@ -227,8 +229,9 @@ class GanSteps:
         cfg: GanConfig,
         device: torch.device,
         finite: Callable[[str, torch.Tensor], float] | None = None,
+        amp: torch.dtype | None = None,
     ) -> None:
-        self.cfg, self.device = cfg, device
+        self.cfg, self.device, self.amp = cfg, device, amp
         self.arch: type[GanArch] = GAN_ARCHS.get(cfg.model.arch)
         self.G, self.D = build_gan(cfg.model, cfg.data.size)
         self.pretrained = None  # where G and D were initialised from
@@ -257,9 +260,21 @@ class GanSteps:
             freeze_lower(self.D, self.cfg.train.freeze_d)
 
     def seen_by(self, D: Callable[[torch.Tensor], torch.Tensor]) -> Any:
-        """The discriminator as the losses call it: through DiffAugment when train.augment."""
+        """The discriminator as the losses call it: through DiffAugment when train.augment,
+        autocast to ``amp`` with fp32 scores when training in bf16."""
         policy = self.cfg.train.augment
-        return Augmented(D, policy) if policy else D
+        D = Augmented(D, policy) if policy else D
+        return D if self.amp is None else self.autocast(D)
+
+    def autocast(self, net: Callable[[torch.Tensor], torch.Tensor]) -> Any:
+        """``net`` run under autocast to ``amp``, its output back in fp32 (losses, penalties and
+        the images D sees stay fp32)."""
+
+        def run(x: torch.Tensor) -> torch.Tensor:
+            with autocast(self.device, self.amp):
+                return net(x).float()
+
+        return run if self.amp is not None else net
 
     @property
     def sampler(self) -> torch.nn.Module:
@@ -270,7 +285,7 @@ class GanSteps:
         """One discriminator (critic) update on a real batch and as many fresh fakes."""
         z = self.G.sample_z(real.shape[0]).to(self.device)
         with torch.no_grad():
-            fake = self.G(z)
+            fake = self.autocast(self.G)(z)
         loss, stats = self.arch.d_loss(self.seen_by(self.D_net), real, fake, self.cfg.train)
         self.last["loss/d"] = self.finite("discriminator loss", loss)
         self.last.update({k: float(v.detach()) for k, v in stats.items()})
@@ -283,7 +298,7 @@ class GanSteps:
         self.train_d(False)
         try:
             z = self.G.sample_z(batch_size).to(self.device)
-            loss = self.arch.g_loss(self.seen_by(self.D)(self.G_net(z)))
+            loss = self.arch.g_loss(self.seen_by(self.D)(self.autocast(self.G_net)(z)))
             self.last["loss/g"] = self.finite("generator loss", loss)
             self.optG.zero_grad(set_to_none=True)
             loss.backward()
@@ -308,6 +323,8 @@ class GanTask(Task):
     reseed_each_epoch = False
     resumable_keys = ("train.", "data.workers")
     nan_advice = NAN_ADVICE
+    pretrain_product = "generator"
+    reproduce_overrides = "gan_overrides"
 
     def __init__(
         self,
@@ -333,13 +350,22 @@ class GanTask(Task):
         self.iteration = 0  # generator phases so far
         self.bad_streak = 0  # consecutive iterations that look collapsed
 
+    @classmethod
+    def trained_images(cls, cfg: GanConfig, real_images: Callable[[dict[str, Any]], int]) -> int:
+        """Epochs (after the iteration floor) x real images, every critic step counted."""
+        real = real_images(dict(cfg.data.options))
+        return iteration_floor(cfg, real).train.epochs * real
+
     # ------------------------------------------------------------------ set-up
+    def cpu_auto_bf16(self) -> bool:
+        return GAN_ARCHS.get(self.cfg.model.arch).cpu_auto_bf16
+
     def setup(self, loop: Loop) -> None:
         cfg, t = self.cfg, self.cfg.train
         self.loop = loop
         if self.records is None:
             self.records = training_records(cfg)
-        self.steps = steps = GanSteps(cfg, loop.device, loop.finite)
+        self.steps = steps = GanSteps(cfg, loop.device, loop.finite, loop.amp)
         self.G, self.D = steps.G, steps.D
         steps.G_net = loop.module("G", steps.G)
         steps.D_net = loop.module("D", steps.D)
@@ -393,7 +419,7 @@ class GanTask(Task):
         self.G.train()
         self.D.train()
         last = self.steps.last
-        self.steps.d_step(batch["image"].to(self.loop.device, non_blocking=True))
+        self.steps.d_step(self.loop.images(batch["image"]))
         self.d_count += 1
         values = {"loss/d": last["loss/d"]}
         if self.d_count % self.n_d == 0:

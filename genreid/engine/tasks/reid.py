@@ -9,6 +9,7 @@ from its own seed, so results do not depend on workers, ranks or interruptions.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,7 @@ from genreid.labels.base import (
     TrainingSet,
     build_strategy,
     cross_entropy_per_image,
+    resolve_gen_start,
     strategy_class,
     used_images,
     weighted_mean,
@@ -160,6 +162,24 @@ class ReIDTask(Task):
         super().__init__(cfg)
         self.cfg: ReIDTrainConfig = cfg
 
+    @classmethod
+    def finished_epochs(cls, cfg: ReIDTrainConfig) -> int | None:
+        """All of ``train.epochs``: a finished run with fewer goes on."""
+        return cfg.train.epochs
+
+    @classmethod
+    def trained_images(
+        cls, cfg: ReIDTrainConfig, real_images: Callable[[dict[str, Any]], int]
+    ) -> int:
+        """Epochs x real images, plus the generated ones from the strategy's first epoch with
+        them."""
+        real, epochs = real_images(dict(cfg.data.options)), cfg.train.epochs
+        generated = (cfg.data.max_generated or 0) if cfg.data.generated else 0
+        strategy = strategy_class(cfg.labels.strategy)
+        start = resolve_gen_start(cfg.labels.gen_start_epoch, strategy.delayed_by_default, epochs)
+        with_generated = max(0, epochs - start) if strategy.uses_generated else 0
+        return epochs * real + with_generated * generated
+
     # ------------------------------------------------------------------ set-up
     def setup(self, loop: Loop) -> None:
         cfg, d = self.cfg, self.cfg.data
@@ -205,7 +225,7 @@ class ReIDTask(Task):
         )
         self.scaler = loop.scaler()
 
-    def cpu_bf16_safe(self) -> bool:
+    def cpu_auto_bf16(self) -> bool:
         return self.cfg.data.width >= BF16_MIN_WIDTH
 
     # ------------------------------------------------------------------ data

@@ -53,6 +53,8 @@ class GanArch:
     defaults: ClassVar[dict[str, Any]] = {}
     # The train.* key that counts discriminator updates per generator phase.
     d_steps_key: ClassVar[str] = "d_steps"
+    # train.precision: auto may train it in bf16 on a CPU (measured as accurate: fastpath.py)
+    cpu_auto_bf16: ClassVar[bool] = False
     collapse_advice: ClassVar[str] = ""
 
     @classmethod

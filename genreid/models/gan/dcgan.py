@@ -118,6 +118,7 @@ class DCGAN(GanArch):
     name = "dcgan"
     defaults = {"z_dim": 100, "depth": 4, "lr": 2e-4, "betas": [0.5, 0.999], "g_steps": 2}
     d_steps_key = "d_steps"
+    cpu_auto_bf16 = True  # generated-image measures within noise of fp32 (docs/RESULTS.md)
     collapse_advice = (
         "a lower discriminator learning rate or more generator steps (train.g_steps=2 or 3), "
         "a lower train.lr, or more training images per GAN (fewer clusters)."
