@@ -16,6 +16,7 @@ import torch
 import yaml
 from typer.testing import CliRunner
 
+import genreid.engine.slsr as slsr
 from genreid.cli import app
 from genreid.core.config import load_config
 from genreid.core.errors import ConfigError, RunFolderError
@@ -159,6 +160,33 @@ def test_bad_pipeline_configs_fail_before_anything_runs(tmp_path):
     with pytest.raises(ConfigError, match="model.widht"):
         run_slsr(bad, tmp_path / "p")
     assert not (tmp_path / "p" / "seed_0" / "baseline").exists()
+
+
+def test_the_executor_keys_are_checked_and_reach_the_runner_with_absolute_paths(
+    tmp_path, monkeypatch
+):
+    with pytest.raises(ConfigError, match="executor dask needs address tcp://HOST:PORT"):
+        load_config(SlsrConfig, "slsr_tiny", ["executor=dask"])
+    with pytest.raises(ConfigError, match="address goes only with executor dask"):
+        load_config(SlsrConfig, "slsr_tiny", ["address=tcp://127.0.0.1:1"])
+    with pytest.raises(ConfigError, match="executor: expected one of local, dask, got 'slurm'"):
+        load_config(SlsrConfig, "slsr_tiny", ["executor=slurm"])
+    root, _ = make_data(tmp_path, ids=4, n_gen=0)
+    calls = []
+
+    def fake_run_jobs(jobs, *args, **kwargs):
+        calls.append((jobs, kwargs))
+        raise RuntimeError("stop after planning")
+
+    monkeypatch.setattr(slsr, "run_jobs", fake_run_jobs)
+    monkeypatch.chdir(tmp_path)
+    cfg = small_pipeline(root.relative_to(tmp_path), "executor=dask", "address=tcp://127.0.0.1:1")
+    with pytest.raises(RuntimeError, match="stop after planning"):
+        run_slsr(cfg, "p")  # relative folders: made absolute for the workers
+    jobs, kwargs = calls[0]
+    assert kwargs["executor"] == "dask" and kwargs["address"] == "tcp://127.0.0.1:1"
+    assert all(os.path.isabs(job.out) for job in jobs.values())
+    assert all(os.path.isabs(job.params["root"]) for job in jobs.values() if "root" in job.params)
 
 
 def test_a_pipeline_folder_only_continues_the_same_pipeline(tmp_path):

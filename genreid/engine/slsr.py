@@ -31,7 +31,7 @@ from genreid.data.datasets import DATASETS, load_dataset
 from genreid.data.synthetic.spec import SyntheticSpec
 from genreid.engine.clustering import PICKS
 from genreid.engine.reproduce.plan import Job
-from genreid.engine.reproduce.runner import check_jobs, run_jobs
+from genreid.engine.reproduce.runner import check_executor, check_jobs, run_jobs
 from genreid.engine.stages import read_json, record_pipeline
 from genreid.engine.tasks.reid import ReIDTrainConfig, step_matched_epochs
 from genreid.eval.significance import paired_t
@@ -92,6 +92,10 @@ class SlsrConfig:
     step_matched_baseline: bool = True
     threads: int | None = None  # train.threads of every run (null: the recipe's, or cores/jobs)
     jobs: int = 1  # jobs run side by side (worker processes); 1: one after another, in here
+    # local (this process, or `jobs` worker processes) or dask: the workers of the Dask
+    # scheduler at `address` (tcp://HOST:PORT; docs/REPRODUCE.md, a shared file system)
+    executor: str = "local"
+    address: str = ""
 
     def check(self) -> None:
         if self.task != "slsr":
@@ -116,11 +120,15 @@ class SlsrConfig:
             )
         if self.generated < 0:
             raise ConfigError(f"generated: expected 0 or more images, got {self.generated}")
+        check_executor(self.executor, self.address, "executor", "address")
 
 
 # keys that may change in an existing pipeline folder: they add runs (or take them out of the
 # summary) or change only the speed; every finished run stays valid
-ADDS_RUNS_ONLY = ("seeds", "compare", "cluster_ids", "step_matched_baseline", "threads", "jobs")
+ADDS_RUNS_ONLY = (
+    "seeds", "compare", "cluster_ids", "step_matched_baseline", "threads", "jobs", "executor",
+    "address",
+)  # fmt: skip
 
 
 def method_names(cfg: SlsrConfig) -> list[str]:
@@ -376,7 +384,8 @@ def run_plan(cfg: SlsrConfig, out: Path, root: str, console: Console) -> None:
         run_jobs({"synthetic": render_job(cfg, out)}, logs=logs, console=console)
     jobs = slsr_jobs(cfg, out, root)
     check_jobs(jobs)  # a bad override fails before any job runs
-    run_jobs(jobs, cfg.jobs, run_threads(cfg) or 1, logs, console)
+    run_jobs(jobs, cfg.jobs, run_threads(cfg) or 1, logs, console,
+             executor=cfg.executor, address=cfg.address)  # fmt: skip
 
 
 def run_slsr(cfg: SlsrConfig, out: str | Path, console: Console | None = None) -> dict[str, Any]:
@@ -384,7 +393,11 @@ def run_slsr(cfg: SlsrConfig, out: str | Path, console: Console | None = None) -
     a figure of every method's rank-1 and mAP over seeds (``comparison.png``)."""
     console = console or Console(stderr=True)
     out = Path(out)
+    if cfg.executor == "dask":  # the workers see the same files, not this working folder
+        out = out.resolve()
     root = dataset_root(cfg, out)
+    if cfg.executor == "dask":
+        root = str(Path(root).resolve())
     record_slsr(cfg, out)
     run_plan(cfg, out, root, console)
     summary = summarize(cfg, out)

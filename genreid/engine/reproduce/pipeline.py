@@ -46,7 +46,7 @@ from genreid.engine.reproduce.plan import (
     substitute,
     tuning_plan,
 )
-from genreid.engine.reproduce.runner import EXECUTORS, check_jobs, run_jobs
+from genreid.engine.reproduce.runner import check_executor, check_jobs, run_jobs
 from genreid.engine.reproduce.spec import SCALES, TableSpec, load_table, table_names
 from genreid.engine.stages import check_pipeline, read_json, record_pipeline
 from genreid.eval.report import EVAL_DEFAULTS
@@ -109,15 +109,7 @@ class ReproduceConfig:
                 parse_override(item)
 
     def _check_executor(self) -> None:
-        if self.executor not in EXECUTORS:
-            raise ConfigError(
-                f"--executor: expected one of {', '.join(EXECUTORS)}, got {self.executor!r}"
-            )
-        if (self.executor == "dask") != bool(self.address):
-            raise ConfigError(
-                "--executor dask needs --address tcp://HOST:PORT (its scheduler's), and "
-                "--address goes only with --executor dask"
-            )
+        check_executor(self.executor, self.address, "--executor", "--address")
 
 
 def list_tables() -> list[tuple[str, str, str, str]]:

@@ -295,6 +295,21 @@ def _dask_pool(address: str, console: Console) -> Iterator[Executor]:
         client.close()
 
 
+def check_executor(executor: str, address: str, executor_key: str, address_key: str) -> None:
+    """An executor genreid has, and a scheduler address exactly when it is ``dask``; the keys
+    are how the caller names them (``--executor`` on the command line, ``executor`` in a
+    pipeline config)."""
+    if executor not in EXECUTORS:
+        raise ConfigError(
+            f"{executor_key}: expected one of {', '.join(EXECUTORS)}, got {executor!r}"
+        )
+    if (executor == "dask") != bool(address):
+        raise ConfigError(
+            f"{executor_key} dask needs {address_key} tcp://HOST:PORT (its scheduler's), and "
+            f"{address_key} goes only with {executor_key} dask"
+        )
+
+
 def check_shared_paths(jobs: dict[str, Job], logs: Path) -> None:
     """Refuse relative paths before jobs go to a cluster, whose workers would resolve them in
     their own working folders: the logs, each job's output, data and GAN run folders, and any
