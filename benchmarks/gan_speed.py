@@ -71,7 +71,7 @@ def bench_gan(arch: str, preset: str, batch: int, steps: int, warmup: int, devic
     real = (torch.rand(batch, 3, *size, device=device) * 2 - 1).contiguous()
     t_d = _timed(lambda: s.d_step(real), steps, warmup, device)
     t_g = _timed(lambda: s.g_step(batch), steps, warmup, device)
-    n_d, n_g = s.d_steps, cfg.train.g_steps
+    n_d, n_g = s.d_steps, s.options.g_steps
     t_iter = n_d * t_d + n_g * t_g
     s.G.eval()
     with torch.no_grad():
@@ -130,7 +130,7 @@ def iteration_variants(arch: str, preset: str, batch: int, variants: list[str], 
             s.D.compile()
         real = (torch.rand(batch, 3, *size, device=device) * 2 - 1).contiguous(memory_format=memory)
 
-        def one(s=s, real=real, n_g=cfg.train.g_steps) -> None:
+        def one(s=s, real=real, n_g=s.options.g_steps) -> None:
             for _ in range(s.d_steps):
                 s.d_step(real)
             for _ in range(n_g):

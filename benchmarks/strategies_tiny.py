@@ -100,11 +100,11 @@ def main() -> None:
     for strategy in ["baseline"] + [s for s in wanted if s != "baseline"]:
         extra: list[str] = []
         if strategy == "smprl":
-            extra.append(f"labels.smprl_from={Path(args.out) / 'baseline'}")
+            extra.append(f"labels.options.smprl_from={Path(args.out) / 'baseline'}")
         if strategy == "slsr":
             clusters, folder = make_clusters(args)
             args.generated_for["slsr"] = str(folder)
-            extra.append(f"labels.clusters={clusters}")
+            extra.append(f"labels.options.clusters={clusters}")
         t0 = time.time()
         res = train(args, strategy, extra)
         final = res.get("final", {})

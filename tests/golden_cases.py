@@ -2,8 +2,10 @@
 
 Each case trains a tiny run on a fixed toy dataset and digests every tensor of the final
 weights. ``tests/golden/training.json`` holds the digests recorded by the engine before the
-training loop was restructured; ``python -m tests.golden_cases`` rewrites it (only for a
-change that alters results on purpose, in a commit of its own that says so).
+training loop was restructured, one entry per machine kind (torch build and CPU kernels) they
+were recorded on; ``python -m tests.golden_cases`` records this machine's entry (a new kind:
+with the code of a commit that passes the test elsewhere; a change that alters results on
+purpose: every kind again, in a commit of its own that says so).
 """
 
 from __future__ import annotations
@@ -92,8 +94,9 @@ def gan_overrides(root: Path, arch: str, *extra: str) -> list[str]:
     return [
         f"data.root={root}", f"model.arch={arch}", "data.height=32", "data.width=16",
         "model.width=4", "model.depth=2", "train.batch_size=4", "train.progress=false",
-        "train.log_every=1", "train.critic_steps=2", "train.grid_size=4", "train.device=cpu",
+        "train.log_every=1", "train.grid_size=4", "train.device=cpu",
         "train.epochs=2", "train.precision=fp32", "train.compile=false",
+        *(["train.options.critic_steps=2"] if arch == "wgangp" else []),  # WGAN-GP's own key
         *extra,
     ]  # fmt: skip
 
@@ -111,9 +114,9 @@ def run_cases(tmp: Path, train_reid: Callable, train_gan: Callable, read_state: 
     for strategy in STRATEGIES:
         extra = [f"labels.strategy={strategy}"]
         if strategy == "smprl":
-            extra.append(f"labels.smprl_from={tmp / 'reid_baseline'}")
+            extra.append(f"labels.options.smprl_from={tmp / 'reid_baseline'}")
         if strategy == "slsr":  # the rule of the recorded run; majority is the case below
-            extra += [f"labels.clusters={clusters}", "labels.cluster_ids=any"]
+            extra += [f"labels.options.clusters={clusters}", "labels.options.cluster_ids=any"]
         uses_gen = strategy not in ("baseline", "lsr")
         run = tmp / f"reid_{strategy}"
         results = train_reid(reid_overrides(root, gen if uses_gen else None, *extra), run)
@@ -125,7 +128,7 @@ def run_cases(tmp: Path, train_reid: Callable, train_gan: Callable, read_state: 
     train = sorted(p for p in (root / "bounding_box_train").glob("0*.jpg") if p.name[:4] != "0000")
     rows = [f"{p.name},{(int(p.name[:4]) // 2 + (i % 4 == 3)) % 2}" for i, p in enumerate(train)]
     by_id.write_text("path,cluster\n" + "\n".join(rows) + "\n")
-    extra = ["labels.strategy=slsr", f"labels.clusters={by_id}"]
+    extra = ["labels.strategy=slsr", f"labels.options.clusters={by_id}"]
     run = tmp / "reid_slsr_majority"
     results = train_reid(reid_overrides(root, gen, *extra), run)
     state = {f"model.{k}": v for k, v in read_state(run, "model").items()}
@@ -175,9 +178,14 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         cases = run_cases(Path(tmp), *_current_api())
+    here = fingerprint()
+    machines = json.loads(GOLDEN.read_text())["machines"] if GOLDEN.is_file() else []
+    machines = [m for m in machines if m["fingerprint"] != here] + [
+        {"fingerprint": here, "cases": cases}
+    ]
     GOLDEN.parent.mkdir(parents=True, exist_ok=True)
-    GOLDEN.write_text(json.dumps({"fingerprint": fingerprint(), "cases": cases}, indent=1) + "\n")
-    print(f"wrote {GOLDEN} ({len(cases)} cases)")
+    GOLDEN.write_text(json.dumps({"machines": machines}, indent=1) + "\n")
+    print(f"wrote {GOLDEN} ({len(cases)} cases for {here}; {len(machines)} machine kinds)")
 
 
 if __name__ == "__main__":

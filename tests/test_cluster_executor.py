@@ -3,7 +3,8 @@ one thread, each its own process on 127.0.0.1. The micro table run there equals 
 executor's bit for bit (weights, features, generated images, metrics), each job with the
 local pool's thread count; a job whose worker is killed mid-run is resumed on the other; a job
 that raises names its log and is not retried; a missing extra, a wrong address, workers with
-several threads and relative paths each end in one line that says what to do."""
+several threads, relative paths and a scheduler lost mid-table each end in one line that says
+what to do."""
 
 from __future__ import annotations
 
@@ -28,8 +29,9 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from genreid.cli import app
-from genreid.core.cluster import check_workers, connect
-from genreid.core.errors import ConfigError
+from genreid.core.cluster import SchedulerLostError, check_workers, connect
+from genreid.core.errors import ConfigError, GenreidError
+from genreid.data.generated import MANIFEST
 from genreid.engine.gan_sampling import SamplingError
 from genreid.engine.reproduce.pipeline import run_reproduce
 from genreid.engine.reproduce.plan import Job
@@ -311,6 +313,64 @@ def test_relative_paths_are_refused_before_jobs_go_to_a_cluster(tmp_path, monkey
             check_shared_paths({job.id: job}, tmp_path / "logs")
     with pytest.raises(ConfigError, match="logs is a relative path"):
         check_shared_paths({ok.id: ok}, Path("logs"))
+
+
+def _sample_slowly() -> None:
+    """In a worker: a sample job marks its folder ``started``, waits ``params["wait"]``
+    seconds, then writes an empty manifest (done)."""
+    from genreid.engine.reproduce import runner
+
+    def sample(job: Job) -> Path:
+        out = Path(job.out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "started").write_text(str(os.getpid()))
+        time.sleep(job.params["wait"])
+        return runner.write_manifest(out, [])
+
+    runner._sample = sample
+
+
+@pytest.mark.slow
+def test_a_scheduler_lost_mid_table_is_one_line_and_keeps_finished_jobs(tmp_path):
+    pytest.importorskip("distributed")
+    (tmp_path / "cluster").mkdir()
+    lone = Cluster(tmp_path / "cluster", workers=1)  # its own: this test kills its scheduler
+    try:
+        address = lone.ready()
+        lone.client.run(_sample_slowly)
+        out = tmp_path / "t"
+        first = Job("generated/a", "sample", str(out / "generated/a"), {"wait": 0})
+        second = Job("generated/b", "sample", str(out / "generated/b"), {"wait": 300},
+                     deps=[first.id])  # fmt: skip
+        killed: list[float] = []
+
+        def kill_the_scheduler() -> None:
+            deadline = time.monotonic() + START_TIMEOUT
+            while not (Path(second.out) / "started").is_file() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            killed.append(time.monotonic())
+            lone.procs[0].kill()
+
+        killer = threading.Thread(target=kill_the_scheduler, daemon=True)
+        killer.start()
+        console = quiet()
+        with pytest.raises(SchedulerLostError) as lost:
+            run_jobs({j.id: j for j in (first, second)}, threads=1, logs=out / "logs",
+                     console=console, executor="dask", address=address)  # fmt: skip
+        assert killed and time.monotonic() - killed[0] < 30  # not Dask's long timeouts
+        line = str(lost.value)
+        assert isinstance(lost.value, GenreidError) and "\n" not in line  # `error: ...`
+        assert line.startswith(f"lost the Dask scheduler at {address} while jobs ran")
+        assert "finished jobs are kept, and running the same command again continues" in line
+        assert "`dask scheduler`" in line and "`dask worker ADDRESS --nthreads 1`" in line
+        assert lost.value.__cause__ is None and lost.value.__suppress_context__
+        assert "done: generated/a" in console.file.getvalue()
+        assert (Path(first.out) / MANIFEST).is_file()  # the finished job is kept
+        assert not (Path(second.out) / MANIFEST).is_file()
+    finally:
+        for worker in lone.workers:
+            worker.kill()  # its job sleeps on; nothing left to hand it back to
+        lone.close()
 
 
 def _pause_at_first_checkpoint(claim: str, seconds: float) -> None:

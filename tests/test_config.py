@@ -9,7 +9,7 @@ from typing import Literal
 import pytest
 import yaml
 
-from genreid.core.config import ConfigError, load_config, save_config, to_dict
+from genreid.core.config import ConfigError, chosen_by, load_config, save_config, to_dict
 from genreid.core.runs import RunDir
 
 
@@ -119,3 +119,78 @@ def test_yaml_booleans_reach_on_off_choices():
     assert load_config(ReIDTrainConfig, "tiny", ["data.cache=off"]).data.cache == "off"
     with pytest.raises(ConfigError, match="train.amp: True is not allowed"):
         load_config(ReIDTrainConfig, "tiny", ["train.amp=yes"])
+
+
+# --- a plugin's options, chosen by another key (core/config.py: chosen_by) ---------------
+
+
+@dataclass
+class Loud:
+    volume: int = 5
+
+
+@dataclass
+class Quiet:
+    volume: int = 1
+    mute: bool = False
+
+
+PLUGINS = {"loud": Loud, "quiet": Quiet}
+
+
+def _plugin(name: str) -> type:
+    if name not in PLUGINS:
+        raise ConfigError(f"unknown plugin {name!r}")
+    return PLUGINS[name]
+
+
+@dataclass
+class Speaker:
+    kind: str = "loud"
+    options: Loud | Quiet | None = chosen_by("kind", _plugin, lambda: list(PLUGINS))
+
+
+@dataclass
+class Limits:
+    lr: float = 1.0
+    depth: int = 3
+
+    def check(self, key: str = "limits") -> None:
+        if self.lr <= 0:
+            raise ConfigError(f"{key}.lr: expected > 0")
+
+
+@dataclass
+class Rig:
+    speaker: Speaker = field(default_factory=Speaker)
+    # chosen by a key of another section (a dotted key from the root)
+    extra: Loud | Quiet | None = chosen_by("speaker.kind", _plugin, lambda: list(PLUGINS))
+    a: Limits = field(default_factory=lambda: Limits(lr=0.5))  # other defaults than its class
+    b: Limits = field(default_factory=Limits)
+
+
+def test_a_chosen_section_reads_the_options_of_the_named_plugin():
+    rig = load_config(Rig, None, ["speaker.kind=quiet", "speaker.options.mute=true"])
+    assert rig.speaker.options == Quiet(mute=True)
+    assert load_config(Rig, None, ["speaker.options.volume=9"]).speaker.options == Loud(9)
+    assert load_config(Rig, None, ["extra.volume=2"]).extra == Loud(2)  # speaker.kind's default
+    assert load_config(Rig, None, ["speaker.kind=quiet", "extra.mute=true"]).extra.mute
+    with pytest.raises(ConfigError, match=r"'speaker.options.mute'\. It is an option of quiet, "
+                       r"not of loud \(speaker.kind\)"):  # fmt: skip
+        load_config(Rig, None, ["speaker.options.mute=true"])
+    with pytest.raises(ConfigError, match=r"'extra.mute'\. It is an option of quiet, not of loud "
+                       r"\(speaker.kind\)"):  # fmt: skip
+        load_config(Rig, None, ["extra.mute=true"])
+    with pytest.raises(ConfigError, match=r"speaker.options.mute is an option of quiet \(speaker"):
+        load_config(Rig, None, ["speaker.mute=true"])
+    with pytest.raises(ConfigError, match=r"Did you mean 'speaker.options.volume'"):
+        load_config(Rig, None, ["speaker.options.volum=1"])
+    with pytest.raises(ConfigError, match=r"speaker.kind: unknown plugin 'odd'"):
+        load_config(Rig, None, ["speaker.kind=odd", "speaker.options.volume=1"])
+
+
+def test_a_section_starts_from_its_fields_defaults_and_checks_at_its_key():
+    rig = load_config(Rig, None, ["a.depth=4", "b.depth=4"])
+    assert (rig.a.lr, rig.b.lr) == (0.5, 1.0)  # a's own default survives a partial section
+    with pytest.raises(ConfigError, match=r"^b.lr: expected > 0"):
+        load_config(Rig, None, ["b.lr=0"])

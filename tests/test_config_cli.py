@@ -65,6 +65,7 @@ def test_config_list_and_show():
     assert res.exit_code == 0
     shown = yaml.safe_load(res.output)
     assert shown["task"] == "gan" and shown["model"]["width"] == 16  # from the tiny file
-    assert shown["model"]["z_dim"] == 100 and shown["train"]["lr"] == 2e-4  # from _base_/defaults
+    assert shown["model"]["z_dim"] == 100 and shown["optim"]["gen"]["lr"] == 2e-4  # from _base_
+    assert shown["train"]["options"] == {"g_steps": 2, "d_steps": 1, "collapse_loss": 1e-3}
     res = runner.invoke(app, ["config", "show", "nope"])
     assert res.exit_code == 1 and "genreid config list" in res.output

@@ -84,8 +84,9 @@ def _gan_worker(rank: int, world: int, port: int, root: str, out: str, arch: str
         [
             f"data.root={root}", f"model.arch={arch}", "data.height=32", "data.width=16",
             "model.width=4", "model.depth=2", "train.batch_size=2", "train.progress=false",
-            "train.log_every=1", "train.critic_steps=2", "train.grid_size=4",
+            "train.log_every=1", "train.grid_size=4",
             "train.device=cpu", "train.threads=1", "train.epochs=2",
+            *(["train.options.critic_steps=2"] if arch == "wgangp" else []),
         ],
     )  # fmt: skip
     task = GanTask(cfg)

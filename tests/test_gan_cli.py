@@ -26,8 +26,8 @@ TINY = [
     "train.epochs=1",
     "train.min_iters=null",  # the tiny configs' iteration floor is for real datasets
     "train.progress=false",
-    "train.critic_steps=2",
 ]
+WGANGP_TINY = [*TINY, "train.options.critic_steps=2"]  # WGAN-GP's own key
 runner = CliRunner()
 
 
@@ -60,7 +60,7 @@ def test_train_sample_metrics(tmp_path):
             "--config",
             str(CONFIGS / "wgangp_tiny.yaml"),
             f"data.root={root}",
-            *TINY,
+            *WGANGP_TINY,
             "--out",
             str(run),
         ],
@@ -187,7 +187,8 @@ def test_clean_errors(tmp_path, monkeypatch):
                 cfg,
                 f"data.root={root}",
                 *TINY,
-                "train.lr=1e30",
+                "optim.gen.lr=1e30",
+                "optim.dis.lr=1e30",
                 "train.epochs=2",
                 "--out",
                 str(tmp_path / "e"),

@@ -77,6 +77,8 @@ def test_bad_size_and_config_errors():
         tiny_cfg("dcgan", [100, 50])
     with pytest.raises(ConfigError, match="unknown config key 'train.critic_step'"):
         load_config(GanConfig, None, ["train.critic_step=3"])
+    with pytest.raises(ConfigError, match="Did you mean 'train.options.critic_steps'"):
+        load_config(GanConfig, None, ["model.arch=wgangp", "train.options.critic_step=3"])
     with pytest.raises(ConfigError, match="model.arch.*Did you mean 'wgangp'"):
         load_config(GanConfig, None, ["model.arch=wgangan"])
     with pytest.raises(ConfigError, match="train.precision: GANs train in fp32 or bf16"):
@@ -90,20 +92,29 @@ def test_bad_size_and_config_errors():
 
 def test_arch_defaults_fill_nulls():
     w = load_config(GanConfig, None, ["model.arch=wgangp", "data.root=x"])
-    assert (w.model.z_dim, w.model.depth, w.train.lr, w.train.betas, w.train.g_steps) == (
+    o = w.optim
+    assert (w.model.z_dim, w.model.depth, o.gen.lr, o.dis.betas, w.train.options.g_steps) == (
         128,
         5,
         1e-4,
         [0.0, 0.9],
         1,
     )
-    d = load_config(GanConfig, None, ["data.root=x", "train.lr=1e-3"])
-    assert (d.model.z_dim, d.model.depth, d.train.lr, d.train.betas, d.train.g_steps) == (
+    assert (w.train.options.critic_steps, w.train.options.gp_weight) == (5, 10.0)
+    d = load_config(GanConfig, None, ["data.root=x", "optim.gen.lr=1e-3"])
+    o = d.optim
+    assert (d.model.z_dim, d.model.depth, o.gen.lr, o.gen.betas, d.train.options.g_steps) == (
         100,
         4,
         1e-3,
         [0.5, 0.999],
         2,
+    )
+    assert (o.dis.lr, o.dis.name, o.dis.weight_decay, o.dis.schedule) == (
+        2e-4,
+        "adam",
+        0,
+        "constant",
     )
 
 
@@ -115,12 +126,13 @@ def test_few_steps_lower_discriminator_loss(arch):
     real = torch.rand(8, 3, 32, 16) * 0.5 + 0.25  # a fixed, bright batch
     with torch.no_grad():
         fake = g(g.sample_z(8))
-    opt = torch.optim.Adam(d.parameters(), lr=cfg.train.lr * 5, betas=tuple(cfg.train.betas))
+    o = cfg.optim.dis
+    opt = torch.optim.Adam(d.parameters(), lr=o.lr * 5, betas=tuple(o.betas))
     losses = GAN_ARCHS.get(arch)
 
     def loss_fn() -> torch.Tensor:
         torch.manual_seed(1)  # the same interpolation points every step (WGAN-GP)
-        return losses.d_loss(d, real, fake, cfg.train)[0]
+        return losses.d_loss(d, real, fake, cfg.train.options)[0]
 
     first = float(loss_fn().detach())
     for _ in range(10):
@@ -167,12 +179,13 @@ def test_losses_and_guards_live_with_the_architectures():
     from genreid.models.gan.wgangp import WGANGP
 
     assert dict(GAN_ARCHS.items()) == {"dcgan": DCGAN, "wgangp": WGANGP}
-    t = GanConfig().train
+    d, w = DCGAN.Options(), WGANGP.Options()  # each arch's guard reads its own options
     collapsed = {"loss/d": 1e-6, "d/real": 0.9999, "d/fake": 1e-4}
-    assert "collapsed" in DCGAN.collapsed(collapsed, t)
-    assert DCGAN.collapsed({"loss/d": 0.5, "d/real": 0.7, "d/fake": 0.3}, t) is None
-    assert "critic gap" in WGANGP.collapsed({"wgan/gap": 2e3}, t)
-    assert WGANGP.collapsed({"wgan/gap": 10.0}, t) is None
+    assert "collapsed" in DCGAN.collapsed(collapsed, d, 200)
+    assert DCGAN.collapsed({"loss/d": 0.5, "d/real": 0.7, "d/fake": 0.3}, d, 200) is None
+    assert "critic gap" in WGANGP.collapsed({"wgan/gap": 2e3}, w, 200)
+    assert WGANGP.collapsed({"wgan/gap": 10.0}, w, 200) is None
+    assert (d.d_updates, w.d_updates) == (1, 5)
     scores = torch.tensor([0.0, 2.0])
     assert float(DCGAN.g_loss(scores)) == pytest.approx(
         float(torch.nn.functional.softplus(-scores).mean())

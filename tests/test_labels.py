@@ -19,7 +19,8 @@ from genreid.labels import (
     soft_cross_entropy,
 )
 from genreid.labels.center import CenterLoss, CenterWeight
-from genreid.labels.mprl import rank_targets, write_smprl_targets
+from genreid.labels.mprl import SMpRL, rank_targets, write_smprl_targets
+from genreid.labels.slsr import SLSR
 
 
 def batch(logits, labels, generated, features=None, clusters=None, epoch=0, index=None):
@@ -117,7 +118,7 @@ def test_smprl_fixed_targets(tmp_path):
     ]
     fixed = torch.tensor([[1 / 6, 3 / 6, 2 / 6]])
     f = write_smprl_targets(tmp_path / "t.npz", [recs[1].path], fixed)
-    s = build_strategy(LabelsConfig(strategy="smprl", smprl_targets=str(f)), 3)
+    s = build_strategy(LabelsConfig("smprl", SMpRL.Options(smprl_targets=str(f))), 3)
     s.prepare(TrainingSet(recs, {5: 0}))
     t = s(batch(torch.randn(2, 3), [0, -1], [False, True], index=[0, 1]))
     assert t.q[1].tolist() == pytest.approx(fixed[0].tolist())
@@ -140,15 +141,14 @@ def test_slsr_sparse_uniform_under_both_identity_rules(tmp_path):
     labels = {10: 0, 20: 1, 30: 2, 40: 3}
 
     def targets(rule):
-        cfg = LabelsConfig(strategy="slsr", clusters=str(tmp_path / "clusters.csv"))
-        cfg.cluster_ids = rule
+        cfg = LabelsConfig("slsr", SLSR.Options(str(tmp_path / "clusters.csv"), rule))
         s = build_strategy(cfg, 4)
         s.prepare(TrainingSet(recs, labels))
         t = s(batch(torch.randn(2, 4), [-1, -1], [True, True], clusters=[0, 1]))
         return t.q[0].tolist(), t.q[1].tolist()
 
     # majority (default): 10, 20 -> cluster 0; 30, 40 -> cluster 1 (disjoint, K/k each)
-    assert LabelsConfig().cluster_ids == "majority"
+    assert LabelsConfig("slsr").options.cluster_ids == "majority"
     q0, q1 = targets("majority")
     assert q0 == pytest.approx([0.5, 0.5, 0, 0]) and q1 == pytest.approx([0, 0, 0.5, 0.5])
     # any: every identity with an image in the cluster (overlapping sets)
@@ -161,7 +161,7 @@ def test_slsr_majority_refuses_a_cluster_without_identities(tmp_path):
     recs = [ImageRecord(str(tmp_path / f"{i}.jpg"), 1, 1, Role.TRAIN) for i in range(3)]
     rows = ["path,cluster", "0.jpg,0", "1.jpg,0", "2.jpg,1"]  # identity 1 is in cluster 0
     (tmp_path / "c.csv").write_text("\n".join(rows) + "\n")
-    s = build_strategy(LabelsConfig(strategy="slsr", clusters=str(tmp_path / "c.csv")), 1)
+    s = build_strategy(LabelsConfig("slsr", SLSR.Options(str(tmp_path / "c.csv"))), 1)
     with pytest.raises(ValueError, match=r"cluster\(s\) \[1\].*cluster_ids=any"):
         s.prepare(TrainingSet(recs, {1: 0}))
 
@@ -240,7 +240,7 @@ def test_loss_decreases_on_fixed_batch(name, tmp_path):
         ]
         fixed = torch.tensor([[4.0, 3, 2, 1], [1, 2, 3, 4]]) / 10
         path = write_smprl_targets(tmp_path / "t.npz", [r.path for r in recs[6:]], fixed)
-        opts = LabelsConfig(strategy=name, smprl_targets=str(path))
+        opts = LabelsConfig(strategy=name, options=SMpRL.Options(smprl_targets=str(path)))
     if name.startswith("fapl"):  # a literal lambda: an auto one changes while it calibrates
         opts.center_lambda = 1e-3
     s = build_strategy(opts, K, feat_dim=D, epochs=1)
@@ -314,7 +314,7 @@ def test_every_strategy_gives_the_hand_computed_targets(name, tmp_path):
     cfg = LabelsConfig(strategy=name, gen_start_epoch=0)
     if name == "smprl":
         q = torch.tensor([HAND["smprl"][0], HAND["smprl"][1]])
-        cfg.smprl_targets = str(
+        cfg.options.smprl_targets = str(
             write_smprl_targets(tmp_path / "t.npz", [recs[2].path, recs[3].path], q)
         )
     s = build_strategy(cfg, K, feat_dim=2)

@@ -15,7 +15,7 @@ import torch
 from genreid.core.cpu import JobRegistry, oversubscription
 from genreid.core.errors import RunFolderError
 from genreid.core.progress import Progress
-from genreid.engine.loop import Loop, LoopConfig, NonFiniteError, StepInfo, Task
+from genreid.engine.loop import Hook, Loop, LoopConfig, NonFiniteError, StepInfo, Task
 
 
 @dataclass
@@ -213,3 +213,85 @@ def test_loop_checks_that_epoch_lengths_are_positive(tmp_path):
     cfg = ToyConfig(train=ToyTrain(batches=0))
     with pytest.raises(Exception, match="no training batch"):
         Loop(ToyTask(cfg), tmp_path / "run").run()
+
+
+class Recorder(Hook):
+    """A user hook writing down every call it gets, and what the loop looked like then."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple] = []
+
+    def before_setup(self, loop):
+        self.calls.append(("before_setup", loop.rundir is None, torch.get_num_threads()))
+
+    def before_train(self, loop):
+        self.calls.append(("before_train", sorted(loop.modules), loop.epoch, loop.step))
+
+    def before_epoch(self, loop, epoch):
+        self.calls.append(("before_epoch", epoch, loop.batch_in_epoch))
+
+    def before_step(self, loop, at):
+        self.calls.append(("before_step", at.epoch, at.index, loop.step))
+
+    def after_step(self, loop, at, values):
+        self.calls.append(("after_step", at.epoch, at.index, loop.step, sorted(values)))
+
+    def end_epoch(self, loop, epoch):
+        self.calls.append(("end_epoch", epoch, loop.epoch))
+        return {"hook_value": 10 + epoch}
+
+    def after_epoch(self, loop, record):
+        saved = torch.load(loop.rundir.last_checkpoint, weights_only=True)["loop"]["epoch"]
+        self.calls.append(("after_epoch", loop.epoch, "score" in record, saved))
+
+    def after_train(self, loop):
+        self.calls.append(("after_train", loop.epoch, loop.step))
+
+    def close(self, loop):
+        self.calls.append(("close",))
+
+
+def test_a_user_hook_gets_every_call_in_order(tmp_path):
+    hook = Recorder()
+    cfg = ToyConfig(train=ToyTrain(epochs=2, batches=2, eval_every=1))
+    Loop(ToyTask(cfg), tmp_path / "run", hooks=[hook]).run()
+    epoch = [
+        [("before_step", e, i, 2 * e + i), ("after_step", e, i, 2 * e + i + 1, ["loss"])]
+        for e in (0, 1)
+        for i in (0, 1)
+    ]
+    assert hook.calls == [
+        ("before_setup", True, 1),  # threads are set before any hook runs
+        ("before_train", ["net"], 0, 0),  # the task is set up
+        ("before_epoch", 0, 0),
+        *epoch[0], *epoch[1],
+        ("end_epoch", 0, 0),  # before the epoch counts as completed
+        ("after_epoch", 1, True, 1),  # evaluated and checkpointed before user hooks
+        ("before_epoch", 1, 0),
+        *epoch[2], *epoch[3],
+        ("end_epoch", 1, 1),
+        ("after_epoch", 2, True, 2),
+        ("after_train", 2, 4),
+        ("close",),
+    ]  # fmt: skip
+    rows = [json.loads(x) for x in (tmp_path / "run/metrics.jsonl").read_text().splitlines()]
+    assert [r["hook_value"] for r in rows if r.get("epoch_end")] == [10, 11]
+
+
+def test_a_user_hook_is_closed_after_an_error_and_sees_a_resume_mid_epoch(tmp_path):
+    class DivergesAtStep6(ToyTask):  # the 3rd batch of epoch 2, after a mid-epoch checkpoint
+        def step(self, batch, at):
+            if at.step == 6:
+                raise NonFiniteError("the toy loss became NaN", self.nan_advice)
+            return super().step(batch, at)
+
+    hook = Recorder()
+    cfg = ToyConfig(train=ToyTrain(epochs=2, batches=4, checkpoint_every=3))
+    with pytest.raises(NonFiniteError, match="epoch 2, step 3 of 4"):
+        Loop(DivergesAtStep6(cfg), tmp_path / "run", hooks=[hook]).run()
+    names = [c[0] for c in hook.calls]
+    assert names[-2:] == ["before_step", "close"] and "after_train" not in names
+    hook = Recorder()
+    Loop(ToyTask(cfg), tmp_path / "run", resume=True, hooks=[hook]).run()
+    assert hook.calls[1:3] == [("before_train", ["net"], 1, 6), ("before_epoch", 1, 2)]
+    assert [c[1:3] for c in hook.calls if c[0] == "before_step"] == [(1, 2), (1, 3)]

@@ -40,9 +40,9 @@ TWO_STEPS = {  # two iterations of a batch of 2 (the data below has 4 training i
     "gan": ["train.epochs=1", "train.batch_size=2", "data.workers=0"],
     "dgnet": ["train.epochs=2", "train.epoch_iters=1", "train.pairs=2", "measure.images=8"],
 }
-# WGAN-GP: an iteration is train.critic_steps batches and a generator step; one critic step
-# (the paper's 5 run the same code five times) keeps it to 2 batches, as for the others
-WGANGP_TWO_ITERATIONS = ["train.critic_steps=1"]
+# WGAN-GP: an iteration is train.options.critic_steps batches and a generator step; one critic
+# step (the paper's 5 run the same code five times) keeps it to 2 batches, as for the others
+WGANGP_TWO_ITERATIONS = ["train.options.critic_steps=1"]
 # DG-Net's losses on generated images from the first iteration, so both iterations run them
 DGNET_LOSSES_NOW = ["loss.start=0", "loss.warmup=0"]
 RECIPES = {

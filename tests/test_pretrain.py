@@ -14,7 +14,7 @@ from genreid.core.config import load_config
 from genreid.core.errors import ConfigError, RunFolderError
 from genreid.data.datasets import load_dataset
 from genreid.data.records import ImageRecord, ReIDDataset, Role
-from genreid.engine.pretrain import PretrainConfig, run_pretrain
+from genreid.engine.pretrain import PretrainConfig, pretrain_jobs, run_pretrain
 from genreid.models import ModelConfig, PretrainedError, build_model
 from genreid.models.loading import load_run_model
 from genreid.models.pretrained import (
@@ -127,6 +127,18 @@ def test_pretrain_cli_and_config_errors(tmp_path):
     res = CliRunner().invoke(app, ["pretrain", "--out", str(tmp_path / "p"), *SMALL])
     assert res.exit_code == 0, res.output
     assert "trained on 6 identities" in res.output and (tmp_path / "p/backbone.pt").is_file()
+    with pytest.raises(ConfigError, match="executor dask needs address"):
+        load_config(PretrainConfig, "pretrain_tiny", ["executor=dask"])
+    # the pipeline is a plan on the reproduce runner: render, train, export, one after another
+    cfg = load_config(PretrainConfig, "pretrain_tiny", SMALL)
+    jobs = pretrain_jobs(cfg, tmp_path / "q", tmp_path / "q/synthetic")
+    assert [(j.id, j.kind, j.deps) for j in jobs.values()] == [
+        ("synthetic", "render", []), ("train", "train", ["synthetic"]),
+        ("backbone", "export", ["train"]),
+    ]  # fmt: skip
+    assert "train.threads=1" in jobs["train"].params["overrides"]
+    gan = load_config(PretrainConfig, "pretrain_gan_tiny")
+    assert list(pretrain_jobs(gan, tmp_path / "g", tmp_path / "g/synthetic"))[-1] == "generator"
     # the paper-scale config loads and its recipe resolves (not trained here)
     paper = load_config(PretrainConfig, "pretrain_paper")
     assert paper.synthetic.size == [256, 128] and paper.recipe == "train/ide_paper"

@@ -100,13 +100,15 @@ def test_report_compares_runs(runs, tmp_path):
     html = out.read_text()
     tables = _tables(html)
     assert [row[0] for _, row in tables["runs"]] == ["base", "lsro", "gan"]
-    # (a) the highlighted rows are exactly the keys whose values differ (absent counts)
+    # (a) runs of two kinds: the highlighted rows are the shared keys whose values differ
     configs = [_config(r) for r in runs]
-    keys = set().union(*configs)
-    differ = {k for k in keys if len({c.get(k) for c in configs}) > 1}
+    shared = set.intersection(*map(set, configs))
+    differ = {k for k in shared if len({c[k] for c in configs}) > 1}
     assert {row[0] for cls, row in tables["config-diff"] if cls == "diff"} == differ
-    assert {row[0] for _, row in tables["config-same"]} == keys - differ
+    assert {row[0] for _, row in tables["config-same"]} == shared - differ
     assert all(cls == "diff" for cls, _ in tables["config-diff"])
+    left_out = len(set().union(*configs) - shared)
+    assert left_out > 0 and _left_out_line(left_out, "reid, gan") in html
     # (d) the results table holds each run's numbers (percent, one decimal)
     rows = {(row[0], row[1]): row[2:] for _, row in tables["results"]}
     evaluation = json.loads((base / "eval/results.json").read_text())["results"]
@@ -153,6 +155,73 @@ def test_only_diff_and_a_pipeline_folder(runs, tmp_path):
     html = (tmp_path / "p.html").read_text()
     assert "pretrain: results.json unreadable" in html and "holds the runs train" in html
     assert "pretrain: no eval/results.json with a CMC" in html
+
+
+def _left_out_line(count: int, kinds: str) -> str:
+    return (
+        f"{count} config keys left out: not every run has them (runs of different kinds: {kinds})"
+    )
+
+
+def _run_folder(folder: Path, config: dict) -> Path:
+    """A minimal run folder: a config.yaml and nothing else."""
+    folder.mkdir(parents=True)
+    (folder / "config.yaml").write_text(yaml.safe_dump(config))
+    return folder
+
+
+def _report(tmp_path: Path, *args: str) -> str:
+    out = tmp_path / "report.html"
+    res = runner.invoke(app, ["report", *args, "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    return out.read_text()
+
+
+GAN_LIKE = {
+    "task": "gan", "seed": 0, "data": {"root": "/data", "height": 64},
+    "model": {"arch": "dcgan", "nz": 100}, "train": {"epochs": 5, "lr": 0.0002, "beta1": 0.5},
+}  # fmt: skip
+REID_LIKE = {
+    "task": "reid", "seed": 1, "data": {"root": "/data", "generated": None},
+    "model": {"arch": "resnet50"}, "train": {"epochs": 5, "lr": 0.05},
+    "labels": {"strategy": "lsro"},
+}  # fmt: skip
+
+
+def test_runs_of_different_kinds_compare_only_the_keys_they_share(tmp_path):
+    gan = _run_folder(tmp_path / "gan", GAN_LIKE)
+    reid = _run_folder(tmp_path / "reid", REID_LIKE)
+    html = _report(tmp_path, str(gan), str(reid))
+    tables = _tables(html)
+    diff = {row[0]: row[1:] for _, row in tables["config-diff"]}
+    assert diff == {
+        "model.arch": ["dcgan", "resnet50"], "seed": ["0", "1"], "task": ["gan", "reid"],
+        "train.lr": ["0.0002", "0.05"],
+    }  # fmt: skip
+    assert {row[0] for _, row in tables["config-same"]} == {"data.root", "train.epochs"}
+    # data.height, model.nz, train.beta1 (GAN only), data.generated, labels.strategy (re-ID)
+    assert html.count(_left_out_line(5, "gan, reid")) == 1
+    assert "the tables below compare the 6 keys they share" in html
+    assert "4 config keys differ between the runs:" in html  # none absent: no "—" legend
+    html = _report(tmp_path, str(reid), str(gan), "--only-diff")
+    assert _left_out_line(5, "reid, gan") in html  # said with --only-diff too
+    assert {row[0] for _, row in _tables(html)["config-diff"]} == set(diff)
+    assert "config-same" not in _tables(html)
+
+
+def test_runs_of_one_kind_still_show_every_key(tmp_path):
+    """Same kind: as before, a key one run lacks differs (shown as —), nothing left out."""
+    a = _run_folder(tmp_path / "a", REID_LIKE)
+    b = _run_folder(tmp_path / "b", {**REID_LIKE, "seed": 2, "labels": {}})
+    html = _report(tmp_path, str(a), str(b))
+    tables = _tables(html)
+    rows = [row for _, row in tables["config-diff"]]  # keys every run has first
+    assert rows == [["seed", "1", "2"], ["labels", "—", "{}"], ["labels.strategy", "lsro", "—"]]
+    same = {row[0] for _, row in tables["config-same"]}
+    assert same == {"data.root", "data.generated", "model.arch", "task", "train.epochs",
+                    "train.lr"}  # fmt: skip
+    assert "3 config keys differ between the runs (— : absent):" in html
+    assert "keys left out" not in html and 'id="config-left-out"' not in html
 
 
 def test_not_a_run_is_a_clear_error(runs, tmp_path):

@@ -183,10 +183,12 @@ def test_fapl3_smprl_reads_the_baseline_of_its_own_split(tmp_path):
     spec = load_table("fapl3")
     plan = plan_table(spec, context(tmp_path, splits=2), default_choices(spec))
     job = plan.jobs["runs/24000__smprl/split1_seed0"]
-    assert f"labels.smprl_from={tmp_path / 'runs/0/split1_seed0'}" in job.params["overrides"]
+    assert (
+        f"labels.options.smprl_from={tmp_path / 'runs/0/split1_seed0'}" in job.params["overrides"]
+    )
     assert "runs/0/split1_seed0" in job.deps
     fd = plan.jobs["runs/24000__fapl_dist/split0_seed0"].params["overrides"]
-    assert "labels.temperature=1" in fd and "labels.center_lambda=auto" in fd
+    assert "labels.options.temperature=1" in fd and "labels.center_lambda=auto" in fd
 
 
 @pytest.mark.parametrize("table", ["fapl3", "fapl4", "fapl5", "fapl6", "fapl10", "family"])
@@ -239,8 +241,8 @@ def test_slsr4_clusters_once_and_one_gan_per_k(tmp_path):
     )
     assert "train.cluster_epochs=scaled" in gan.params["overrides"]
     run = plan.jobs["runs/12000__k4/split0_seed0"].params["overrides"]
-    assert f"labels.clusters={tmp_path / 'clusters/split0_seed0/clusters_k4.csv'}" in run
-    assert "model.arch=bottleneck_tiny" in run and "labels.cluster_ids=majority" in run
+    assert f"labels.options.clusters={tmp_path / 'clusters/split0_seed0/clusters_k4.csv'}" in run
+    assert "model.arch=bottleneck_tiny" in run and "labels.options.cluster_ids=majority" in run
 
 
 def test_slsr5_paper_scale_recipes_and_the_k_choice(tmp_path):
@@ -253,7 +255,7 @@ def test_slsr5_paper_scale_recipes_and_the_k_choice(tmp_path):
     assert jobs["runs/lsro_ide/split0_seed0"].params["config"] == "train/ide_paper"
     assert jobs["gan/dcgan_k_k4/split0_seed0"].params["config"] == "gan/dcgan_paper"
     slsr = jobs["runs/slsr/split0_seed0"].params["overrides"]
-    assert f"labels.clusters={tmp_path / 'clusters/split0_seed0/clusters_k4.csv'}" in slsr
+    assert f"labels.options.clusters={tmp_path / 'clusters/split0_seed0/clusters_k4.csv'}" in slsr
 
 
 def test_dgnet3_teacher_is_the_baseline_run(tmp_path):
@@ -374,7 +376,7 @@ def test_tuning_runs_on_validation_identities_and_shares_the_gan(tmp_path):
     assert folders == {f"fapl_dist_tuned-temperature={t}" for t in (1, 0.3, 0.1, 0.03)}
     assert sum(j.kind == "train" and "gan/" in j.id for j in plan.jobs.values()) == 2
     job = plan.jobs["tune/runs/fapl_dist_tuned-temperature=0.1/split1_seed0"]
-    assert "labels.temperature=0.1" in job.params["overrides"]
+    assert "labels.options.temperature=0.1" in job.params["overrides"]
     assert "data.options.validation=0.2" in job.params["overrides"]
     assert (
         "data.options.validation=0.2"

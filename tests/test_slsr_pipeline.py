@@ -220,8 +220,9 @@ def test_slsr_pipeline_end_to_end(tmp_path):
     assert sorted(p.name for p in (seed / "gan").glob("cluster_*")) == ["cluster_0", "cluster_1"]
     for rule in ("majority", "any"):
         run_cfg = yaml.safe_load((seed / f"slsr_{rule}" / "config.yaml").read_text())
-        assert run_cfg["labels"]["strategy"] == "slsr" and run_cfg["labels"]["cluster_ids"] == rule
-        assert run_cfg["labels"]["clusters"] == str(seed / "clusters/clusters.csv")
+        labels = run_cfg["labels"]
+        assert labels["strategy"] == "slsr" and labels["options"]["cluster_ids"] == rule
+        assert labels["options"]["clusters"] == str(seed / "clusters/clusters.csv")
         assert run_cfg["data"]["generated"] == str(seed / "generated") and run_cfg["seed"] == 1
     check = json.loads((seed / "generated_check.json").read_text())
     assert (seed / "generated_samples.png").stat().st_size > 0

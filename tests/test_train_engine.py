@@ -339,7 +339,11 @@ def test_smprl_from_baseline_run_and_slsr(tmp_path):
     train(tiny_cfg(root, None, *short), tmp_path / "base")
     res = train(
         tiny_cfg(
-            root, gen, *short, "labels.strategy=smprl", f"labels.smprl_from={tmp_path / 'base'}"
+            root,
+            gen,
+            *short,
+            "labels.strategy=smprl",
+            f"labels.options.smprl_from={tmp_path / 'base'}",
         ),
         tmp_path / "smprl",
     )
@@ -370,9 +374,14 @@ def test_smprl_from_baseline_run_and_slsr(tmp_path):
         "any": [[0.5, 0.5, 0, 0], [1 / 3, 0, 1 / 3, 1 / 3]],
     }
     for rule, want in expected.items():
-        clusters = f"labels.clusters={tmp_path / 'clusters.csv'}"
+        clusters = f"labels.options.clusters={tmp_path / 'clusters.csv'}"
         cfg = tiny_cfg(
-            root, gen, *short, "labels.strategy=slsr", clusters, f"labels.cluster_ids={rule}"
+            root,
+            gen,
+            *short,
+            "labels.strategy=slsr",
+            clusters,
+            f"labels.options.cluster_ids={rule}",
         )
         task = ReIDTask(cfg)
         Loop(task, tmp_path / f"slsr_{rule}").run()

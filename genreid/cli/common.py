@@ -7,6 +7,16 @@ import yaml
 
 OPTION_HELP = "key=value option (repeatable)."
 
+# how a plan's jobs run: the options `genreid reproduce` and `genreid quickstart` share
+JOBS = typer.Option(1, "--jobs", "-j", help="Jobs side by side, cores/J threads each.")
+THREADS = typer.Option(None, "--threads", help="Threads per job (default cores/J).")
+EXECUTOR = typer.Option(
+    "local", "--executor", help="local (a pool of --jobs processes) or dask (a cluster's)."
+)
+ADDRESS = typer.Option(
+    "", "--address", help="The Dask scheduler, tcp://HOST:PORT (with --executor dask)."
+)
+
 
 def fail(message: object) -> None:
     """Print ``error: message`` to stderr without a traceback and exit with code 1."""

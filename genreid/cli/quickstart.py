@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from genreid.cli.common import OPTION_HELP, fail, parse_options
+from genreid.cli.common import ADDRESS, EXECUTOR, JOBS, OPTION_HELP, THREADS, fail, parse_options
 from genreid.core.errors import GenreidError
 
 
@@ -38,6 +38,10 @@ def quickstart_command(
         "gan/dcgan_tiny (from scratch, the papers' recipe scaled down).",
     ),
     data_only: bool = typer.Option(False, "--data-only", help="Only render and describe data."),
+    jobs: int = JOBS,
+    threads: int = THREADS,
+    executor: str = EXECUTOR,
+    address: str = ADDRESS,
 ) -> None:
     """The main job: data, a DCGAN, baseline vs LSRO vs FAPL-distributed re-ID, compared."""
     from genreid.engine.quickstart import run_quickstart  # lazy: keeps `genreid --help` fast
@@ -46,7 +50,8 @@ def quickstart_command(
         run_quickstart(
             out, ids=ids, cams=cams, seed=seed, epochs=epochs, gan_epochs=gan_epochs,
             gan_iters=gan_iters, data_only=data_only, dataset=dataset, root=root,
-            options=parse_options(option), gan_config=gan_config,
+            options=parse_options(option), gan_config=gan_config, jobs=jobs, threads=threads,
+            executor=executor, address=address,
         )  # fmt: skip
     except GenreidError as exc:
         typer.echo("Run the same command again to continue where it stopped.", err=True)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import typer
 
-from genreid.cli.common import parse_options
+from genreid.cli.common import ADDRESS, EXECUTOR, JOBS, THREADS, parse_options
 
 
 def _list() -> None:
@@ -32,14 +32,10 @@ def reproduce_command(
     out: Path = typer.Option(None, "--out", help="Table folder (run again to continue it)."),
     seeds: int = typer.Option(1, "--seeds", help="Seeds per split."),
     splits: int = typer.Option(None, "--splits", help="First N splits (VIPeR/PRID; default all)."),
-    jobs: int = typer.Option(1, "--jobs", "-j", help="Jobs side by side, cores/J threads each."),
-    threads: int = typer.Option(None, "--threads", help="Threads per job (default cores/J)."),
-    executor: str = typer.Option(
-        "local", "--executor", help="local (a pool of --jobs processes) or dask (a cluster's)."
-    ),
-    address: str = typer.Option(
-        "", "--address", help="The Dask scheduler, tcp://HOST:PORT (with --executor dask)."
-    ),
+    jobs: int = JOBS,
+    threads: int = THREADS,
+    executor: str = EXECUTOR,
+    address: str = ADDRESS,
     option: list[str] = typer.Option(None, "--option", "-o", help="Dataset option key=value."),
     override: list[str] = typer.Option(None, "--override", help="key=value for every re-ID run."),
     gan_override: list[str] = typer.Option(None, "--gan-override", help="key=value, every GAN."),

@@ -1,8 +1,9 @@
 """Atomic checkpoints loaded with ``weights_only=True``, and RNG state for exact resume.
 
-A training checkpoint (written by ``genreid.engine.loop``) holds ``modules``, ``optimizers``,
-``schedulers``, ``scalers`` (name -> state dict), the task's own ``task`` state, ``rng``, the
-loop position ``loop`` and ``meta`` (what a reader needs to rebuild the networks).
+A training checkpoint (written by the loop's ``genreid.engine.hooks.checkpoints``) holds
+``modules``, ``optimizers``, ``schedulers``, ``scalers`` (name -> state dict), the task's own
+``task`` state, ``rng``, the loop position ``loop`` and ``meta`` (what a reader needs to
+rebuild the networks).
 """
 
 from __future__ import annotations

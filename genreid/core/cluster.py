@@ -3,14 +3,19 @@ errors that say how to install the extra or start a scheduler and its workers.
 
 Dask is optional (``pip install genreid[cluster]``) and imported only here, when a command
 asks for it; a client's executor has the ``concurrent.futures`` interface of the local
-process pool, so the same scheduling loop drives both.
+process pool, so the same scheduling loop drives both. A scheduler lost while jobs run is a
+:class:`SchedulerLostError`, one line, not Dask's traceback.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
+from concurrent.futures import CancelledError, Executor
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from genreid.core.errors import ConfigError
+from genreid.core.errors import ConfigError, GenreidError
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -74,3 +79,68 @@ def check_workers(client: Client, address: str) -> None:
             f"--address {address}: worker {worker} runs {n} threads, and a job needs a worker "
             "process of its own; start workers with `dask worker ADDRESS --nthreads 1`"
         )
+
+
+class SchedulerLostError(GenreidError, RuntimeError):
+    """The Dask scheduler died or became unreachable while jobs ran on its workers."""
+
+
+def scheduler_lost(address: str) -> SchedulerLostError:
+    """The one-line error for a scheduler lost mid-run: what happened, that rerunning goes on."""
+    return SchedulerLostError(
+        f"lost the Dask scheduler at {address} while jobs ran (it stopped, or the network to it "
+        "failed); finished jobs are kept, and running the same command again continues with "
+        f"the rest; if the scheduler is down, {HOW_TO_START}"
+    )
+
+
+def _lost(client: Client, exc: BaseException) -> bool:
+    """Whether ``exc`` came from losing the scheduler: Dask cancels every pending job when
+    its connection closes, and a client that is not running cannot take new ones."""
+    if isinstance(exc, CancelledError):
+        return True
+    return isinstance(exc, Exception) and client.status != "running"
+
+
+def _close_quietly(client: Client) -> None:
+    """Close a client whose scheduler is gone without Dask logging the reconnection it gives
+    up as a traceback."""
+    log = logging.getLogger("distributed.client")
+    level = log.level
+    log.setLevel(logging.CRITICAL + 1)
+    try:
+        client.close(timeout=CONNECT_TIMEOUT)
+    except (OSError, TimeoutError):
+        pass  # the scheduler is gone: nothing left to tell it
+    finally:
+        log.setLevel(level)
+
+
+@contextmanager
+def dask_executor(address: str) -> Iterator[tuple[Executor, int]]:
+    """The workers of the Dask scheduler at ``address`` as a ``concurrent.futures`` executor,
+    and how many there are now. A job is submitted once and never retried when it raises
+    (``retries=0``); Dask reschedules it only when its worker dies
+    (``distributed.scheduler.allowed-failures`` times, 3 by default). A scheduler lost
+    meanwhile ends it with a :class:`SchedulerLostError`."""
+    client = connect(address)
+    lost = False
+    try:
+        pool = None
+        try:
+            workers = len(client.nthreads())
+            pool = client.get_executor(pure=False, retries=0)
+            yield pool, workers
+        except BaseException as exc:
+            lost = _lost(client, exc)
+            if lost:
+                raise scheduler_lost(address) from None
+            raise
+        finally:
+            if pool is not None and not lost:  # a lost scheduler's jobs may never resolve
+                pool.shutdown(wait=True)
+    finally:
+        if lost:
+            _close_quietly(client)
+        else:
+            client.close()

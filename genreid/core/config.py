@@ -5,27 +5,100 @@ sections live with the layer they configure. Unknown keys are an error that name
 the keys that do exist, so a typo never silently falls back to a default. After loading, every
 section's ``check()`` runs, so a bad value fails at once and names its key. Configs shipped
 with the package (``genreid/configs``) are found by name (``tiny``, ``gan/dcgan_tiny``).
+
+A plugin (a label strategy, a GAN architecture) owns its options: a field made with
+:func:`chosen_by` holds the options dataclass of the plugin that another key names, checked
+with the same unknown-key errors (and a stray key of another plugin is named as such). A task's
+config carries ``version`` (:data:`CONFIG_VERSION`); an older mapping is brought up to date by
+the config class's ``migrations`` before it is read (:func:`migrate`), and a section's
+``moved_keys`` ({old key: its new place}) lets the error for an old key say where it went.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
+import inspect
 import types
 import typing
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
 
 import yaml
 
-from genreid.core.errors import ConfigError
+from genreid.core.errors import ConfigError, RegistryError
 from genreid.core.files import atomic_write_text
 
 T = TypeVar("T")
 _BOOL_WORDS = {False: ("off", "no", "false"), True: ("on", "yes", "true")}
 SHIPPED = Path(__file__).resolve().parents[1] / "configs"
+# The key layout of task configs (their ``version`` key); 1: before plugins owned their options
+# (labels.epsilon, train.d_steps) and a GAN's learning rate moved to optim.gen/optim.dis.
+CONFIG_VERSION = 2
+_CHOSEN = "genreid.chosen_by"  # dataclass field metadata of a chosen_by field
 
-__all__ = ["ConfigError", "load_config", "save_config", "to_dict", "from_dict", "check_config"]
+__all__ = [
+    "CONFIG_VERSION", "ChosenBy", "ConfigError", "check_config", "chosen_by", "from_dict",
+    "load_config", "migrate", "save_config", "to_dict",
+]  # fmt: skip
+
+
+@dataclasses.dataclass(frozen=True)
+class ChosenBy:
+    """A field holding the options dataclass of the plugin another key names."""
+
+    key: str  # the key naming the plugin: a sibling field, or a dotted path from the root
+    options: Callable[[str], type]  # plugin name -> its options dataclass (unknown: raises)
+    names: Callable[[], Iterable[str]]  # every plugin, to say whose option a stray key is
+
+
+def chosen_by(key: str, options: Callable[[str], type], names: Callable[[], Iterable[str]]) -> Any:
+    """A dataclass field for the options of the plugin named by ``key`` (``strategy``, or
+    ``model.arch`` from the config's root); None until the owner fills in the defaults."""
+    return dataclasses.field(default=None, metadata={_CHOSEN: ChosenBy(key, options, names)})
+
+
+def _option_owners(spec: ChosenBy, key: str) -> list[str]:
+    """The plugins whose options have ``key``."""
+    return [n for n in spec.names() if key in {f.name for f in dataclasses.fields(spec.options(n))}]
+
+
+def _chooser_key(spec: ChosenBy, prefix: str) -> str:
+    """The dotted key that names the plugin, for messages."""
+    return spec.key if "." in spec.key else prefix + spec.key
+
+
+def _unknown_key(
+    cls: type, key: str, prefix: str, chosen: tuple[str, str, ChosenBy] | None
+) -> ConfigError:
+    """An unknown key's error: the closest key, whose option it is, and the known keys."""
+    names = sorted(f.name for f in dataclasses.fields(cls))
+    full = prefix + key
+    close = difflib.get_close_matches(full, _known_keys(cls, prefix), n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    moved = getattr(cls, "moved_keys", {}).get(key)
+    if moved:
+        hint = f" It moved to {moved}.{hint}"
+    for f in dataclasses.fields(cls):  # an option of a plugin, written beside its name
+        spec = f.metadata.get(_CHOSEN)
+        owners = _option_owners(spec, key) if spec else []
+        if owners:
+            hint = (
+                f" {prefix}{f.name}.{key} is an option of {', '.join(owners)} "
+                f"({_chooser_key(spec, prefix)}): a plugin's options live in "
+                f"{prefix}{f.name}.{hint}"
+            )
+    if chosen is not None:  # inside the options of the plugin `name` that `by` chose
+        by, name, spec = chosen
+        owners = [o for o in _option_owners(spec, key) if o != name]
+        if owners:
+            hint = (
+                f" It is an option of {', '.join(owners)}, not of {name} ({by}); set "
+                f"{prefix[:-1]}={{}} to start from {name}'s defaults.{hint}"
+            )
+    known = ", ".join(prefix + n for n in names) or "none"
+    return ConfigError(f"unknown config key {full!r}.{hint} Known keys here: {known}")
 
 
 def _known_keys(cls: type, prefix: str = "") -> list[str]:
@@ -39,7 +112,9 @@ def _known_keys(cls: type, prefix: str = "") -> list[str]:
     return keys
 
 
-def _coerce(value: Any, tp: Any, key: str) -> Any:
+def _coerce(
+    value: Any, tp: Any, key: str, root: tuple[type, dict] | None = None, base: Any = None
+) -> Any:
     """Check and convert one value to the annotated type, with an error naming the key."""
     origin = get_origin(tp)
     if tp is Any:
@@ -53,7 +128,7 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
             if arg is type(None):
                 continue
             try:
-                return _coerce(value, arg, key)
+                return _coerce(value, arg, key, root)
             except ConfigError as exc:
                 errors.append(str(exc))
         raise ConfigError(errors[0] if errors else f"{key}: bad value {value!r}")
@@ -82,7 +157,7 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
             raise ConfigError(f"{key}: expected a mapping of {tp.__name__} keys, got {value!r}")
-        return from_dict(tp, value, prefix=f"{key}.")
+        return from_dict(tp, value, prefix=f"{key}.", root=root or (tp, value), base=base)
     if tp is bool:
         if isinstance(value, bool):
             return value
@@ -109,23 +184,94 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
     return value
 
 
-def from_dict(cls: type[T], data: dict[str, Any], prefix: str = "") -> T:
-    """Build a config dataclass from a nested mapping; unknown keys raise ConfigError."""
+def from_dict(
+    cls: type[T],
+    data: dict[str, Any],
+    prefix: str = "",
+    *,
+    root: tuple[type, dict[str, Any]] | None = None,
+    base: Any = None,
+    chosen: tuple[str, str, ChosenBy] | None = None,
+) -> T:
+    """Build a config dataclass from a nested mapping; unknown keys raise ConfigError.
+
+    At the top (no ``root``) an older mapping is first migrated (:func:`migrate`). ``base``:
+    an instance whose values stand for the keys ``data`` leaves out (a section whose field
+    gives other defaults than its class). ``chosen``: (key, plugin, spec) of options sections.
+    """
     if data is None:
         data = {}
+    if root is None:
+        data = migrate(cls, data)
+        root = (cls, data)
     hints = get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
+    fields = {f.name: f for f in dataclasses.fields(cls)}
     for key in data:
-        if key not in names:
-            full = prefix + str(key)
-            known = [prefix + n for n in sorted(names)]
-            close = difflib.get_close_matches(full, _known_keys(cls, prefix), n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
-            raise ConfigError(
-                f"unknown config key {full!r}.{hint} Known keys here: {', '.join(known)}"
-            )
-    kwargs = {k: _coerce(v, hints[k], prefix + k) for k, v in data.items()}
+        if key not in fields:
+            raise _unknown_key(cls, str(key), prefix, chosen)
+    kwargs = {}
+    for k, v in data.items():
+        f, key = fields[k], prefix + k
+        spec = f.metadata.get(_CHOSEN)
+        if spec is not None:
+            kwargs[k] = _chosen_options(spec, cls, data, v, key, root)
+        else:
+            kwargs[k] = _coerce(v, hints[k], key, root, _section_default(f, hints[k]))
+    if base is not None:  # the base's values, but for plugin options its owner re-derives
+        kept = {
+            n: getattr(base, n) for n, f in fields.items() if f.init and _CHOSEN not in f.metadata
+        }
+        kwargs = {**kept, **kwargs}
     return cls(**kwargs)
+
+
+def _section_default(f: dataclasses.Field, tp: Any) -> Any:
+    """A section field's own default instance when it differs from its class's (a lambda)."""
+    factory = f.default_factory
+    if not dataclasses.is_dataclass(tp) or factory is dataclasses.MISSING or factory is tp:
+        return None
+    return factory()
+
+
+def _default_at(cls: type, path: list[str]) -> Any:
+    """The default value of a dotted key of a config class (sections built from defaults)."""
+    value: Any = None
+    for part in path:
+        f = next((f for f in dataclasses.fields(cls) if f.name == part), None) if cls else None
+        if f is None:
+            return None
+        value = f.default if f.default_factory is dataclasses.MISSING else f.default_factory()
+        cls = type(value) if dataclasses.is_dataclass(value) else None
+    return value
+
+
+def _chooser(spec: ChosenBy, cls: type, data: dict[str, Any], root: tuple[type, dict]) -> Any:
+    """The plugin name: a sibling key's value (or default), or a dotted key's from the root."""
+    if "." not in spec.key:
+        return data[spec.key] if spec.key in data else _default_at(cls, [spec.key])
+    path, node = spec.key.split("."), root[1]
+    for part in path:
+        if not isinstance(node, dict) or part not in node:
+            return _default_at(root[0], path)
+        node = node[part]
+    return node
+
+
+def _chosen_options(
+    spec: ChosenBy, cls: type, data: dict[str, Any], value: Any, key: str, root: tuple
+) -> Any:
+    """The options section ``key`` read as the dataclass of the plugin its chooser names."""
+    name = _chooser(spec, cls, data, root)
+    where = _chooser_key(spec, key[: key.rfind(".") + 1])
+    try:
+        options = spec.options(str(name))
+    except (RegistryError, ConfigError) as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    if value is None:
+        value = {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"{key}: expected a mapping of {name}'s options, got {value!r}")
+    return from_dict(options, value, f"{key}.", root=root, chosen=(where, str(name), spec))
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:
@@ -221,13 +367,40 @@ def find_config(name: str | Path) -> Path:
 
 
 def check_config(cfg: Any, prefix: str = "") -> None:
-    """Run ``check()`` of every section (depth first), then of ``cfg`` itself."""
+    """Run ``check()`` of every section (depth first), then of ``cfg`` itself. A section's
+    ``check(key)`` that takes an argument gets its dotted place (one section type, e.g. an
+    optimiser, used at several keys names the right one)."""
     for f in dataclasses.fields(cfg):
         value = getattr(cfg, f.name)
         if dataclasses.is_dataclass(value):
             check_config(value, f"{prefix}{f.name}.")
     if hasattr(cfg, "check"):
-        cfg.check()
+        if prefix and inspect.signature(cfg.check).parameters:
+            cfg.check(prefix[:-1])
+        else:
+            cfg.check()
+
+
+def migrate(cls: type, data: dict[str, Any]) -> dict[str, Any]:
+    """A config mapping of an older ``version`` brought to :data:`CONFIG_VERSION` by the steps
+    of ``cls.migrations`` ({version: step(mapping) -> mapping}); classes without a ``version``
+    field are read as they are. Saved run folders and old configs load through this alone."""
+    if "version" not in {f.name for f in dataclasses.fields(cls)}:
+        return data
+    found = data.get("version", 1)
+    if isinstance(found, bool) or not isinstance(found, int) or found < 1:
+        raise ConfigError(
+            f"version: expected a config version 1 to {CONFIG_VERSION}, got {found!r}"
+        )
+    if found > CONFIG_VERSION:
+        raise ConfigError(
+            f"version: this config is version {found}, newer than this genreid reads "
+            f"({CONFIG_VERSION}); update genreid"
+        )
+    for version, step in sorted(getattr(cls, "migrations", {}).items()):
+        if found < version:
+            data = step(data)
+    return {**data, "version": CONFIG_VERSION}
 
 
 def read_config_dict(path: str | Path | None, overrides: list[str] | None = None) -> dict[str, Any]:
@@ -253,9 +426,13 @@ def load_config(
 ) -> T:
     """Defaults <- YAML file (``_base_: other.yaml`` allowed) <- ``key=value`` overrides.
 
-    ``path`` may be a file or a shipped config name; every section's ``check()`` runs.
+    ``path`` may be a file or a shipped config name; every section's ``check()`` runs. A file
+    without ``version`` is version 1 (run folders saved before it existed); overrides on the
+    defaults alone (no file) are read in the current layout.
     """
     data = read_config_dict(path, overrides)
+    if path is None and "version" in {f.name for f in dataclasses.fields(cls)}:
+        data = {"version": CONFIG_VERSION, **data}
     where = f" (in {find_config(path)})" if path is not None else ""
     try:
         cfg = from_dict(cls, data)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -107,3 +108,34 @@ def autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.Abst
     if dtype is None:
         return contextlib.nullcontext()
     return torch.autocast(device.type, dtype=dtype)
+
+
+class FastPath(NamedTuple):
+    """What a run trains with: the autocast dtype (None: fp32), compilation, memory format."""
+
+    amp: torch.dtype | None
+    compile: bool
+    channels_last: bool
+
+    def names(self) -> dict[str, Any]:
+        """As results.json's ``fast_path`` records it (precision fp32, bf16 or fp16)."""
+        names = {torch.bfloat16: "bf16", torch.float16: "fp16"}
+        precision = names.get(self.amp, "fp32")
+        return {
+            "precision": precision,
+            "compile": self.compile,
+            "channels_last": self.channels_last,
+        }
+
+
+def resolve_fast_path(
+    train: Any, device: torch.device, task: str, cpu_auto_bf16: Callable[[], bool]
+) -> FastPath:
+    """What a run's ``train`` keys resolve to on ``device`` for ``task``; ``auto`` stays fp32
+    on a CPU where the run's ``cpu_auto_bf16()`` says bf16 was not measured as accurate."""
+    amp = resolve_precision(train.precision_mode, device, task)
+    unsafe = device.type == "cpu" and not cpu_auto_bf16()
+    if train.precision_mode == "auto" and unsafe:
+        amp = None
+    compile_ = resolve_compile(train.compile, device, task)
+    return FastPath(amp, compile_, resolve_channels_last(train.channels_last, device, task, amp))

@@ -1,4 +1,10 @@
-"""SGD/Adam with a backbone group and a 10x-lr head group, and per-iteration lr schedules.
+"""One optimiser config for every optimiser genreid trains with, SGD/Adam built from it (a
+re-ID network's with a backbone group and a 10x-lr head group), and per-iteration lr schedules.
+
+:class:`OptimConfig` is re-ID's ``optim`` section, a GAN's ``optim.gen`` and ``optim.dis`` and
+DG-Net's ``optim.ea``, ``optim.gen`` and ``optim.dis``; each owner gives its own defaults (a
+``field(default_factory=...)``, which partial YAML sections start from) and reads the keys
+that apply to it. The learning rate is ``lr`` in every one.
 
 Schedules (factor on each group's base lr, updated at every iteration ``i``):
 ``step`` x gamma at each milestone epoch; ``inverse`` (1 + gamma*i)^(-power) (Caffe's "inv",
@@ -8,8 +14,9 @@ SLSR); ``cosine`` from 1 to ``min_lr_factor`` over the epochs; ``constant``.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 
@@ -18,13 +25,19 @@ from genreid.core.errors import ConfigError
 
 @dataclass
 class OptimConfig:
-    """The ``optim`` section: optimizer and lr schedule; the head gets ``head_lr_mult`` x lr."""
+    """An optimiser and its lr schedule (re-ID's ``optim``; a GAN's and DG-Net's sections).
+
+    ``lr`` and ``betas`` null: the owner's default (a GAN's architecture fills them in).
+    ``head_lr_mult``: the head's lr over the backbone's, for a network with both (re-ID, DG-Net's
+    E_a). ``milestones`` count epochs for re-ID and iterations for DG-Net; a GAN trains at a
+    constant lr."""
 
     name: Literal["sgd", "adam"] = "sgd"
-    lr: float = 0.002
+    lr: float | None = 0.002
     head_lr_mult: float = 10.0
-    momentum: float = 0.9
-    nesterov: bool = False
+    momentum: float = 0.9  # sgd
+    nesterov: bool = False  # sgd
+    betas: list[float] | None = field(default_factory=lambda: [0.9, 0.999])  # adam (torch's)
     weight_decay: float = 5e-4
     schedule: Literal["step", "inverse", "cosine", "constant"] = "step"
     milestones: list[int] = field(default_factory=lambda: [40])  # step: epochs
@@ -33,15 +46,37 @@ class OptimConfig:
     inv_power: float = 0.025
     min_lr_factor: float = 0.0  # cosine floor
 
-    def check(self) -> None:
+    def check(self, key: str = "optim") -> None:
+        """Valid values, named at ``key`` (the section's place: optim, optim.gen, ...)."""
+        if self.lr is None or self.betas is None:
+            raise ConfigError(f"{key}.lr and {key}.betas: expected values, got null")
         if self.lr <= 0 or self.head_lr_mult <= 0:
             raise ConfigError(
-                f"optim.lr and optim.head_lr_mult: expected > 0, got {self.lr}, {self.head_lr_mult}"
+                f"{key}.lr and {key}.head_lr_mult: expected > 0, got {self.lr}, {self.head_lr_mult}"
             )
         if self.weight_decay < 0 or not 0 <= self.momentum < 1:
-            raise ConfigError("optim.weight_decay must be >= 0 and optim.momentum in [0, 1)")
+            raise ConfigError(f"{key}.weight_decay must be >= 0 and {key}.momentum in [0, 1)")
+        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
+            raise ConfigError(f"{key}.betas: expected two values in [0, 1), got {self.betas}")
         if not 0 <= self.min_lr_factor <= 1:
-            raise ConfigError(f"optim.min_lr_factor: expected [0, 1], got {self.min_lr_factor}")
+            raise ConfigError(f"{key}.min_lr_factor: expected [0, 1], got {self.min_lr_factor}")
+
+
+def make_optimizer(params: Iterable[Any], cfg: OptimConfig) -> torch.optim.Optimizer:
+    """``cfg``'s SGD or Adam over ``params`` (tensors, or param groups with their own lr)."""
+    if cfg.name == "sgd":
+        return torch.optim.SGD(
+            params,
+            lr=cfg.lr,
+            momentum=cfg.momentum,
+            nesterov=cfg.nesterov and cfg.momentum > 0,
+            weight_decay=cfg.weight_decay,
+        )
+    if cfg.name == "adam":
+        return torch.optim.Adam(
+            params, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay
+        )
+    raise ConfigError(f"optim.name: unknown optimizer {cfg.name!r}; expected sgd or adam")
 
 
 def build_optimizer(model: torch.nn.Module, cfg: OptimConfig) -> torch.optim.Optimizer:
@@ -50,17 +85,7 @@ def build_optimizer(model: torch.nn.Module, cfg: OptimConfig) -> torch.optim.Opt
         {"params": model.backbone_parameters(), "lr": cfg.lr, "name": "backbone"},
         {"params": model.head_parameters(), "lr": cfg.lr * cfg.head_lr_mult, "name": "head"},
     ]
-    if cfg.name == "sgd":
-        return torch.optim.SGD(
-            groups,
-            lr=cfg.lr,
-            momentum=cfg.momentum,
-            nesterov=cfg.nesterov and cfg.momentum > 0,
-            weight_decay=cfg.weight_decay,
-        )
-    if cfg.name == "adam":
-        return torch.optim.Adam(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    raise ConfigError(f"optim.name: unknown optimizer {cfg.name!r}; expected sgd or adam")
+    return make_optimizer(groups, cfg)
 
 
 class LRSchedule:

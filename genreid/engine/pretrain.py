@@ -1,8 +1,9 @@
 """``genreid pretrain``: a backbone (or a GAN) trained on many synthetic pedestrians, no
 download needed.
 
-Stages (each skipped when done, resumed when cut short): render the synthetic set (or reuse a
-complete render at ``root``), train the re-ID ``recipe`` on **every** identity of it (training,
+A plan of jobs on the reproduce runner (each skipped when done, resumed when cut short; with
+``executor: dask`` on a Dask cluster's workers): render the synthetic set (or reuse a complete
+render at ``root``), train the re-ID ``recipe`` on **every** identity of it (training,
 query and gallery splits alike: nothing is held out, the set exists to teach features), and
 write ``backbone.pt``, a backbone-only weights file, with ``backbone.json`` beside it (the
 config, the synthetic set's arguments, the command and the file's sha256). ``model.pretrained
@@ -21,29 +22,20 @@ from typing import Any
 
 from rich.console import Console
 
-from genreid.core.checkpoint import load_checkpoint, module_state
-from genreid.core.config import load_config, to_dict
+from genreid.core.config import to_dict
 from genreid.core.errors import ConfigError
-from genreid.core.runs import RunDir, read_results, versions
 from genreid.data.synthetic.plan import check_arguments
 from genreid.data.synthetic.spec import SyntheticSpec, holds_render, render_arguments
-from genreid.engine.stages import (
-    Stage,
-    newer_than,
-    read_json,
-    record_pipeline,
-    run_finished,
-    run_stages,
-    train_stage,
-)
+from genreid.engine.pretrain_export import weights_file
+from genreid.engine.reproduce.plan import Job
+from genreid.engine.reproduce.runner import check_executor, check_jobs, run_jobs
+from genreid.engine.stages import read_json, record_pipeline
 from genreid.engine.tasks import TASKS, task_name
-from genreid.engine.tasks.gan import GanConfig, train_gan
-from genreid.models.gan import build_gan
-from genreid.models.gan.pretrained import save_gan_file
-from genreid.models.loading import load_run_model
-from genreid.models.pretrained import save_backbone, sidecar_path
+from genreid.models.pretrained import sidecar_path
 
-MAY_CHANGE = ("threads",)  # a pretraining folder continues only the same pretraining
+# a pretraining folder continues only the same pretraining (these change only where and how
+# fast it runs)
+MAY_CHANGE = ("threads", "executor", "address")
 
 
 @dataclass
@@ -57,6 +49,10 @@ class PretrainConfig:
     recipe: str = "train/tiny"  # the re-ID config that trains the backbone
     recipe_overrides: list[str] = field(default_factory=list)
     threads: int | None = None
+    # local (this process) or dask: the jobs on the workers of the Dask scheduler at
+    # `address` (tcp://HOST:PORT; docs/REPRODUCE.md, a shared file system)
+    executor: str = "local"
+    address: str = ""
 
     def check(self) -> None:
         if self.task != "pretrain":
@@ -74,6 +70,7 @@ class PretrainConfig:
             raise ConfigError(f"synthetic: {exc}") from None
         if self.threads is not None and self.threads < 1:
             raise ConfigError(f"threads: expected 1 or more (or null), got {self.threads}")
+        check_executor(self.executor, self.address, "executor", "address")
 
 
 def pretrain_root(cfg: PretrainConfig, out: Path) -> Path:
@@ -112,103 +109,54 @@ def gan_overrides(cfg: PretrainConfig, root: Path) -> list[str]:
     ]  # fmt: skip
 
 
-def made_by(cfg: PretrainConfig, root: Path, training: dict[str, Any]) -> dict[str, Any]:
-    """What a weights file's sidecar records of how it was made."""
-    return {
-        "made_by": "genreid pretrain",
-        "command": " ".join(["genreid", *sys.argv[1:]]) if sys.argv else "",
-        "config": to_dict(cfg),
-        "synthetic": render_arguments(root),
-        "training": training,
-        "versions": versions(),
-    }
+def product_of(cfg: PretrainConfig) -> str:
+    """What the pretraining writes: ``generator`` (a GAN recipe's G and D) or ``backbone``."""
+    return TASKS.get(task_name(cfg.recipe)).pretrain_product
 
 
-def export_generator(cfg: PretrainConfig, out: Path, root: Path) -> dict[str, Any]:
-    """OUT/generator.pt (G and D of the finished GAN run) and its sidecar. With
-    ``train.ema`` the file's G is the EMA generator: the one that samples and was measured."""
-    run = out / "train"
-    gcfg = load_config(GanConfig, run / "config.yaml")
-    ckpt = load_checkpoint(run / "checkpoints" / "last.pt", map_location="cpu")
-    G, D = build_gan(gcfg.model, gcfg.data.size)
-    sampler = "G_ema" if "G_ema" in ckpt.get("modules", {}) else "G"
-    G.load_state_dict(module_state(ckpt, sampler))  # the generator its measures scored
-    D.load_state_dict(module_state(ckpt, "D"))
-    results = read_results(run) or {}
-    training = {k: results.get(k) for k in ("train_images", "iteration", "train_seconds")}
-    training["G"] = "EMA of G's weights" if sampler == "G_ema" else "G as trained"
-    record = {**made_by(cfg, root, training), "generated": results.get("generated")}
-    return save_gan_file(G, D, gcfg.model, gcfg.data.size, out / "generator.pt", record)
-
-
-def last_epoch_loss(run: Path) -> float | None:
-    """The training loss of a run's last finished epoch."""
-    ends = [r for r in RunDir(run, is_main=False).read_metrics() if r.get("epoch_end")]
-    return ends[-1].get("loss") if ends else None
-
-
-def export_backbone(cfg: PretrainConfig, out: Path, root: Path) -> dict[str, Any]:
-    """OUT/backbone.pt and its sidecar from the finished training run."""
-    run = out / "train"
-    model = load_run_model(run, device="cpu")
-    results = read_results(run) or {}
-    training = {
-        "identities": results.get("num_classes"),
-        "images": results.get("train_images"),
-        "epochs": results.get("epochs_completed"),
-        "seconds": results.get("train_seconds"),
-        "final_loss": last_epoch_loss(run),
-    }
-    record = made_by(cfg, root, training)
-    spec = model.spec
-    return save_backbone(model.backbone, spec.backbone, spec.width, out / "backbone.pt", record)
+def pretrain_jobs(cfg: PretrainConfig, out: Path, root: Path) -> dict[str, Job]:
+    """The plan: render the set (done at once when ``root`` holds it), train the recipe on
+    it, write the weights file (its sidecar records this process's command and ``cfg``)."""
+    s, product = cfg.synthetic, product_of(cfg)
+    threads = [f"train.threads={cfg.threads}"] if cfg.threads else []
+    if product == "generator":
+        keys = gan_overrides(cfg, root)
+        what = f"train a GAN on the training images of {s.ids} synthetic identities"
+    else:
+        keys = training_overrides(cfg, root)
+        what = f"train on all {s.ids} synthetic identities"
+    command = " ".join(["genreid", *sys.argv[1:]]) if sys.argv else ""
+    export = {"product": product, "run": str(out / "train"), "root": str(root),
+              "origin": {"command": command, "config": to_dict(cfg)}}  # fmt: skip
+    title = f"render {s.ids} synthetic identities ({s.cams} cameras)"
+    jobs = [
+        Job("synthetic", "render", str(root), {"spec": to_dict(s)}, [], title),
+        Job("train", "train", str(out / "train"),
+            {"config": cfg.recipe, "overrides": [*keys, *threads]}, ["synthetic"], what),
+        Job(product, "export", str(out), export, ["train"], f"write the {product} weights"),
+    ]  # fmt: skip
+    return {job.id: job for job in jobs}
 
 
 def run_pretrain(
     cfg: PretrainConfig, out: str | Path, console: Console | None = None
 ) -> dict[str, Any]:
-    """Every stage into ``out``; returns the sidecar of ``out/backbone.pt`` (or, with a GAN
+    """Every job of the plan into ``out`` (on the reproduce runner: done ones skipped, an
+    interrupted one resumed); returns the sidecar of ``out/backbone.pt`` (or, with a GAN
     recipe, of ``out/generator.pt``)."""
     console = console or Console(stderr=True)
     out = Path(out)
+    if cfg.executor == "dask":  # the workers see the same files, not this working folder
+        out = out.resolve()
     root = pretrain_root(cfg, out)
+    if cfg.executor == "dask":
+        root = root.resolve()
     record_pipeline(cfg, out, MAY_CHANGE, "a pretraining run")
-    s = cfg.synthetic
-    checkpoint = out / "train/checkpoints/last.pt"
-    render = Stage(
-        "synthetic",
-        lambda: s.render(root),
-        lambda: holds_render(root, s),
-        f"render {s.ids} synthetic identities ({s.cams} cameras)",
-    )
-    if TASKS.get(task_name(cfg.recipe)).pretrain_product == "generator":
-        threads = [f"train.threads={cfg.threads}"] if cfg.threads else []
-        gcfg = load_config(GanConfig, cfg.recipe, [*gan_overrides(cfg, root), *threads])
-        target, export, what = out / "generator.pt", export_generator, "generator"
-        train = Stage(
-            "train",
-            lambda: train_gan(gcfg, out / "train", resume="auto"),
-            lambda: run_finished(out / "train"),
-            f"train a GAN on the training images of {s.ids} synthetic identities",
-        )
-    else:
-        target, export, what = out / "backbone.pt", export_backbone, "backbone"
-        train = train_stage(
-            out / "train", cfg.recipe, training_overrides(cfg, root),
-            f"train on all {s.ids} synthetic identities", cfg.threads,
-        )  # fmt: skip
-    stages = [
-        render,
-        train,
-        Stage(
-            what,
-            lambda: export(cfg, out, root),
-            lambda: newer_than(sidecar_path(target), checkpoint) and target.is_file(),
-            f"write the {what} weights",
-        ),
-    ]
-    run_stages(stages, console)
-    return read_json(sidecar_path(target))
+    jobs = pretrain_jobs(cfg, out, root)
+    check_jobs(jobs)  # a bad recipe override fails before the render
+    run_jobs(jobs, 1, cfg.threads or 1, out / "logs", console,
+             executor=cfg.executor, address=cfg.address)  # fmt: skip
+    return read_json(sidecar_path(weights_file(out, product_of(cfg))))
 
 
 class PretrainPipeline:

@@ -9,14 +9,17 @@
 
 ``dataset``/``root`` run the same on a real dataset (e.g. VIPeR's split 0) instead.
 
-Every stage writes its own run folder under ``--out`` and runs on the shared stage runner
-(:mod:`genreid.engine.stages`): running the job again skips finished stages and resumes an
-interrupted one, so nothing already computed is lost.
+Every step is a job of a plan on the reproduce runner (:mod:`genreid.engine.reproduce.runner`,
+as ``genreid slsr`` and ``genreid reproduce``), writing its own run folder under ``--out``:
+running it again skips finished jobs and resumes an interrupted one, so nothing already
+computed is lost; with ``--jobs`` N independent ones (the baseline beside the DCGAN, the
+strategies once the samples exist) run side by side.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,23 +28,18 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from genreid.core.config import load_config
+from genreid.core.config import to_dict
+from genreid.core.cpu import threads_per_job
+from genreid.core.errors import ConfigError
 from genreid.core.files import write_json_atomic
 from genreid.data.datasets import load_dataset
 from genreid.data.errors import DatasetError
 from genreid.data.stats import dataset_stats, stats_table
 from genreid.data.synthetic import write_preview
-from genreid.data.synthetic.spec import SyntheticSpec, holds_render
-from genreid.engine.gan_sampling import sample_to_folder
-from genreid.engine.stages import (
-    Stage,
-    eval_stage,
-    read_json,
-    run_finished,
-    run_stages,
-    train_stage,
-)
-from genreid.engine.tasks.gan import GanConfig, train_gan
+from genreid.data.synthetic.spec import SyntheticSpec
+from genreid.engine.reproduce.plan import Job
+from genreid.engine.reproduce.runner import check_executor, check_jobs, run_jobs, stage_of
+from genreid.engine.stages import read_json
 from genreid.eval.report import PER_QUERY, read_per_query
 from genreid.eval.run_report import write_report
 from genreid.eval.significance import paired_queries
@@ -49,16 +47,18 @@ from genreid.viz.dataset import plot_images_per_identity
 
 
 def _render(out: Path, ids: int, cams: int, seed: int, console: Console) -> Path:
-    root = out / "synthetic"
+    """OUT/synthetic: a render job run here (planning counts its images), or the complete
+    render already there (one cut short is redone)."""
     spec = SyntheticSpec(ids, cams, seed)
-    if holds_render(root, spec):  # a render cut short is redone
+    title = f"render {ids} synthetic identities ({cams} cameras)"
+    job = Job("synthetic", "render", str(out / "synthetic"), {"spec": to_dict(spec)}, [], title)
+    root = Path(job.out)
+    if stage_of(job).done():
         console.print(f"already rendered: {root}")
         return root
-    stats = spec.render(root)
-    console.print(
-        f"{stats['images']} images in {stats['seconds']:.1f} s "
-        f"({stats['images_per_second']:.0f} images/s) -> {root}"
-    )
+    start = time.perf_counter()
+    run_jobs({job.id: job}, logs=out / "logs", console=console)
+    console.print(f"rendered in {time.perf_counter() - start:.1f} s -> {root}")
     return root
 
 
@@ -88,59 +88,58 @@ GAN_CONFIG = "gan/dcgan_tiny_pretrained"
 SYNTHETIC_GAN_ITERS = 400
 
 
-def _gan_stages(
-    out: Path,
-    data: QuickData,
-    epochs: int,
-    seed: int,
-    iters: int | None = None,
-    config: str = GAN_CONFIG,
-) -> list[Stage]:
-    """Train the tiny DCGAN (or resume it), then sample as many images as real training ones.
-    ``iters`` replaces the config's iteration floor (``train.min_iters``)."""
-    run, gen = out / "gan", out / "generated"
-    keys = [*data.overrides(), f"train.epochs={epochs}", f"seed={seed}",
-            f"measure.holdout={GAN_HOLDOUT}"]  # fmt: skip
-    keys += [] if iters is None else [f"train.min_iters={iters}"]
-    cfg = load_config(GanConfig, config, keys)
+@dataclass(frozen=True)
+class QuickPlanner:
+    """Builds the quickstart's jobs under OUT (job ids relative to OUT): the DCGAN and its
+    samples, then each strategy's training run and its evaluation."""
 
-    def sample() -> None:
+    out: Path
+    data: QuickData
+    seed: int
+    threads: int | None = None  # train.threads of every run (None: the recipe's)
+
+    def train(self, name: str, config: str, overrides: list[str], deps: list[str],
+              title: str) -> Job:  # fmt: skip
+        """Training run OUT/``name`` (re-ID or GAN: its config's task)."""
+        extra = [f"train.threads={self.threads}"] if self.threads else []
+        params = {"config": config, "overrides": [*overrides, *extra]}
+        return Job(name, "train", str(self.out / name), params, deps, title)
+
+    def gan(self, epochs: int, iters: int | None, config: str) -> list[Job]:
+        """Train the tiny DCGAN (or resume it), then sample as many images as real training
+        ones. ``iters`` replaces the config's iteration floor (``train.min_iters``)."""
+        data, out = self.data, self.out
+        keys = [*data.overrides(), f"train.epochs={epochs}", f"seed={self.seed}",
+                f"measure.holdout={GAN_HOLDOUT}"]  # fmt: skip
+        keys += [] if iters is None else [f"train.min_iters={iters}"]
         num = len(load_dataset(data.dataset, data.root, **data.options).train)
-        sample_to_folder(run, num, gen, seed=seed, grid=out / "gan_samples.png")
-        Console().print(f"{num} generated images -> {gen} (sheet: {out / 'gan_samples.png'})")
+        sample = {"run": str(out / "gan"), "num": num, "seed": self.seed, "device": "cpu",
+                  "grid": str(out / "gan_samples.png")}  # fmt: skip
+        title = "2. DCGAN: train on the training images, sample unlabeled pedestrians"
+        return [
+            self.train("gan", config, keys, [], title),
+            Job("generated", "sample", str(out / "generated"), sample, ["gan"],
+                "2. DCGAN: sample"),
+        ]  # fmt: skip
 
-    title = "2. DCGAN: train on the training images, sample unlabeled pedestrians"
-    return [
-        Stage("gan", lambda: train_gan(cfg, run, resume="auto"), lambda: run_finished(run), title),
-        Stage("sample", sample, lambda: (gen / "manifest.csv").is_file(), "2. DCGAN: sample"),
-    ]
-
-
-def _reid_stages(out: Path, data: QuickData, epochs: int, seed: int) -> list[Stage]:
-    """Baseline, LSRO and FAPL-distributed (tiny recipe), each trained, then evaluated with
-    and without re-ranking."""
-    stages = []
-    for step, strategy in enumerate(STRATEGIES, start=3):
-        overrides = [*data.overrides(), f"labels.strategy={strategy}",
-                     f"train.epochs={epochs}", f"seed={seed}"]  # fmt: skip
-        if strategy != "baseline":
-            overrides.append(f"data.generated={out / 'generated'}")
-        run = out / strategy
-        stages.append(
-            train_stage(run, "train/tiny", overrides, f"{step}. Re-ID training: {strategy}")
-        )
-        stages.append(
-            eval_stage(
-                run,
-                data.dataset,
-                data.root,
-                data.options,
-                title=f"{step}. Evaluate {strategy}",
-                ranklist=6,
-                rerank=True,
-            )  # fmt: skip
-        )
-    return stages
+    def reid(self, epochs: int) -> list[Job]:
+        """Baseline, LSRO and FAPL-distributed (tiny recipe), each trained, then evaluated
+        with and without re-ranking."""
+        data, jobs = self.data, []
+        evaluation = {"dataset": data.dataset, "root": str(data.root),
+                      "options": dict(data.options), "rerank": True, "ranklist": 6}  # fmt: skip
+        for step, strategy in enumerate(STRATEGIES, start=3):
+            overrides = [*data.overrides(), f"labels.strategy={strategy}",
+                         f"train.epochs={epochs}", f"seed={self.seed}"]  # fmt: skip
+            deps = []
+            if strategy != "baseline":
+                overrides.append(f"data.generated={self.out / 'generated'}")
+                deps = ["generated"]
+            jobs.append(self.train(strategy, "train/tiny", overrides, deps,
+                                   f"{step}. Re-ID training: {strategy}"))  # fmt: skip
+            jobs.append(Job(f"{strategy}/eval", "eval", str(self.out / strategy), dict(evaluation),
+                            [strategy], f"{step}. Evaluate {strategy}"))  # fmt: skip
+        return jobs
 
 
 def _pct(v: float | None, signed: bool = False) -> str:
@@ -226,6 +225,10 @@ def run_quickstart(
     root: str | Path | None = None,
     options: dict[str, Any] | None = None,
     gan_config: str = GAN_CONFIG,
+    jobs: int = 1,
+    threads: int | None = None,
+    executor: str = "local",
+    address: str = "",
 ) -> dict:
     """Run the whole pipeline (or only the data stage) and write ``OUT/results.json``.
 
@@ -233,9 +236,16 @@ def run_quickstart(
     is a dataset parser run on ``root`` with ``options`` (e.g. ``viper``, ``split=0``). The
     DCGAN (``gan_config``, by default the shipped generator fine-tuned) trains at least
     ``gan_iters`` iterations (default: 400 on the synthetic set, the config's 1,500 on a real one).
+    The steps are jobs on the reproduce runner: ``jobs`` side by side (``threads`` each, by
+    default cores / jobs), or on the workers of the Dask scheduler at ``address``.
     """
     console = Console()
+    check_executor(executor, address, "--executor", "--address")
+    if jobs < 1 or (threads is not None and threads < 1):
+        raise ConfigError(f"--jobs/--threads: expected 1 or more, got {jobs}, {threads}")
     out = Path(out)
+    if executor == "dask":  # the workers see the same files, not this working folder
+        out = out.resolve()
     if dataset == "synthetic":
         console.rule("[bold]1. Synthetic pedestrians (Market-1501 layout)")
         data = QuickData("market1501", _render(out, ids, cams, seed, console), {})
@@ -243,7 +253,8 @@ def run_quickstart(
         if root is None:
             raise DatasetError(f"--dataset {dataset} needs --root, the dataset's folder")
         console.rule(f"[bold]1. {dataset} at {root}")
-        data = QuickData(dataset, Path(root), dict(options or {}))
+        root = Path(root).resolve() if executor == "dask" else Path(root)
+        data = QuickData(dataset, root, dict(options or {}))
     ds = load_dataset(data.dataset, data.root, **data.options)
     stats = dataset_stats(ds)
     console.print(stats_table(stats))
@@ -254,24 +265,20 @@ def run_quickstart(
         console.print(f"contact sheet: {summary['preview']}")
     console.print(f"images per identity: {hist}")
     if not data_only:
-        run_stages(
-            # the synthetic set trains 400 iterations from the shipped generator (docs/RESULTS.md,
-            # issue 24); a real dataset keeps the recipe's 1,500
-            _gan_stages(
-                out,
-                data,
-                gan_epochs,
-                seed,
-                gan_iters
-                if gan_iters is not None
-                else SYNTHETIC_GAN_ITERS
-                if dataset == "synthetic"
-                else None,
-                gan_config,
-            )  # fmt: skip
-            + _reid_stages(out, data, epochs, seed),
-            console,
-        )
+        # the synthetic set trains 400 iterations from the shipped generator (docs/RESULTS.md,
+        # issue 24); a real dataset keeps the recipe's 1,500
+        if gan_iters is None and dataset == "synthetic":
+            gan_iters = SYNTHETIC_GAN_ITERS
+        run_threads = threads or (threads_per_job(jobs) if jobs > 1 else None)
+        planner = QuickPlanner(out, data, seed, run_threads)
+        plan = [*planner.gan(gan_epochs, gan_iters, gan_config), *planner.reid(epochs)]
+        todo = {job.id: job for job in plan}
+        check_jobs(todo)  # a bad override fails before any job runs
+        run_jobs(todo, jobs, run_threads or 1, out / "logs", console,
+                 executor=executor, address=address)  # fmt: skip
+        sampled = todo["generated"].params
+        console.print(f"{sampled['num']} generated images -> {out / 'generated'} "
+                      f"(sheet: {sampled['grid']})")  # fmt: skip
         summary["generated"] = _generated(out, console)
         summary["runs"] = _comparison(out, console)
         runs = [out / s for s in STRATEGIES] + [out / "gan"]

@@ -258,8 +258,9 @@ class SeedPlanner:
             jobs.append(self.train(name, cfg.recipe, [*with_gen, f"labels.strategy={name}"],
                                    ["generated"], name))  # fmt: skip
         for rule in cfg.cluster_ids:
-            keys = ["labels.strategy=slsr", f"labels.clusters={folder / 'clusters/clusters.csv'}",
-                    f"labels.cluster_ids={rule}"]  # fmt: skip
+            keys = ["labels.strategy=slsr",
+                    f"labels.options.clusters={folder / 'clusters/clusters.csv'}",
+                    f"labels.options.cluster_ids={rule}"]  # fmt: skip
             jobs.append(self.train(f"slsr_{rule}", cfg.recipe, [*with_gen, *keys],
                                    ["generated", "clusters"], f"slsr ({rule})"))  # fmt: skip
         return jobs

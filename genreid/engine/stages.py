@@ -1,8 +1,8 @@
-"""A small stage runner for pipelines (the quickstart, ``genreid pretrain``; the reproduce
-runner runs each job of a plan, ``genreid slsr``'s too, as a stage): stages run in order, a
-stage whose output already exists is skipped, and one that was interrupted is resumed by its
-own run (training runs resume from their checkpoints), so running a pipeline again continues
-it and loses nothing already computed."""
+"""Stages: the step each job of a plan runs (``engine/reproduce/runner.py`` makes one of every
+job, for ``genreid reproduce``, ``slsr``, ``quickstart`` and ``pretrain`` alike), and what the
+pipelines share. A stage whose output already exists is skipped, and one that was interrupted
+is resumed by its own run (training runs resume from their checkpoints), so running a pipeline
+again continues it and loses nothing already computed."""
 
 from __future__ import annotations
 
@@ -21,7 +21,6 @@ from genreid.core.files import write_json_atomic
 from genreid.core.runs import read_results, versions
 from genreid.data.datasets import load_dataset
 from genreid.engine.loop import config_differences
-from genreid.engine.tasks.reid import ReIDTrainConfig, train
 from genreid.eval.extract import load_trained_model, reid_features, save_dataset_features
 from genreid.eval.report import run_evaluation
 
@@ -68,8 +67,8 @@ def check_pipeline(cfg: Any, out: Path, may_change: tuple[str, ...], what: str) 
 
 
 def run_stages(stages: Iterable[Stage], console: Console | None = None) -> dict[str, Any]:
-    """Run every stage that is not done, in order; returns name -> what its run returned (None
-    for a skipped stage)."""
+    """Run every stage that is not done, in order (the runner runs a job's stage this way);
+    returns name -> what its run returned (None for a skipped stage)."""
     console = console or Console(stderr=True)
     out: dict[str, Any] = {}
     for stage in stages:
@@ -103,20 +102,6 @@ def newer_than(path: str | Path, *inputs: str | Path) -> bool:
 
 def read_json(path: str | Path) -> dict[str, Any]:
     return json.loads(Path(path).read_text())
-
-
-def train_stage(
-    run: Path, config: str, overrides: list[str], title: str, threads: int | None = None
-) -> Stage:
-    """Train (or resume) a re-ID run of ``config`` + ``overrides``; done when it finished."""
-    extra = [f"train.threads={threads}"] if threads else []
-    cfg = load_config(ReIDTrainConfig, config, [*overrides, *extra])
-    return Stage(
-        run.name,
-        lambda: train(cfg, run, resume="auto"),
-        lambda: run_finished(run, cfg.train.epochs),
-        title,
-    )
 
 
 def eval_stage(

@@ -29,7 +29,7 @@ from torch import nn
 from genreid.core.errors import ConfigError
 from genreid.data.records import ImageRecord
 from genreid.labels.center import CenterLoss, CenterWeight
-from genreid.labels.config import LabelsConfig
+from genreid.labels.config import LabelsConfig, StrategyOptions
 from genreid.labels.registry import STRATEGIES
 
 __all__ = [
@@ -115,10 +115,12 @@ def resolve_gen_start(value: int | str, default_auto: bool, epochs: int) -> int:
 
 class LabelStrategy(nn.Module):
     """Base strategy: real images get one-hot targets (optionally smoothed); subclasses fill
-    in the generated images' targets. State (e.g. FAPL centers) lives in buffers; options are
-    read from the ``labels`` config section (``self.cfg``)."""
+    in the generated images' targets. State (e.g. FAPL centers) lives in buffers; the shared
+    keys are read from the ``labels`` config section (``self.cfg``), a strategy's own from
+    ``labels.options`` (``self.options``, of the class's ``Options`` dataclass)."""
 
     name: ClassVar[str] = ""
+    Options: ClassVar[type[StrategyOptions]] = StrategyOptions
     uses_generated: ClassVar[bool] = True
     default_gen_weight: ClassVar[float] = 1.0
     delayed_by_default: ClassVar[bool] = False  # gen_start_epoch 'default' means 'auto'
@@ -134,6 +136,12 @@ class LabelStrategy(nn.Module):
     ) -> None:
         super().__init__()
         self.cfg = cfg or LabelsConfig(strategy=self.name)
+        if not isinstance(self.cfg.options, self.Options):
+            raise ConfigError(
+                f"labels.options: {type(self.cfg.options).__qualname__} given to strategy "
+                f"{self.name}, whose options are {self.Options.__qualname__}"
+            )
+        self.options = self.cfg.options
         self.num_classes = num_classes
         self.num_outputs = num_classes + 1 if self.extra_class else num_classes
         self.feat_dim = feat_dim

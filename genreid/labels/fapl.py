@@ -8,9 +8,13 @@ labelled information yet) generated images get weight 0.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
+from genreid.core.errors import ConfigError
 from genreid.labels.base import LabelBatch, LabelStrategy
+from genreid.labels.config import StrategyOptions
 
 
 class FAPLOneHot(LabelStrategy):
@@ -42,6 +46,18 @@ class FAPLDist(FAPLOneHot):
 
     name = "fapl_dist"
 
+    @dataclass
+    class Options(StrategyOptions):
+        """``labels.options`` of fapl_dist."""
+
+        temperature: float = 1.0  # T of Eq. 7 (1: the paper's softmax of the cosines)
+
+        def check(self) -> None:
+            if self.temperature <= 0:
+                raise ConfigError(
+                    f"labels.options.temperature: expected > 0, got {self.temperature}"
+                )
+
     def generated_targets(self, batch: LabelBatch, mask: torch.Tensor) -> torch.Tensor:
         cos = self.center.cosine(batch.features[mask].detach())
-        return torch.softmax(cos / self.cfg.temperature, dim=1)
+        return torch.softmax(cos / self.options.temperature, dim=1)

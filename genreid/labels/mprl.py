@@ -10,6 +10,7 @@ variants recompute it from the current network at every forward (a constant targ
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,7 @@ from genreid.data.dataset import ImageDataset
 from genreid.data.records import ImageRecord
 from genreid.data.transforms import test_transform
 from genreid.labels.base import LabelBatch, LabelStrategy, TrainingSet
+from genreid.labels.config import StrategyOptions
 from genreid.models.loading import load_run_model
 
 TARGETS_FILE = "smprl_targets.npz"
@@ -59,13 +61,20 @@ class SMpRL(LabelStrategy):
 
     name = "smprl"
 
+    @dataclass
+    class Options(StrategyOptions):
+        """``labels.options`` of smprl: where its fixed targets come from."""
+
+        smprl_from: str | None = None  # a trained baseline run folder
+        smprl_targets: str | None = None  # or a ready .npz of fixed targets
+
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.register_buffer("rows", torch.zeros(0, dtype=torch.long), persistent=False)
         self.register_buffer("fixed", torch.zeros(0, self.num_outputs), persistent=False)
 
     def prepare(self, data: TrainingSet) -> None:
-        path = self.cfg.smprl_targets or self._targets_from_baseline(data)
+        path = self.options.smprl_targets or self._targets_from_baseline(data)
         paths, q = read_smprl_targets(path)
         train_records = data.records
         if q.shape[1] != self.num_outputs:
@@ -91,18 +100,20 @@ class SMpRL(LabelStrategy):
         self.fixed = torch.from_numpy(q).float().to(self.fixed.device)
 
     def _targets_from_baseline(self, data: TrainingSet) -> Path:
-        """Fixed targets from ``labels.smprl_from``, computed once into the run folder."""
-        if not self.cfg.smprl_from:
+        """Fixed targets from ``labels.options.smprl_from``, computed once into the run folder."""
+        if not self.options.smprl_from:
             raise ConfigError(
-                "smprl needs fixed targets: set labels.smprl_from to a trained baseline run "
-                "(or labels.smprl_targets to an .npz written by write_smprl_targets)"
+                "smprl needs fixed targets: set labels.options.smprl_from to a trained baseline "
+                "run (or labels.options.smprl_targets to an .npz written by write_smprl_targets)"
             )
         if data.run_dir is None:
-            raise ConfigError("smprl with labels.smprl_from needs a run folder for its targets")
+            raise ConfigError(
+                "smprl with labels.options.smprl_from needs a run folder for its targets"
+            )
         target = data.run_dir / TARGETS_FILE
         if is_main_process() and not target.is_file():
             gen = [r for r in data.records if r.generated]
-            q = baseline_targets(self.cfg.smprl_from, gen, data.device)
+            q = baseline_targets(self.options.smprl_from, gen, data.device)
             write_smprl_targets(target, [r.path for r in gen], q)
         barrier()
         return target
@@ -139,7 +150,7 @@ def baseline_targets(
     run: str | Path, records: list[ImageRecord], device: str | torch.device = "cpu"
 ) -> torch.Tensor:
     """sMpRL targets of ``records`` from the trained baseline run ``run``, at its test size."""
-    run = require_run(run, "baseline training run (labels.smprl_from)")
+    run = require_run(run, "baseline training run (labels.options.smprl_from)")
     model = load_run_model(run, device=device)
     size = load_section(run / "config.yaml", "data", DataConfig).size
     loader = DataLoader(ImageDataset(records, test_transform(size)), batch_size=128)

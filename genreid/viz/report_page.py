@@ -99,13 +99,33 @@ def _with_id(html_table: str, ident: str) -> str:
     return html_table.replace("<table>", f'<table id="{ident}">', 1)
 
 
-def _key_table(runs: Sequence[ReportRun], attr: str, only_diff: bool, what: str) -> str:
+def _shared(columns: list[dict[str, str]]) -> tuple[list[dict[str, str]], int]:
+    """The columns cut to the keys every one has, and how many keys that left out."""
+    shared = set.intersection(*(set(c) for c in columns))
+    left_out = len(set().union(*columns) - shared)
+    return [{k: v for k, v in c.items() if k in shared} for c in columns], left_out
+
+
+def _key_table(
+    runs: Sequence[ReportRun], attr: str, only_diff: bool, what: str, shared_only: bool = False
+) -> str:
     """Keys whose values differ (rows of class ``diff``, table ``ATTR-diff``; keys every run has
-    first), then the others (table ``ATTR-same``, folded) unless ``only_diff``."""
+    first), then the others (table ``ATTR-same``, folded) unless ``only_diff``. With
+    ``shared_only`` (runs of different kinds) only the keys every run has, and a line saying
+    how many were left out: a key one kind has and another lacks is no difference."""
     columns = [getattr(r, attr) for r in runs]
     if not any(columns):
         return ""
     names = [r.name for r in runs]
+    out = []
+    if shared_only and len(runs) > 1:
+        columns, left_out = _shared(columns)
+        kinds = escape(", ".join(dict.fromkeys(r.kind for r in runs)))
+        out.append(
+            f'<p class="note" id="{attr}-left-out">{left_out} {what} keys left out: not every '
+            f"run has them (runs of different kinds: {kinds}); the tables below compare the "
+            f"{len(columns[0])} keys they share.</p>"
+        )
     diff = differing_keys(columns) if len(runs) > 1 else []
     diff.sort(key=lambda k: (any(k not in c for c in columns), k))  # absent from a run: last
     same = [k for k in sorted(set().union(*columns)) if k not in diff]
@@ -113,13 +133,13 @@ def _key_table(runs: Sequence[ReportRun], attr: str, only_diff: bool, what: str)
     def rows(keys: list[str]) -> list[list[str]]:
         return [[k, *(c.get(k, "—") for c in columns)] for k in keys]
 
-    out = []
     if len(runs) > 1:
         if diff:
-            out.append(f"<p>{len(diff)} {what} keys differ between the runs (— : absent):</p>")
+            absent = "" if shared_only else " (— : absent)"
+            out.append(f"<p>{len(diff)} {what} keys differ between the runs{absent}:</p>")
             diff_table = table(["key", *names], rows(diff), ["diff"] * len(diff))
             out.append(_with_id(diff_table, f"{attr}-diff"))
-        else:
+        elif any(columns):
             out.append(f"<p>Every {what} key has the same value in every run.</p>")
     if same and not only_diff:
         body = _with_id(table(["key", *names], rows(same)), f"{attr}-same")
@@ -131,7 +151,8 @@ def _key_table(runs: Sequence[ReportRun], attr: str, only_diff: bool, what: str)
 
 
 def _configs(runs: Sequence[ReportRun], only_diff: bool) -> str:
-    body = _key_table(runs, "config", only_diff, "config")
+    mixed = len({r.kind for r in runs}) > 1  # a GAN's keys vs a re-ID run's: compare the shared
+    body = _key_table(runs, "config", only_diff, "config", shared_only=mixed)
     env = _key_table(runs, "env", only_diff, "environment")
     if env:
         body += "<h3>Environment (env.json)</h3>" + env

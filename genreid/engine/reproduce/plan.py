@@ -80,7 +80,7 @@ class Job:
     """One stage of one replicate: ``kind`` says what ``params`` mean (runner.stage_of)."""
 
     id: str  # its output folder relative to the table's folder
-    kind: str  # train, sample, real, clusters, eval; render, generated_check (SLSR)
+    kind: str  # train, sample, real, clusters, eval; render, generated_check; export
     out: str
     params: dict[str, Any]
     deps: list[str] = field(default_factory=list)

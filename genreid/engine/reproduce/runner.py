@@ -31,7 +31,7 @@ from typing import Any
 
 from rich.console import Console
 
-from genreid.core.cluster import connect
+from genreid.core.cluster import dask_executor
 from genreid.core.config import from_dict, load_config
 from genreid.core.errors import ConfigError
 from genreid.data.datasets import load_dataset
@@ -39,6 +39,7 @@ from genreid.data.generated import MANIFEST, write_manifest
 from genreid.data.synthetic.spec import SyntheticSpec, holds_render
 from genreid.engine.clustering import cluster_training_set, write_generated_check
 from genreid.engine.gan_sampling import sample_to_folder
+from genreid.engine.pretrain_export import EXPORTS, exported, weights_file
 from genreid.engine.reproduce.plan import Job, task_of
 from genreid.engine.stages import Stage, eval_stage, run_finished, run_stages
 from genreid.engine.tasks import TASKS
@@ -88,7 +89,9 @@ def _sample(job: Job) -> Path:
 
     p = job.params
     device = p.get("device") or ("cuda" if torch.cuda.is_available() else "cpu")
-    return sample_to_folder(p["run"], p["num"], job.out, seed=p["seed"], device=device)
+    return sample_to_folder(
+        p["run"], p["num"], job.out, seed=p["seed"], device=device, grid=p.get("grid")
+    )  # grid: a contact sheet of the samples beside real images (the quickstart's)
 
 
 def _train_stage(job: Job) -> Stage:
@@ -102,6 +105,7 @@ def _eval_stage(job: Job) -> Stage:
     return eval_stage(
         Path(job.out), p["dataset"], p["root"], p["options"], job.title, p.get("folder", "eval"),
         p.get("overrides", []), rerank=bool(p.get("rerank")),
+        ranklist=int(p.get("ranklist", 0)),  # ranklist.png of that many queries (quickstart)
     )  # fmt: skip
 
 
@@ -143,7 +147,21 @@ def _generated_check_stage(job: Job) -> Stage:
     )
 
 
-# job kind -> the stage that runs it and says whether its output is there already
+def _export_stage(job: Job) -> Stage:
+    """A pretraining's weights file (``product``: backbone or generator) from its finished
+    run, into the job's folder; done when its sidecar is newer than the run's checkpoint."""
+    p = job.params
+    target = weights_file(job.out, p["product"])
+    return Stage(
+        job.id,
+        lambda: EXPORTS[p["product"]](Path(p["run"]), target, Path(p["root"]), p["origin"]),
+        lambda: exported(job.out, p["product"], p["run"]),
+        job.title,
+    )
+
+
+# job kind -> the stage that runs it and says whether its output is there already (the
+# quickstart's and pretraining's plans use them too; export: pretraining's weights file)
 KINDS: dict[str, Callable[[Job], Stage]] = {
     "train": _train_stage,
     "eval": _eval_stage,
@@ -152,6 +170,7 @@ KINDS: dict[str, Callable[[Job], Stage]] = {
     "clusters": _clusters_stage,
     "render": _render_stage,
     "generated_check": _generated_check_stage,
+    "export": _export_stage,
 }
 
 
@@ -282,17 +301,11 @@ def _process_pool(workers: int) -> ProcessPoolExecutor:
 
 @contextmanager
 def _dask_pool(address: str, console: Console) -> Iterator[Executor]:
-    """The workers of the Dask scheduler at ``address`` as an executor. A job is submitted
-    once and never retried when it raises (``retries=0``); Dask reschedules it only when its
-    worker dies (``distributed.scheduler.allowed-failures`` times, 3 by default)."""
-    client = connect(address)
-    try:
-        n = len(client.nthreads())
+    """The workers of the Dask scheduler at ``address`` as an executor (``dask_executor``:
+    a job that raises is not retried; a lost scheduler is a one-line SchedulerLostError)."""
+    with dask_executor(address) as (pool, n):
         console.print(f"dask: {n} worker(s) at {address}" + ("" if n else "; jobs wait for some"))
-        with client.get_executor(pure=False, retries=0) as pool:
-            yield pool
-    finally:
-        client.close()
+        yield pool
 
 
 def check_executor(executor: str, address: str, executor_key: str, address_key: str) -> None:

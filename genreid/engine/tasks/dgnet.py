@@ -34,7 +34,7 @@ from torch import nn
 from torch.nn import functional as F
 from torch.utils.data import DataLoader
 
-from genreid.core.config import load_section
+from genreid.core.config import CONFIG_VERSION, load_section
 from genreid.core.distributed import all_reduce_sum, barrier, is_distributed
 from genreid.core.errors import ConfigError
 from genreid.data.config import DataConfig
@@ -52,7 +52,7 @@ from genreid.engine.dgnet_quality import reid_judge, swap_quality
 from genreid.engine.dgnet_swap import unit
 from genreid.engine.fastpath import autocast
 from genreid.engine.loop import Loop, LoopConfig, StepInfo, Task, TrainingError
-from genreid.engine.optim import OptimConfig, build_optimizer
+from genreid.engine.optim import OptimConfig, build_optimizer, make_optimizer
 from genreid.engine.tasks.reid import load_training_data
 from genreid.eval.config import EvalConfig
 from genreid.eval.extract import evaluate_model
@@ -127,55 +127,39 @@ class DGNetLossConfig:
             )
 
 
-@dataclass
-class EaSection:
-    """E_a's optimiser, the heads at ``head_lr_mult`` x lr: the paper's SGD with momentum and
-    a step schedule, or (``name: adam``, ``schedule: cosine``) the tiny re-ID recipe's."""
-
-    name: Literal["sgd", "adam"] = "sgd"
-    lr: float = 0.002
-    head_lr_mult: float = 10.0
-    momentum: float = 0.9  # sgd only
-    weight_decay: float = 5e-4
-    schedule: Literal["step", "cosine"] = "step"  # cosine: to 0 over all iterations
-    milestones: list[int] = field(default_factory=lambda: [60000])  # iterations (step)
-    gamma: float = 0.1
+def appearance_optimiser() -> OptimConfig:
+    """E_a's defaults, the heads at ``head_lr_mult`` x lr: the paper's SGD with momentum and a
+    step schedule in iterations (or ``name: adam``, ``schedule: cosine``: the tiny re-ID
+    recipe's, to 0 over all iterations)."""
+    return OptimConfig(milestones=[60000])
 
 
-@dataclass
-class AdamSection:
-    """An Adam optimiser (E_s + G, or D) with a step schedule in iterations."""
-
-    lr: float = 1e-4
-    betas: list[float] = field(default_factory=lambda: [0.0, 0.999])
-    weight_decay: float = 5e-4
-    milestones: list[int] = field(default_factory=lambda: [60000])  # iterations
-    gamma: float = 0.1
+def adam_optimiser() -> OptimConfig:
+    """E_s + G's and D's defaults: Adam with a step schedule in iterations."""
+    return OptimConfig(name="adam", lr=1e-4, betas=[0.0, 0.999], milestones=[60000])
 
 
 @dataclass
 class DGNetOptimConfig:
-    """Three optimisers, each with its own schedule: ``ea`` (E_a), ``gen`` (E_s, G), ``dis``."""
+    """Three optimisers, each with its own schedule (``step`` or ``cosine``, in iterations):
+    ``ea`` (E_a), ``gen`` (E_s, G), ``dis`` (D)."""
 
-    ea: EaSection = field(default_factory=EaSection)
-    gen: AdamSection = field(default_factory=AdamSection)
-    dis: AdamSection = field(default_factory=AdamSection)
+    ea: OptimConfig = field(default_factory=appearance_optimiser)
+    gen: OptimConfig = field(default_factory=adam_optimiser)
+    dis: OptimConfig = field(default_factory=adam_optimiser)
 
     def check(self) -> None:
         for name in ("ea", "gen", "dis"):
             sec = getattr(self, name)
-            if sec.lr <= 0 or sec.weight_decay < 0 or not 0 < sec.gamma <= 1:
-                raise ConfigError(
-                    f"optim.{name}: expected lr > 0, weight_decay >= 0 and 0 < gamma <= 1"
-                )
+            if not 0 < sec.gamma <= 1:
+                raise ConfigError(f"optim.{name}.gamma: expected 0 < gamma <= 1, got {sec.gamma}")
             if any(m < 1 for m in sec.milestones):
                 raise ConfigError(f"optim.{name}.milestones: expected iterations >= 1")
-        for name in ("gen", "dis"):
-            betas = getattr(self, name).betas
-            if len(betas) != 2 or not all(0 <= b < 1 for b in betas):
-                raise ConfigError(f"optim.{name}.betas: expected two values in [0, 1)")
-        if self.ea.head_lr_mult <= 0 or not 0 <= self.ea.momentum < 1:
-            raise ConfigError("optim.ea: expected head_lr_mult > 0 and momentum in [0, 1)")
+            if sec.schedule not in ("step", "cosine"):
+                raise ConfigError(
+                    f"optim.{name}.schedule: DG-Net's schedules are step or cosine (in "
+                    f"iterations), got {sec.schedule}"
+                )
 
 
 @dataclass
@@ -212,6 +196,7 @@ class DGNetConfig:
     """Everything one DG-Net run needs (``genreid train`` with ``task: dgnet``)."""
 
     task: str = "dgnet"
+    version: int = CONFIG_VERSION  # the key layout (version 1's keys are version 2's)
     seed: int = 0
     teacher: str | None = None  # a finished re-ID run on the same data (needed when loss.prim>0)
     data: DataConfig = field(default_factory=DataConfig)
@@ -406,15 +391,6 @@ def iteration_generator(seed: int, iteration: int, stream: int) -> torch.Generat
     return torch.Generator().manual_seed((((seed * 1_000_003 + iteration) << 20) + stream) % 2**63)
 
 
-def appearance_optimizer(E_a: nn.Module, o: EaSection) -> torch.optim.Optimizer:
-    """E_a's SGD or Adam, the backbone at lr and the heads at head_lr_mult x lr (the re-ID
-    optimiser, ``engine.optim.build_optimizer``)."""
-    return build_optimizer(E_a, OptimConfig(
-        name=o.name, lr=o.lr, head_lr_mult=o.head_lr_mult, momentum=o.momentum,
-        weight_decay=o.weight_decay,
-    ))  # fmt: skip
-
-
 class DGNetSteps:
     """The four networks, the three optimisers and schedules, two gradient scalers, and one
     training iteration on a batch of pairs (no data, no I/O: benchmarks time it directly)."""
@@ -436,21 +412,18 @@ class DGNetSteps:
         n = self.nets
         self.E_a, self.E_s, self.G, self.D = n.E_a, n.E_s, n.G, n.D
         o = cfg.optim
-        self.opt_ea = appearance_optimizer(self.E_a, o.ea)
-        cosine = cfg.iterations if o.ea.schedule == "cosine" else None
-        self.opt_gen = torch.optim.Adam(
-            [*self.E_s.parameters(), *self.G.parameters()],
-            lr=o.gen.lr, betas=tuple(o.gen.betas), weight_decay=o.gen.weight_decay,
-        )  # fmt: skip
-        self.opt_dis = torch.optim.Adam(
-            self.D.parameters(),
-            lr=o.dis.lr, betas=tuple(o.dis.betas), weight_decay=o.dis.weight_decay,
-        )  # fmt: skip
+        # E_a: the backbone at lr, the heads at head_lr_mult x lr (the re-ID optimiser)
+        self.opt_ea = build_optimizer(self.E_a, o.ea)
+        self.opt_gen = make_optimizer([*self.E_s.parameters(), *self.G.parameters()], o.gen)
+        self.opt_dis = make_optimizer(self.D.parameters(), o.dis)
         self.sched = {
-            "E_a": IterSchedule(self.opt_ea, o.ea.milestones, o.ea.gamma, cosine),
-            "gen": IterSchedule(self.opt_gen, o.gen.milestones, o.gen.gamma),
-            "D": IterSchedule(self.opt_dis, o.dis.milestones, o.dis.gamma),
-        }
+            name: IterSchedule(
+                opt, sec.milestones, sec.gamma, cfg.iterations if sec.schedule == "cosine" else None
+            )
+            for name, opt, sec in (
+                ("E_a", self.opt_ea, o.ea), ("gen", self.opt_gen, o.gen), ("D", self.opt_dis, o.dis)
+            )
+        }  # fmt: skip
         fp16 = amp == torch.float16
         self.scaler_g = torch.amp.GradScaler("cuda", enabled=fp16)
         self.scaler_d = torch.amp.GradScaler("cuda", enabled=fp16)

@@ -1,11 +1,12 @@
 """The GAN task: an unconditional generator trained on real training images (DCGAN, WGAN-GP).
 
-One step is one discriminator (critic) update on one real batch; after every ``d_steps``
-(DCGAN) or ``critic_steps`` (WGAN-GP) of them come ``g_steps`` generator updates, which
-together make one *iteration*. An epoch is one pass over the real images (incomplete last
-batch dropped); iterations may straddle epochs. The architecture's losses and collapse guard
-come from ``genreid.models.gan`` (no code here branches on the architecture). With
-``data.clusters`` one GAN is trained per cluster, each in its own sub-run (SLSR).
+One step is one discriminator (critic) update on one real batch; after every
+``train.options.d_steps`` (DCGAN) or ``critic_steps`` (WGAN-GP) of them come ``g_steps``
+generator updates, which together make one *iteration*. An epoch is one pass over the real
+images (incomplete last batch dropped); iterations may straddle epochs. The architecture's
+losses, collapse guard and options come from ``genreid.models.gan`` (no code here branches on
+the architecture). With ``data.clusters`` one GAN is trained per cluster, each in its own
+sub-run (SLSR).
 """
 
 from __future__ import annotations
@@ -16,13 +17,13 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 from PIL import Image
 from torch.utils.data import DataLoader
 
-from genreid.core.config import load_config, to_dict
+from genreid.core.config import CONFIG_VERSION, chosen_by, load_config, to_dict
 from genreid.core.errors import ConfigError, RegistryError, RunFolderError
 from genreid.core.runs import RunDir
 from genreid.data.clusters import read_cluster_manifest
@@ -42,6 +43,7 @@ from genreid.engine.loop import (
     TrainingStopped,
     config_differences,
 )
+from genreid.engine.optim import OptimConfig, make_optimizer
 from genreid.eval.extractors import image_features
 from genreid.eval.gen_quality import (
     K_NEAREST,
@@ -52,29 +54,71 @@ from genreid.eval.gen_quality import (
     quality,
     synthetic_space,
 )
-from genreid.models.gan import GAN_ARCHS, GanArch, GanModelConfig, build_gan
+from genreid.models.gan import (
+    GAN_ARCHS,
+    GanArch,
+    GanModelConfig,
+    GanOptions,
+    build_gan,
+    gan_options,
+)
 from genreid.models.gan.augment import Augmented, ema_update, parse_policy
 from genreid.models.gan.pretrained import freeze_lower, load_pretrained_gan
 from genreid.viz.grids import grid_image
 
 NAN_ADVICE = (
-    "a lower learning rate (e.g. train.lr=1e-4 or half the current one), a smaller batch, "
-    "or, for WGAN-GP, check train.gp_weight (10 in the paper)."
+    "lower learning rates (e.g. optim.gen.lr=1e-4 optim.dis.lr=1e-4 or half the current ones), "
+    "a smaller batch, or, for WGAN-GP, check train.options.gp_weight (10 in the paper)."
 )
+# train.* keys of config version 1 that are an architecture's options (now train.options.*)
+V1_OPTION_KEYS = (
+    "d_steps",
+    "g_steps",
+    "critic_steps",
+    "gp_weight",
+    "collapse_loss",
+    "max_critic_gap",
+)
+
+
+def gan_optimiser() -> OptimConfig:
+    """A GAN's optimiser defaults: Adam at a constant lr, no weight decay; lr and betas null
+    (the architecture's paper values)."""
+    return OptimConfig(name="adam", lr=None, betas=None, weight_decay=0.0, schedule="constant")
+
+
+@dataclass
+class GanOptimConfig:
+    """The ``optim`` section of a GAN run: the generator's and the discriminator's optimiser."""
+
+    gen: OptimConfig = field(default_factory=gan_optimiser)
+    dis: OptimConfig = field(default_factory=gan_optimiser)
+
+    def check(self) -> None:
+        for name in ("gen", "dis"):
+            if getattr(self, name).schedule != "constant":
+                raise ConfigError(
+                    f"optim.{name}.schedule: a GAN trains at a constant learning rate; "
+                    "set it to constant"
+                )
 
 
 @dataclass
 class GanTrainSection(LoopConfig):
-    """Optimisation, logging and stability guards of a GAN run (the ``train`` section)."""
+    """Logging, length and stability guards of a GAN run (the ``train`` section), and the
+    architecture's own options (``train.options``, its ``Options``: steps, penalty, guard)."""
+
+    # version-1 keys that moved elsewhere, named by their unknown-key errors
+    moved_keys: ClassVar[dict[str, str]] = {
+        "lr": "optim.gen.lr and optim.dis.lr (config version 2)",
+        "betas": "optim.gen.betas and optim.dis.betas (config version 2)",
+    }
 
     epochs: int = 30
     batch_size: int = 64
-    lr: float | None = None  # null: the arch's default (dcgan 2e-4, wgangp 1e-4)
-    betas: list[float] | None = None  # dcgan [0.5, 0.999], wgangp [0.0, 0.9]
-    d_steps: int = 1  # DCGAN: discriminator updates per iteration (one real batch each)
-    g_steps: int | None = None  # generator updates per iteration: dcgan 2, wgangp 1
-    critic_steps: int = 5  # WGAN-GP: critic updates per generator update
-    gp_weight: float = 10.0
+    # the arch's options (dcgan: d_steps, g_steps, collapse_loss; wgangp: critic_steps,
+    # g_steps, gp_weight, max_critic_gap); null: its paper defaults
+    options: GanOptions | None = chosen_by("model.arch", gan_options, GAN_ARCHS.names)
     max_iters: int | None = None  # stop after this many iterations (tests, smoke runs)
     # train at least this many iterations: epochs are raised on a small set (VIPeR's 632
     # images are 19 batches, so 5 epochs would be 95 iterations: grey blobs). Per cluster: the
@@ -86,8 +130,6 @@ class GanTrainSection(LoopConfig):
     log_every: int = 10  # iterations between metrics.jsonl records
     grid_size: int = 16  # images in the per-epoch sample grid
     collapse_patience: int = 200  # consecutive bad iterations before stopping
-    collapse_loss: float = 1e-3  # DCGAN: D loss below this with D(real)>0.99, D(fake)<0.01
-    max_critic_gap: float = 1e3  # WGAN-GP: |E D(real) - E D(fake)| above this is divergence
     # DiffAugment (Zhao et al. 2020) of every image D sees, real and generated: a
     # comma-separated subset of color, translation, cutout; empty: none (the papers)
     augment: str = ""
@@ -106,9 +148,6 @@ class GanTrainSection(LoopConfig):
             )
         positive = {
             "train.batch_size": self.batch_size,
-            "train.d_steps": self.d_steps,
-            "train.g_steps": self.g_steps,
-            "train.critic_steps": self.critic_steps,
             "train.log_every": self.log_every,
             "train.collapse_patience": self.collapse_patience,
             "train.grid_size": self.grid_size,
@@ -120,52 +159,91 @@ class GanTrainSection(LoopConfig):
             value = getattr(self, key)
             if value is not None and value < 1:
                 raise ConfigError(f"train.{key}: expected >= 1 or null, got {value}")
-        if self.lr is not None and self.lr <= 0:
-            raise ConfigError(f"train.lr: expected a positive learning rate, got {self.lr}")
         parse_policy(self.augment)
         if self.freeze_d < 0:
             raise ConfigError(f"train.freeze_d: expected blocks >= 0, got {self.freeze_d}")
         if not 0 <= self.ema < 1:
             raise ConfigError(f"train.ema: expected a decay in [0, 1) (0: off), got {self.ema}")
-        if self.betas is not None and (
-            len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas)
-        ):
-            raise ConfigError(f"train.betas: expected two values in [0, 1), got {self.betas}")
+
+
+def migrate_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """Config version 1 -> 2 of a GAN config: ``train.lr`` and ``train.betas`` become the lr
+    and betas of ``optim.gen`` and ``optim.dis``; the arch's flat keys (``train.d_steps``) move
+    to ``train.options``, the other arch's (which every version-1 run folder holds) are dropped.
+    Keys already in their version-2 place (an override) win."""
+    train = data.get("train")
+    if not isinstance(train, dict):
+        return data
+    model = data.get("model")
+    arch = GanModelConfig.arch
+    arch = model.get("arch", arch) if isinstance(model, dict) else arch
+    try:
+        own = {f.name for f in dataclasses.fields(gan_options(str(arch)))}
+    except RegistryError:
+        own = set()  # the unknown arch's error comes when the config is read
+    optim = {k: dict(v) for k, v in (data.get("optim") or {}).items() if isinstance(v, dict)}
+    for key in ("lr", "betas"):
+        if train.get(key) is not None:
+            for name in ("gen", "dis"):
+                optim.setdefault(name, {}).setdefault(key, train[key])
+    moved = {k: train[k] for k in V1_OPTION_KEYS if train.get(k) is not None and k in own}
+    train = {k: v for k, v in train.items() if k not in (*V1_OPTION_KEYS, "lr", "betas")}
+    given = train.get("options")
+    if moved and (given is None or isinstance(given, dict)):
+        train["options"] = {**moved, **(given or {})}
+    out = {**data, "train": train}
+    if optim:
+        out["optim"] = {**(data.get("optim") or {}), **optim}
+    return out
 
 
 @dataclass
 class GanConfig:
     """Everything ``genreid gan train`` needs. Fields left null take the paper default of the
-    chosen ``model.arch`` (docs/GAN.md), so ``model.arch=wgangp`` on a DCGAN config also
-    switches noise size, depth, lr, betas and steps."""
+    chosen ``model.arch`` (docs/GAN.md): noise size, depth, the optimisers' lr and betas, and
+    the arch's ``train.options``."""
 
     task: str = "gan"
+    version: int = CONFIG_VERSION  # the key layout (older ones are migrated when read)
     seed: int = 0
     data: GanDataConfig = field(default_factory=GanDataConfig)
     model: GanModelConfig = field(default_factory=GanModelConfig)
+    optim: GanOptimConfig = field(default_factory=GanOptimConfig)
     train: GanTrainSection = field(default_factory=GanTrainSection)
     measure: MeasureConfig = field(default_factory=MeasureConfig)
 
+    migrations: ClassVar[dict[int, Callable[[dict], dict]]] = {2: migrate_v2}
+
     def __post_init__(self) -> None:
         try:
-            defaults = GAN_ARCHS.get(self.model.arch).defaults
+            arch = GAN_ARCHS.get(self.model.arch)
         except RegistryError as exc:
             raise ConfigError(f"model.arch: {exc}") from None
+        defaults = arch.defaults
         for section, key in (
             (self.model, "z_dim"),
             (self.model, "depth"),
-            (self.train, "lr"),
-            (self.train, "g_steps"),
-            (self.train, "betas"),
+            (self.optim.gen, "lr"),
+            (self.optim.gen, "betas"),
+            (self.optim.dis, "lr"),
+            (self.optim.dis, "betas"),
         ):
             if getattr(section, key) is None:
                 value = defaults[key]
                 setattr(section, key, list(value) if isinstance(value, list) else value)
+        if self.train.options is None:
+            self.train.options = arch.Options()
 
     def check(self) -> None:
         if self.task != "gan":
             raise ConfigError(
                 f"task: this is a GAN training config, expected 'gan', got {self.task!r}"
+            )
+        expected = GAN_ARCHS.get(self.model.arch).Options
+        if type(self.train.options) is not expected:
+            raise ConfigError(
+                f"train.options: {type(self.train.options).__qualname__} given for model.arch="
+                f"{self.model.arch}, whose options are {expected.__qualname__}"
             )
         h, w = self.data.size
         f = 2**self.model.depth
@@ -207,7 +285,7 @@ def iteration_floor(cfg: GanConfig, images: int) -> GanConfig:
     t = cfg.train
     if not t.min_iters:
         return cfg
-    d_steps = int(getattr(t, GAN_ARCHS.get(cfg.model.arch).d_steps_key))
+    d_steps = t.options.d_updates
     batches = max(1, images // max(1, min(t.batch_size, images)))  # iterations straddle epochs
     epochs = max(t.epochs, math.ceil(t.min_iters * d_steps / batches))
     return dataclasses.replace(cfg, train=dataclasses.replace(t, epochs=epochs))
@@ -244,9 +322,8 @@ class GanSteps:
         self.D.to(device)
         self.G_net, self.D_net = self.G, self.D  # what training forwards call
         t = cfg.train
-        betas = tuple(t.betas)
-        self.optG = torch.optim.Adam(self.G.parameters(), lr=t.lr, betas=betas)
-        self.optD = torch.optim.Adam(self.D.parameters(), lr=t.lr, betas=betas)
+        self.optG = make_optimizer(self.G.parameters(), cfg.optim.gen)
+        self.optD = make_optimizer(self.D.parameters(), cfg.optim.dis)
         self.finite = finite or (lambda what, loss: float(loss.detach()))
         self.last: dict[str, float] = {}
         # the generator that samples: an EMA copy of G (train.ema), or G itself
@@ -286,7 +363,7 @@ class GanSteps:
         z = self.G.sample_z(real.shape[0]).to(self.device)
         with torch.no_grad():
             fake = self.autocast(self.G)(z)
-        loss, stats = self.arch.d_loss(self.seen_by(self.D_net), real, fake, self.cfg.train)
+        loss, stats = self.arch.d_loss(self.seen_by(self.D_net), real, fake, self.options)
         self.last["loss/d"] = self.finite("discriminator loss", loss)
         self.last.update({k: float(v.detach()) for k, v in stats.items()})
         self.optD.zero_grad(set_to_none=True)
@@ -310,9 +387,14 @@ class GanSteps:
             self.train_d(True)
 
     @property
+    def options(self) -> GanOptions:
+        """The architecture's options (``train.options``)."""
+        return self.cfg.train.options
+
+    @property
     def d_steps(self) -> int:
         """Discriminator updates per iteration (``d_steps`` or ``critic_steps``)."""
-        return int(getattr(self.cfg.train, self.arch.d_steps_key))
+        return self.options.d_updates
 
 
 class GanTask(Task):
@@ -321,7 +403,7 @@ class GanTask(Task):
     name = "gan"
     config_class = GanConfig
     reseed_each_epoch = False
-    resumable_keys = ("train.", "data.workers")
+    resumable_keys = ("train.", "optim.", "data.workers")
     nan_advice = NAN_ADVICE
     pretrain_product = "generator"
     reproduce_overrides = "gan_overrides"
@@ -423,7 +505,7 @@ class GanTask(Task):
         self.d_count += 1
         values = {"loss/d": last["loss/d"]}
         if self.d_count % self.n_d == 0:
-            for _ in range(self.cfg.train.g_steps):
+            for _ in range(self.steps.options.g_steps):
                 self.steps.g_step(self.batch_size)
             self.iteration += 1
             values["loss/g"] = last["loss/g"]
@@ -433,9 +515,10 @@ class GanTask(Task):
         return values
 
     def _guard(self) -> None:
-        what = self.arch.collapsed(self.steps.last, self.cfg.train)
+        patience = self.cfg.train.collapse_patience
+        what = self.arch.collapsed(self.steps.last, self.steps.options, patience)
         self.bad_streak = self.bad_streak + 1 if what else 0
-        if what and self.bad_streak >= self.cfg.train.collapse_patience:
+        if what and self.bad_streak >= patience:
             raise TrainingStopped(what, self.arch.collapse_advice)
 
     def finished(self) -> bool:
@@ -504,10 +587,12 @@ class GanTask(Task):
 
     # ------------------------------------------------------------------ records
     def after_load(self) -> None:
-        t = self.cfg.train
-        for opt in (self.steps.optG, self.steps.optD):  # a resume may change lr/betas
-            for group in opt.param_groups:
-                group["lr"], group["betas"] = t.lr, tuple(t.betas)
+        o = self.cfg.optim
+        for opt, sec in ((self.steps.optG, o.gen), (self.steps.optD, o.dis)):
+            for group in opt.param_groups:  # a resume may change lr/betas
+                group["lr"] = sec.lr
+                if "betas" in group:
+                    group["betas"] = tuple(sec.betas)
 
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -572,8 +657,8 @@ def train_gan(cfg: GanConfig, out: str | Path, resume: bool | str = False) -> di
         if differ:
             raise RunFolderError(
                 f"cannot resume {out} with a different {', '.join(differ)} (the checkpoint was "
-                "trained with the run's config.yaml); only train.* and data.workers may change "
-                "on resume."
+                "trained with the run's config.yaml); only train.*, optim.* and data.workers may "
+                "change on resume."
             )
     records = training_records(cfg)
     m = cfg.measure

@@ -12,11 +12,12 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch.utils.data import DataLoader
 
+from genreid.core.config import CONFIG_VERSION
 from genreid.core.distributed import barrier
 from genreid.core.errors import ConfigError
 from genreid.data.config import DataConfig
@@ -42,7 +43,7 @@ from genreid.labels.base import (
     used_images,
     weighted_mean,
 )
-from genreid.labels.config import LabelsConfig
+from genreid.labels.config import LabelsConfig, migrate_labels_v2
 from genreid.labels.stats import TargetStats
 from genreid.labels.triplet import batch_hard_triplet
 from genreid.models.reid import ModelConfig, ReIDModel, build_model
@@ -65,11 +66,19 @@ class ReIDTrainSection(LoopConfig):
             )
 
 
+def migrate_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """Config version 1 -> 2 of a re-ID config: a strategy's flat ``labels.*`` keys move to
+    ``labels.options`` (the optimiser's keys kept their names)."""
+    labels = data.get("labels")
+    return {**data, "labels": migrate_labels_v2(labels)} if isinstance(labels, dict) else data
+
+
 @dataclass
 class ReIDTrainConfig:
     """Everything one re-ID training run needs (``genreid train``)."""
 
     task: str = "reid"
+    version: int = CONFIG_VERSION  # the key layout (older ones are migrated when read)
     seed: int = 0
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -77,6 +86,8 @@ class ReIDTrainConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: ReIDTrainSection = field(default_factory=ReIDTrainSection)
     eval: EvalConfig = field(default_factory=EvalConfig)
+
+    migrations: ClassVar[dict[int, Callable[[dict], dict]]] = {2: migrate_v2}
 
     def check(self) -> None:
         if self.task != "reid":

@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
-from genreid.models.gan.base import GAN_ARCHS, GanArch, GanModelConfig, build_gan
+from genreid.models.gan.base import (
+    GAN_ARCHS,
+    GanArch,
+    GanModelConfig,
+    GanOptions,
+    build_gan,
+    gan_options,
+)
 
-__all__ = ["GAN_ARCHS", "GanArch", "GanModelConfig", "build_gan"]
+__all__ = ["GAN_ARCHS", "GanArch", "GanModelConfig", "GanOptions", "build_gan", "gan_options"]

@@ -1,4 +1,5 @@
-"""What a GAN architecture provides: its networks, its losses and its collapse guard.
+"""What a GAN architecture provides: its networks, its losses, its collapse guard and its
+training options (``train.options``, the arch's ``Options`` dataclass).
 
 The GAN training task is written against this interface only, so it never branches on the
 architecture's name; a new architecture registers a :class:`GanArch` subclass in
@@ -7,7 +8,7 @@ architecture's name; a new architecture registers a :class:`GanArch` subclass in
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
 import torch
@@ -45,14 +46,34 @@ class GanModelConfig:
             raise ConfigError(f"model.kernel: expected an odd size such as 5, got {self.kernel}")
 
 
+@dataclass
+class GanOptions:
+    """What every architecture's ``train.options`` hold; an arch subclasses it as its
+    ``Options`` with its own keys and paper defaults."""
+
+    g_steps: int = 1  # generator updates per iteration
+
+    @property
+    def d_updates(self) -> int:
+        """Discriminator (critic) updates per iteration, one real batch each."""
+        raise NotImplementedError
+
+    def check(self) -> None:
+        """Every option's value is valid; counts of steps are 1 or more."""
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name.endswith("_steps") and value < 1:
+                raise ConfigError(f"train.options.{f.name}: expected an integer >= 1, got {value}")
+
+
 class GanArch:
     """A generator/discriminator pair with its losses; subclasses fill in each piece."""
 
     name: ClassVar[str] = ""
-    # Paper defaults for config fields left null: z_dim, depth, lr, betas, g_steps.
+    # Paper defaults for config fields left null: model.z_dim, model.depth, and the lr and
+    # betas of optim.gen and optim.dis (the arch's Options hold the rest)
     defaults: ClassVar[dict[str, Any]] = {}
-    # The train.* key that counts discriminator updates per generator phase.
-    d_steps_key: ClassVar[str] = "d_steps"
+    Options: ClassVar[type[GanOptions]] = GanOptions
     # train.precision: auto may train it in bf16 on a CPU (measured as accurate: fastpath.py)
     cpu_auto_bf16: ClassVar[bool] = False
     collapse_advice: ClassVar[str] = ""
@@ -64,7 +85,7 @@ class GanArch:
 
     @staticmethod
     def d_loss(
-        D: nn.Module, real: torch.Tensor, fake: torch.Tensor, train: Any
+        D: nn.Module, real: torch.Tensor, fake: torch.Tensor, options: Any
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """The discriminator loss on a real and a fake batch, and statistics to log."""
         raise NotImplementedError
@@ -75,9 +96,15 @@ class GanArch:
         raise NotImplementedError
 
     @staticmethod
-    def collapsed(stats: dict[str, float], train: Any) -> str | None:
-        """What looks broken in this iteration's statistics, or None when all is well."""
+    def collapsed(stats: dict[str, float], options: Any, patience: int) -> str | None:
+        """What looks broken in this iteration's statistics (seen ``patience`` iterations in a
+        row when it stops training), or None when all is well."""
         return None
+
+
+def gan_options(arch: str) -> type[GanOptions]:
+    """The ``Options`` dataclass of the architecture ``arch`` (an unknown name raises)."""
+    return GAN_ARCHS.get(arch).Options
 
 
 GAN_ARCHS: Registry[type[GanArch]] = Registry(

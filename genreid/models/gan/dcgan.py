@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -9,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from genreid.core.errors import ConfigError
-from genreid.models.gan.base import GanArch, GanModelConfig
+from genreid.models.gan.base import GanArch, GanModelConfig, GanOptions
 
 
 def start_size(size: tuple[int, int], depth: int) -> tuple[int, int]:
@@ -116,13 +117,25 @@ class DCGAN(GanArch):
     """Sigmoid cross-entropy discriminator, non-saturating generator loss (as released)."""
 
     name = "dcgan"
-    defaults = {"z_dim": 100, "depth": 4, "lr": 2e-4, "betas": [0.5, 0.999], "g_steps": 2}
-    d_steps_key = "d_steps"
+    defaults = {"z_dim": 100, "depth": 4, "lr": 2e-4, "betas": [0.5, 0.999]}
     cpu_auto_bf16 = True  # generated-image measures within noise of fp32 (docs/RESULTS.md)
     collapse_advice = (
-        "a lower discriminator learning rate or more generator steps (train.g_steps=2 or 3), "
-        "a lower train.lr, or more training images per GAN (fewer clusters)."
+        "a lower discriminator learning rate (optim.dis.lr) or more generator steps "
+        "(train.options.g_steps=2 or 3), lower learning rates (optim.gen.lr, optim.dis.lr), "
+        "or more training images per GAN (fewer clusters)."
     )
+
+    @dataclass
+    class Options(GanOptions):
+        """``train.options`` of DCGAN."""
+
+        d_steps: int = 1  # discriminator updates per iteration (one real batch each)
+        g_steps: int = 2  # generator updates per iteration (the released code's 2)
+        collapse_loss: float = 1e-3  # D loss below this with D(real)>0.99, D(fake)<0.01
+
+        @property
+        def d_updates(self) -> int:
+            return self.d_steps
 
     @classmethod
     def build(cls, model: GanModelConfig, size: tuple[int, int]) -> tuple[nn.Module, nn.Module]:
@@ -132,7 +145,7 @@ class DCGAN(GanArch):
 
     @staticmethod
     def d_loss(
-        D: nn.Module, real: torch.Tensor, fake: torch.Tensor, train: Any
+        D: nn.Module, real: torch.Tensor, fake: torch.Tensor, options: Any
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         lr_, lf = D(real), D(fake)
         loss = F.binary_cross_entropy_with_logits(
@@ -145,15 +158,15 @@ class DCGAN(GanArch):
         return F.binary_cross_entropy_with_logits(scores, torch.ones_like(scores))
 
     @staticmethod
-    def collapsed(stats: dict[str, float], train: Any) -> str | None:
+    def collapsed(stats: dict[str, float], options: Any, patience: int) -> str | None:
         if (
-            stats["loss/d"] < train.collapse_loss
+            stats["loss/d"] < options.collapse_loss
             and stats["d/real"] > 0.99
             and stats["d/fake"] < 0.01
         ):
             return (
-                f"the discriminator collapsed: D loss < {train.collapse_loss:g} with "
-                f"D(real) > 0.99 and D(fake) < 0.01 for {train.collapse_patience} consecutive "
+                f"the discriminator collapsed: D loss < {options.collapse_loss:g} with "
+                f"D(real) > 0.99 and D(fake) < 0.01 for {patience} consecutive "
                 "iterations, so the generator gets no gradient"
             )
         return None

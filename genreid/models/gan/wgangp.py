@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genreid.models.gan.base import GanArch, GanModelConfig
+from genreid.core.errors import ConfigError
+from genreid.models.gan.base import GanArch, GanModelConfig, GanOptions
 from genreid.models.gan.dcgan import start_size
 
 
@@ -117,12 +119,32 @@ class WGANGP(GanArch):
     """Wasserstein critic loss with a gradient penalty; the generator minimises -E D(fake)."""
 
     name = "wgangp"
-    defaults = {"z_dim": 128, "depth": 5, "lr": 1e-4, "betas": [0.0, 0.9], "g_steps": 1}
-    d_steps_key = "critic_steps"
+    defaults = {"z_dim": 128, "depth": 5, "lr": 1e-4, "betas": [0.0, 0.9]}
     collapse_advice = (
-        "a lower learning rate (train.lr=5e-5), a larger train.gp_weight, or betas [0.0, 0.9] "
-        "as in the paper."
+        "lower learning rates (optim.gen.lr=5e-5 optim.dis.lr=5e-5), a larger "
+        "train.options.gp_weight, or betas [0.0, 0.9] as in the paper."
     )
+
+    @dataclass
+    class Options(GanOptions):
+        """``train.options`` of WGAN-GP."""
+
+        critic_steps: int = 5  # critic updates per generator update (one real batch each)
+        g_steps: int = 1
+        gp_weight: float = 10.0  # lambda of the gradient penalty
+        max_critic_gap: float = 1e3  # |E D(real) - E D(fake)| above this is divergence
+
+        @property
+        def d_updates(self) -> int:
+            return self.critic_steps
+
+        def check(self) -> None:
+            super().check()
+            if self.gp_weight < 0 or self.max_critic_gap <= 0:
+                raise ConfigError(
+                    "train.options.gp_weight and train.options.max_critic_gap: expected >= 0 "
+                    f"and > 0, got {self.gp_weight} and {self.max_critic_gap}"
+                )
 
     @classmethod
     def build(cls, model: GanModelConfig, size: tuple[int, int]) -> tuple[nn.Module, nn.Module]:
@@ -133,12 +155,12 @@ class WGANGP(GanArch):
 
     @staticmethod
     def d_loss(
-        D: nn.Module, real: torch.Tensor, fake: torch.Tensor, train: Any
+        D: nn.Module, real: torch.Tensor, fake: torch.Tensor, options: Any
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         sr, sf = D(real), D(fake)
         gp = gradient_penalty(D, real, fake)
         gap = sr.mean() - sf.mean()
-        loss = -gap + train.gp_weight * gp
+        loss = -gap + options.gp_weight * gp
         return loss, {"d/real": sr.mean(), "d/fake": sf.mean(), "wgan/gap": gap, "wgan/gp": gp}
 
     @staticmethod
@@ -146,10 +168,10 @@ class WGANGP(GanArch):
         return -scores.mean()
 
     @staticmethod
-    def collapsed(stats: dict[str, float], train: Any) -> str | None:
-        if abs(stats["wgan/gap"]) > train.max_critic_gap:
+    def collapsed(stats: dict[str, float], options: Any, patience: int) -> str | None:
+        if abs(stats["wgan/gap"]) > options.max_critic_gap:
             return (
-                f"the critic gap |E D(real) - E D(fake)| exceeded {train.max_critic_gap:g} for "
-                f"{train.collapse_patience} consecutive iterations (now {stats['wgan/gap']:.4g})"
+                f"the critic gap |E D(real) - E D(fake)| exceeded {options.max_critic_gap:g} for "
+                f"{patience} consecutive iterations (now {stats['wgan/gap']:.4g})"
             )
         return None
