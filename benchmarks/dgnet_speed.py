@@ -24,7 +24,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from genreid.core.config import load_config  # noqa: E402
-from genreid.engine.fastpath import resolve_precision  # noqa: E402
+from genreid.engine.fastpath import resolve_precision, use_fused  # noqa: E402
 from genreid.engine.tasks.dgnet import DGNetConfig, DGNetSteps, Teacher  # noqa: E402
 from genreid.models.reid import ModelConfig, build_model  # noqa: E402
 
@@ -48,10 +48,8 @@ def make_iteration(config: str, device: torch.device, precision: str, K: int, co
              for _ in range(2))  # fmt: skip
     for k in ("E_a", "E_s", "G", "D"):
         getattr(steps, k).to(memory_format=memory)
-    if "fused" in parts:
-        for opt in (steps.opt_gen, steps.opt_dis):
-            for group in opt.param_groups:
-                group["fused"] = True
+    for opt in (steps.opt_ea, steps.opt_gen, steps.opt_dis):  # as the loop sets it
+        use_fused(opt, "fused" in parts)
     y = torch.arange(P, device=device) % K
     start = cfg.loss.start + cfg.loss.warmup  # time the full objective, as after the warm-up
 

@@ -33,7 +33,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from genreid.core.config import load_config  # noqa: E402
-from genreid.engine.fastpath import resolve_precision  # noqa: E402
+from genreid.engine.fastpath import resolve_precision, use_fused  # noqa: E402
 from genreid.engine.tasks.gan import GanConfig, GanSteps  # noqa: E402
 from genreid.eval.gen_metrics import (  # noqa: E402
     feature_stats,
@@ -118,10 +118,8 @@ def iteration_variants(arch: str, preset: str, batch: int, variants: list[str], 
         torch.manual_seed(0)
         dtype = resolve_precision("bf16" if "bf16" in parts else "fp32", device, "gan")
         s = GanSteps(cfg, device, amp=dtype)  # bf16: autocast inside the steps, as in training
-        if "fused" in parts:  # Adam's fused CPU/CUDA kernel instead of its per-tensor loop
-            for opt in (s.optG, s.optD):
-                for group in opt.param_groups:
-                    group["fused"] = True
+        for opt in (s.optG, s.optD):  # fused: Adam's one-kernel update, as the loop sets it
+            use_fused(opt, "fused" in parts)
         memory = torch.channels_last if "channels_last" in parts else torch.contiguous_format
         s.G.to(memory_format=memory)
         s.D.to(memory_format=memory)

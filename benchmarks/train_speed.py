@@ -36,7 +36,7 @@ import torch
 
 from genreid.core.config import load_config
 from genreid.data.datasets import load_dataset
-from genreid.engine.fastpath import autocast, cpu_has_native_bf16, resolve_precision
+from genreid.engine.fastpath import autocast, cpu_has_native_bf16, resolve_precision, use_fused
 from genreid.engine.loop import Loop, StepInfo
 from genreid.engine.optim import build_optimizer
 from genreid.engine.tasks.reid import ReIDTask, ReIDTrainConfig, train
@@ -44,7 +44,7 @@ from genreid.labels import LabelBatch, build_strategy, soft_cross_entropy
 from genreid.models import build_model
 
 K = 751
-FAST_PARTS = {"fp32", "bf16", "channels_last", "compile", "foreach"}
+FAST_PARTS = {"fp32", "bf16", "channels_last", "compile", "foreach", "fused"}
 
 
 def make_step(
@@ -58,7 +58,7 @@ def make_step(
 ) -> tuple[Callable[[], None], dict]:
     """One training step of the recipe on fixed random images, and what it is. ``variant``:
     ``recipe`` (the config's own precision), or ``+``-joined fast-path parts: fp32, bf16,
-    channels_last, compile, foreach (SGD's multi-tensor update)."""
+    channels_last, compile, foreach (SGD's multi-tensor update), fused (SGD's fused kernel)."""
     cfg = load_config(ReIDTrainConfig, f"train/{recipe}", overrides)
     parts = set(variant.split("+"))
     torch.manual_seed(0)
@@ -69,6 +69,7 @@ def make_step(
     if "foreach" in parts:
         for group in opt.param_groups:
             group["foreach"] = True
+    use_fused(opt, "fused" in parts)
     mode = "bf16" if "bf16" in parts else "fp32" if parts & FAST_PARTS else cfg.train.precision
     dtype = resolve_precision(mode, device, "reid")
     memory = torch.channels_last if "channels_last" in parts else torch.contiguous_format

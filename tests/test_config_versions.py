@@ -45,6 +45,9 @@ LABEL_OPTIONS = {"epsilon", "temperature", "smprl_from", "smprl_targets", "clust
 GAN_OPTIONS = {"d_steps", "g_steps", "critic_steps", "gp_weight", "collapse_loss", "max_critic_gap"}
 UNREAD = {"head_lr_mult", "momentum", "nesterov", "inv_gamma", "inv_power", "min_lr_factor"}
 # keys new in version 2 and the values that give version 1's behaviour
+# Keys added after the capture, for every task, at the default that keeps the captured behaviour
+# (train.fused: auto, which is off wherever the captured runs trained).
+ADDED_KEYS: dict[str, Any] = {"train.fused": "auto"}
 NEW_KEYS: dict[str, dict[str, Any]] = {
     "reid": {"optim.betas": [0.9, 0.999]},  # torch's Adam default, as version 1 used
     "gan": {
@@ -110,6 +113,8 @@ def version_1_view(new: dict[str, Any]) -> dict[str, Any]:
         elif task == "gan" and section == "optim" and key.rsplit(".", 1)[1] in ("lr", "betas"):
             old_key = "train." + key.rsplit(".", 1)[1]
             assert old.setdefault(old_key, value) == value, f"{key}: G and D differed in v1"
+        elif key in ADDED_KEYS:
+            assert value == ADDED_KEYS[key], (key, value)
         elif key in NEW_KEYS.get(task, {}):
             want = NEW_KEYS[task][key]
             assert want is ANY or want == value, (key, value, want)

@@ -24,6 +24,7 @@ class CpuChoice(NamedTuple):
     precision: str  # fp32 or bf16 (bf16 only where the CPU has it natively)
     compile: bool
     channels_last: bool  # only together with bf16: fp32 stays the bitwise reference path
+    fused: bool = False  # the optimisers' fused kernels (only together with bf16, as above)
 
 
 # What `auto` picks on a CPU, per task. A variant moves here only when its benchmark is faster
@@ -110,12 +111,36 @@ def autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.Abst
     return torch.autocast(device.type, dtype=dtype)
 
 
+def resolve_fused(
+    mode: bool | str, device: torch.device, task: str, dtype: torch.dtype | None
+) -> bool:
+    """Whether the task's optimisers step with their fused kernels (one kernel over all
+    parameters, rounding unlike the reference loop): ``auto`` is the task's measured choice on
+    a CPU with bf16 autocast, so that fp32 keeps the bitwise reference path."""
+    if mode == "auto":
+        choice = CPU_AUTO.get(task, CPU_DEFAULT)
+        return device.type == "cpu" and dtype is torch.bfloat16 and choice.fused
+    return bool(mode)
+
+
+def use_fused(optimizer: torch.optim.Optimizer, fused: bool) -> None:
+    """Switch ``optimizer``'s fused kernel on or off in place (SGD and Adam read ``fused`` per
+    parameter group at each step); a resumed run's setting wins over its checkpoint's."""
+    for group in optimizer.param_groups:
+        if "fused" in group:
+            group["fused"] = fused or None
+            if fused:
+                group["foreach"] = None  # torch refuses both flags at once
+
+
 class FastPath(NamedTuple):
-    """What a run trains with: the autocast dtype (None: fp32), compilation, memory format."""
+    """What a run trains with: the autocast dtype (None: fp32), compilation, memory format,
+    fused optimiser kernels."""
 
     amp: torch.dtype | None
     compile: bool
     channels_last: bool
+    fused: bool = False
 
     def names(self) -> dict[str, Any]:
         """As results.json's ``fast_path`` records it (precision fp32, bf16 or fp16)."""
@@ -125,6 +150,7 @@ class FastPath(NamedTuple):
             "precision": precision,
             "compile": self.compile,
             "channels_last": self.channels_last,
+            "fused_optimizer": self.fused,
         }
 
 
@@ -138,4 +164,9 @@ def resolve_fast_path(
     if train.precision_mode == "auto" and unsafe:
         amp = None
     compile_ = resolve_compile(train.compile, device, task)
-    return FastPath(amp, compile_, resolve_channels_last(train.channels_last, device, task, amp))
+    return FastPath(
+        amp,
+        compile_,
+        resolve_channels_last(train.channels_last, device, task, amp),
+        resolve_fused(train.fused, device, task, amp),
+    )

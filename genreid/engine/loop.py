@@ -27,7 +27,7 @@ from genreid.core.cpu import JobRegistry
 from genreid.core.runs import RunDir, read_results
 from genreid.engine.epoch_stats import EpochStats, StepInfo, epoch_seed
 from genreid.engine.errors import NonFiniteError, TrainingError, TrainingStopped
-from genreid.engine.fastpath import resolve_fast_path
+from genreid.engine.fastpath import resolve_fast_path, use_fused
 from genreid.engine.hooks import Checkpointer, Hook, default_hooks
 from genreid.engine.loop_config import LoopConfig
 from genreid.engine.resume import check_resumable, config_differences, note_resume, resumes
@@ -216,7 +216,7 @@ class Loop(TaskServices):
         self.dist = ddp.init_distributed(self.cfg.device)
         self.device = self.dist.device
         fast = resolve_fast_path(self.cfg, self.device, self.task.name, self.task.cpu_auto_bf16)
-        self.amp, self.compile, self.channels_last = fast
+        self.amp, self.compile, self.channels_last, self.fused = fast
         self.resuming = resumes(self.out, self.resume)
         if self.resuming:
             check_resumable(self.task.cfg, self.out, self.task.resumable_keys)
@@ -233,6 +233,8 @@ class Loop(TaskServices):
             self.rundir.record_config(self.task.cfg, self.task.seed, stage)
             if not self.task.reseed_each_epoch and self.dist.rank > 0:
                 seed_everything(epoch_seed(self.task.seed, -1, self.dist.rank))  # own noise
+        for opt in self.optimizers.values():  # after a resume too: this run's setting wins
+            use_fused(opt, self.fused)
         self._call("before_train")
 
     def complete(self) -> bool:

@@ -23,6 +23,8 @@ class LoopConfig:
     # channels_last memory format for modules and image batches (auto: with bf16 on a CPU,
     # where the task measured it faster)
     channels_last: bool | Literal["auto"] = "auto"
+    # the optimisers' fused kernels (auto: with bf16 on a CPU, where the task measured it faster)
+    fused: bool | Literal["auto"] = "auto"
     # the name of `precision` before 2026-12-07 (off = fp32), read from older run folders
     amp: Literal["auto", "bf16", "fp16", "off"] | None = None
     progress: bool = True  # bar with ETA on a terminal, a plain line every 10 s in a log

@@ -34,7 +34,7 @@ class TaskServices:
         self.scalers: dict[str, torch.amp.GradScaler] = {}
         self.dist: ddp.DistInfo | None = None
         self.amp: torch.dtype | None = None  # the fast path (engine/fastpath.py)
-        self.compile = self.channels_last = False
+        self.compile = self.channels_last = self.fused = False
 
     def module(self, name: str, module: nn.Module, ddp_wrap: bool = True) -> nn.Module:
         """Register a module (moved to the device; saved in checkpoints). Returns what the
@@ -78,8 +78,9 @@ class TaskServices:
         return autocast(self.device, self.amp)
 
     def fast_path(self) -> dict[str, Any]:
-        """What ``train.precision``, ``train.compile`` and ``train.channels_last`` resolved to."""
-        return FastPath(self.amp, self.compile, self.channels_last).names()
+        """What ``train.precision``, ``train.compile``, ``train.channels_last`` and
+        ``train.fused`` resolved to."""
+        return FastPath(self.amp, self.compile, self.channels_last, self.fused).names()
 
     def finite(self, what: str, loss: torch.Tensor) -> float:
         """The loss as a float; stops the run (on every rank) if it is NaN or infinite. Call it

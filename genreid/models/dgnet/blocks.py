@@ -34,6 +34,16 @@ def adain(x: torch.Tensor, scale: torch.Tensor, bias: torch.Tensor) -> torch.Ten
     return x * (1 + scale[:, :, None, None]) + bias[:, :, None, None]
 
 
+def pad_as_is(x: torch.Tensor, pad: int, mode: str) -> torch.Tensor:
+    """``F.pad`` on all four sides in ``x``'s own dtype. CPU autocast runs reflection padding in
+    fp32, casting each bf16 activation to fp32 and back around every convolution; padding only
+    copies values, so skipping the casts gives the same forward values (bf16 paths only)."""
+    if torch.is_autocast_enabled(x.device.type):
+        with torch.autocast(x.device.type, enabled=False):
+            return F.pad(x, [pad] * 4, mode=mode)
+    return F.pad(x, [pad] * 4, mode=mode)
+
+
 class ConvBlock(nn.Module):
     """Reflect padding, convolution, normalisation, LeakyReLU 0.2 (optional). ``norm="adain"``
     takes its scale and bias in ``forward``. Where the padding is not smaller than the map
@@ -65,7 +75,7 @@ class ConvBlock(nn.Module):
     ) -> torch.Tensor:
         if self.pad:
             mode = "reflect" if self.pad < min(x.shape[-2:]) else "constant"
-            x = F.pad(x, [self.pad] * 4, mode=mode)
+            x = pad_as_is(x, self.pad, mode)
         x = self.conv(x)
         x = adain(x, scale, bias) if self.norm_kind == "adain" else self.norm(x)
         return self.act(x)
