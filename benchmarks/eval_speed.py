@@ -31,7 +31,7 @@ from functools import partial
 import numpy as np
 import torch
 
-from genreid.eval import compute_distance, evaluate_rank
+from genreid.eval.ranking import compute_distance, evaluate_rank
 
 MARKET = {
     "n_query": 3368,

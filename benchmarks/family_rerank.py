@@ -17,9 +17,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from genreid.eval.features import load_features  # noqa: E402
-from genreid.eval.protocols import evaluate_arrays  # noqa: E402
-from genreid.eval.significance import paired_t  # noqa: E402
+from genreid.eval.ranking.features import load_features  # noqa: E402
+from genreid.eval.ranking.protocols import evaluate_arrays  # noqa: E402
+from genreid.eval.ranking.significance import paired_t  # noqa: E402
 
 METRICS = ("rank1", "rank5", "rank10", "rank20", "mAP")
 

@@ -20,7 +20,7 @@ from genreid.core.checkpoint import load_checkpoint  # noqa: E402
 from genreid.data.dataset import ImageDataset  # noqa: E402
 from genreid.data.generated import read_generated  # noqa: E402
 from genreid.data.transforms import test_transform  # noqa: E402
-from genreid.eval.extract import extract_features, load_trained_model  # noqa: E402
+from genreid.eval.ranking.extract import extract_features, load_trained_model  # noqa: E402
 
 
 def pseudo_label_counts(run: Path) -> torch.Tensor:

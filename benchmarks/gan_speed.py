@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from genreid.core.config import load_config  # noqa: E402
 from genreid.engine.fastpath import resolve_precision, use_fused  # noqa: E402
 from genreid.engine.tasks.gan import GanConfig, GanSteps  # noqa: E402
-from genreid.eval.gen_metrics import (  # noqa: E402
+from genreid.eval.generation.gen_metrics import (  # noqa: E402
     feature_stats,
     frechet_distance,
     frechet_distance_sqrtm,

@@ -18,7 +18,7 @@ import json, sys, time
 import torch
 sys.path.insert(0, "benchmarks")
 from eval_speed import make_market_problem
-from genreid.eval import re_ranking_features
+from genreid.eval.ranking import re_ranking_features
 p = make_market_problem(n_query=3368, n_gallery=15913, n_ids=751, dim=2048)
 qf, gf = torch.as_tensor(p["qf"]), torch.as_tensor(p["gf"])
 re_ranking_features(qf[:200], gf[:1000], device="cuda")  # warm-up

@@ -21,8 +21,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from genreid.eval.encoder import FeatureGraph, ort_forward, ort_session  # noqa: E402
-from genreid.eval.export import images_per_s, to_onnx  # noqa: E402
+from genreid.eval.deploy.encoder import FeatureGraph, ort_forward, ort_session  # noqa: E402
+from genreid.eval.deploy.export import images_per_s, to_onnx  # noqa: E402
 from genreid.models.reid import ModelConfig, build_model  # noqa: E402
 
 SIZES = {"ide_tiny": (128, 64), "bottleneck_tiny": (128, 64), "ide": (256, 128)}

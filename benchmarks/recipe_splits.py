@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from genreid.core.cpu import threads_per_job
-from genreid.eval.significance import paired_t
+from genreid.eval.ranking.significance import paired_t
 
 
 def run_dir(args: argparse.Namespace, arm: str, split: int) -> Path:

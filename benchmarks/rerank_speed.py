@@ -36,11 +36,11 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from eval_speed import make_market_problem  # noqa: E402
 
-from genreid.eval.rerank import (  # noqa: E402
+from genreid.eval.ranking.rerank import (  # noqa: E402
     re_ranking,
     re_ranking_features,
 )
-from genreid.eval.rerank_reference import re_ranking_dense, re_ranking_loop  # noqa: E402
+from genreid.eval.ranking.rerank_reference import re_ranking_dense, re_ranking_loop  # noqa: E402
 
 BIG = {"n_query": 3368, "n_gallery": 15913, "n_ids": 751, "dim": 2048}
 COMPARE = {"n_query": 500, "n_gallery": 2500, "n_ids": 120, "dim": 2048}

@@ -52,7 +52,7 @@ def make_clusters(args: argparse.Namespace, k: int = 3) -> tuple[Path, Path]:
 
     from genreid.data.datasets import load_dataset
     from genreid.data.generated import read_generated, write_manifest
-    from genreid.eval.extract import load_trained_model, reid_features
+    from genreid.eval.ranking.extract import load_trained_model, reid_features
 
     model, data, _, device = load_trained_model(Path(args.out) / "baseline")
     size = data.size

@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from genreid.data.datasets import load_dataset  # noqa: E402
-from genreid.eval.extract import evaluate_model, load_pretrained_model  # noqa: E402
+from genreid.eval.ranking.extract import evaluate_model, load_pretrained_model  # noqa: E402
 
 DATASETS = {"viper": "VIPeR", "prid2011": "prid2011"}
 

@@ -12,8 +12,15 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "genreid"
-# Bottom to top: a module may import its own layer and the ones below, never one above.
-LAYERS = ("core", "data", "viz", "models", "labels", "eval", "engine", "cli")
+# Bottom to top: a module may import its own layer and the ones below, never one above. A row
+# is a top-level package or one sub-package of a group (``eval.ranking``).
+LAYERS = (
+    "core", "data", "viz", "models", "labels",
+    "eval.ranking", "eval.generation", "eval.deploy",
+    "engine", "reporting", "cli",
+)  # fmt: skip
+# Packages that only group rows: their ``__init__`` holds a docstring and imports nothing.
+GROUPS = ("eval",)
 
 
 def _modules() -> dict[str, Path]:
@@ -27,13 +34,26 @@ def _modules() -> dict[str, Path]:
 MODULES = _modules()
 
 
+def _row(module: str) -> str | None:
+    """The row of LAYERS a module belongs to (None: none, e.g. a module loose in a group)."""
+    parts = module.split(".")[1:]
+    for n in (2, 1):
+        if len(parts) >= n and ".".join(parts[:n]) in LAYERS:
+            return ".".join(parts[:n])
+    return None
+
+
 def _layer(module: str) -> int:
     parts = module.split(".")
-    if len(parts) == 1 or parts[1] in ("__init__",):
-        return 0  # genreid/__init__.py: the version only
+    if len(parts) == 1 or parts[1] in ("__init__",) or module in _group_modules():
+        return 0  # genreid/__init__.py (the version only) and a group's __init__ (docs only)
     if parts[1] == "__main__":
         return LAYERS.index("cli")
-    return LAYERS.index(parts[1])
+    return LAYERS.index(_row(module) or "")
+
+
+def _group_modules() -> set[str]:
+    return {f"genreid.{g}" for g in GROUPS}
 
 
 def _target(current: str, node: ast.ImportFrom | ast.Import) -> list[str]:
@@ -71,7 +91,25 @@ def _edges() -> dict[str, set[str]]:
 def test_every_module_belongs_to_a_layer():
     for m in MODULES:
         parts = m.split(".")
-        assert len(parts) == 1 or parts[1] in (*LAYERS, "__main__"), m
+        assert len(parts) == 1 or parts[1] == "__main__" or m in _group_modules() or _row(m), m
+
+
+def test_a_group_of_layers_imports_nothing():
+    """``genreid.eval`` only groups its rows: importing it loads none of them."""
+    edges = _edges()
+    for group in _group_modules():
+        assert group in MODULES and not edges[group], (group, edges.get(group))
+
+
+def test_the_layer_rows_are_read_from_the_module_paths():
+    """A sub-package of a group is its own row, in LAYERS' order; reporting is above engine."""
+    order = [
+        "genreid.eval.ranking.metrics", "genreid.eval.generation.gen_metrics",
+        "genreid.eval.deploy.export", "genreid.engine.loop", "genreid.reporting.run_report",
+        "genreid.cli",
+    ]  # fmt: skip
+    assert [_layer(m) for m in order] == sorted({_layer(m) for m in order})
+    assert _row("genreid.eval.stray") is None  # a module loose in a group belongs to no row
 
 
 def test_no_module_imports_a_layer_above_it():
@@ -155,7 +193,10 @@ OWN_MODULES = (
 )  # fmt: skip
 # Conditions on a word that is also a task's or an architecture's name but means another thing.
 NOT_A_PLUGIN_NAME = {
-    ("eval/extractors.py", "name == 'reid'"): "the `reid:` feature extractor (a registry key)",
+    (
+        "eval/generation/extractors.py",
+        "name == 'reid'",
+    ): "the `reid:` feature extractor (a registry key)",
     ("engine/reproduce/spec.py", "'gan' in s"): "a reproduce spec source's `gan:` key",
 }
 
@@ -233,7 +274,7 @@ def test_every_task_describes_its_runs():
 def _registries():
     from genreid.data.datasets import DATASETS
     from genreid.engine.tasks import PIPELINES, TASKS
-    from genreid.eval.extractors import FEATURE_EXTRACTORS
+    from genreid.eval.generation.extractors import FEATURE_EXTRACTORS
     from genreid.labels.registry import STRATEGIES
     from genreid.models.gan import GAN_ARCHS
     from genreid.models.loading import RUN_KINDS

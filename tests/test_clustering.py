@@ -98,7 +98,7 @@ def test_cluster_command_writes_manifests_sets_and_figures(tmp_path):
 
 def test_raw_features_are_the_unnormalised_backbone_output(tmp_path):
     from genreid.engine.tasks.reid import train
-    from genreid.eval.extract import load_trained_model
+    from genreid.eval.ranking.extract import load_trained_model
 
     root, _ = make_data(tmp_path, n_gen=0)
     run = tmp_path / "base"

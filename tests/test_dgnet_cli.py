@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from genreid.cli import app
 from genreid.data.generated import read_generated
-from genreid.eval.features import load_features
+from genreid.eval.ranking.features import load_features
 from tests.fixtures import make_market_tree
 from tests.test_dgnet_training import SMALL, TEACHER
 

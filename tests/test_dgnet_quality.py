@@ -11,7 +11,7 @@ import torch
 
 from genreid.data.records import ImageRecord, Role
 from genreid.engine.dgnet_quality import swap_quality
-from genreid.eval.gen_quality import MeasureConfig
+from genreid.eval.generation.gen_quality import MeasureConfig
 from tests.fixtures import write_jpeg
 
 

@@ -16,7 +16,7 @@ from genreid.engine.tasks import load_task_config
 from genreid.engine.tasks.dgnet import DGNetConfig, DGNetTask, passes_floor
 from genreid.engine.tasks.reid import ReIDTrainConfig
 from genreid.engine.tasks.reid import train as train_reid
-from genreid.eval.extract import load_trained_model
+from genreid.eval.ranking.extract import load_trained_model
 from genreid.models.dgnet import DGNetReID
 from tests.fixtures import DGNET_SMALL, make_market_tree
 

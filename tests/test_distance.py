@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from genreid.eval import compute_distance
+from genreid.eval.ranking import compute_distance
 
 
 def numpy_distance(qf: np.ndarray, gf: np.ndarray, metric: str) -> np.ndarray:

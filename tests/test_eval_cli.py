@@ -11,7 +11,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from genreid.cli import app
-from genreid.eval.features import save_features
+from genreid.eval.ranking.features import save_features
 
 runner = CliRunner()
 

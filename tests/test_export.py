@@ -16,9 +16,9 @@ from genreid.data.dataset import ImageDataset
 from genreid.data.records import ImageRecord, Role
 from genreid.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from genreid.data.transforms import test_transform as eval_transform  # not a test
-from genreid.eval.encoder import DeployError, load_onnx_encoder
-from genreid.eval.extract import load_trained_model, reid_features, reid_forward
-from genreid.eval.features import load_features
+from genreid.eval.deploy.encoder import DeployError, load_onnx_encoder
+from genreid.eval.ranking.extract import load_trained_model, reid_features, reid_forward
+from genreid.eval.ranking.features import load_features
 from tests.deploy_fixtures import TINY, fails, invoke, noisy_market, runner, train_tiny
 from tests.fixtures import DGNET_SMALL
 

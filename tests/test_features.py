@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from genreid.eval.features import FEATURE_KEYS, FeaturesError, load_features, save_features
+from genreid.eval.ranking.features import FEATURE_KEYS, FeaturesError, load_features, save_features
 
 
 def toy_arrays(nq: int = 4, ng: int = 6, d: int = 8) -> dict[str, np.ndarray]:

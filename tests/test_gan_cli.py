@@ -13,7 +13,7 @@ from genreid.cli import app
 from genreid.core.config import load_config
 from genreid.data.generated import read_generated
 from genreid.engine.tasks.gan import GanConfig
-from genreid.eval import inception
+from genreid.eval.generation import inception
 from tests.fixtures import make_market_tree
 
 CONFIGS = Path(__file__).resolve().parents[1] / "genreid" / "configs" / "gan"

@@ -12,8 +12,8 @@ import torch
 from genreid.core.checkpoint import load_checkpoint
 from genreid.core.errors import ConfigError
 from genreid.engine.tasks.gan import train_gan
-from genreid.eval import gen_quality as gq
-from genreid.eval.extractors import GenMetricsError, image_features
+from genreid.eval.generation import gen_quality as gq
+from genreid.eval.generation.extractors import GenMetricsError, image_features
 from genreid.models.gan import build_gan
 from tests.test_gan_training import cfg_for, market  # noqa: F401  (fixture)
 

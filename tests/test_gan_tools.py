@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 
 from genreid.cli import app
 from genreid.engine.gan_sampling import generators_of, grid_rows
-from genreid.eval import inception
-from genreid.eval.extractors import GenMetricsError
+from genreid.eval.generation import inception
+from genreid.eval.generation.extractors import GenMetricsError
 from genreid.viz.grids import LABEL_COLORS, labelled_grid
 from tests.fixtures import make_market_tree
 from tests.test_gan_cli import CONFIGS, TINY

@@ -9,9 +9,9 @@ import pytest
 import torch
 from skimage.metrics import structural_similarity
 
-from genreid.eval import extractors, inception
-from genreid.eval import gen_metrics as gm
-from genreid.eval.extractors import GenMetricsError
+from genreid.eval.generation import extractors, inception
+from genreid.eval.generation import gen_metrics as gm
+from genreid.eval.generation.extractors import GenMetricsError
 from tests.fixtures import make_market_tree, write_jpeg
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -188,7 +188,7 @@ def test_reid_run_folder_extractor(tmp_path):
     from genreid.cli import app
     from genreid.data.datasets import load_dataset
     from genreid.engine.tasks.reid import train
-    from genreid.eval.extract import load_trained_model, reid_features
+    from genreid.eval.ranking.extract import load_trained_model, reid_features
     from tests.test_train_engine import make_data, tiny_cfg
 
     root, _ = make_data(tmp_path, n_gen=0)

@@ -16,8 +16,8 @@ from typer.testing import CliRunner
 
 from genreid.cli import app
 from genreid.data import transforms
-from genreid.eval import gen_quality as gq
-from genreid.eval.extractors import GenMetricsError, image_features
+from genreid.eval.generation import gen_quality as gq
+from genreid.eval.generation.extractors import GenMetricsError, image_features
 from genreid.models.pretrained import shipped_path
 from genreid.models.reid import ModelConfig, build_model
 from tests.fixtures import write_jpeg
@@ -158,7 +158,7 @@ def test_transfer_rates_by_hand():
 
 
 def test_real_images_from_a_list_file(tmp_path):
-    from genreid.eval.gen_metrics import image_set
+    from genreid.eval.generation.gen_metrics import image_set
 
     paths = [str(write_jpeg(tmp_path / f"{i}.jpg", i, size=(32, 64))) for i in range(5)]
     listed = tmp_path / "train_images.txt"

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 from genreid.data.naming import parse_identities
-from genreid.eval.distance import compute_distance
-from genreid.eval.features import load_features
-from genreid.eval.index import SearchIndexError, load_index, save_index, search
-from genreid.eval.metrics import evaluate_rank
+from genreid.eval.deploy.index import SearchIndexError, load_index, save_index, search
+from genreid.eval.ranking.distance import compute_distance
+from genreid.eval.ranking.features import load_features
+from genreid.eval.ranking.metrics import evaluate_rank
 from tests.browser import open_page
 from tests.deploy_fixtures import fails, invoke, noisy_market, train_tiny
 
@@ -80,7 +80,7 @@ def test_search_equals_evaluate(setup, tmp_path):
 
 def test_faiss_and_exact_agree(setup, monkeypatch):
     idx, fs = load_index(setup["index"]), load_features(setup["features"])
-    import genreid.eval.index as index_module
+    import genreid.eval.deploy.index as index_module
 
     monkeypatch.setattr(index_module, "faiss_module", lambda: None)
     with pytest.raises(SearchIndexError, match="faiss is not installed"):

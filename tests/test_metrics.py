@@ -18,7 +18,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from genreid.eval import evaluate_rank, metrics
+from genreid.eval.ranking import evaluate_rank, metrics
 
 # Module settings forcing one path; "torch" runs the CUDA code path on CPU tensors.
 PATHS = {
@@ -34,7 +34,7 @@ PATHS = {
 
 @contextlib.contextmanager
 def forced_path(path: str):
-    """Patch ``genreid.eval.metrics`` so that ``evaluate_rank`` takes ``path``."""
+    """Patch ``genreid.eval.ranking.metrics`` so that ``evaluate_rank`` takes ``path``."""
     with mock.patch.multiple(metrics, **PATHS[path]):
         yield
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from genreid.eval.multiquery import pool_multiquery
+from genreid.eval.ranking.multiquery import pool_multiquery
 
 
 def l2n(x: np.ndarray) -> np.ndarray:

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import genreid.eval.protocols as protocols
+import genreid.eval.ranking.protocols as protocols
 from genreid.data.records import ImageRecord, ReIDDataset, Role
-from genreid.eval.protocols import (
+from genreid.eval.ranking.protocols import (
     CachedExtractor,
     evaluate_cuhk03_classic,
     evaluate_query_gallery,

@@ -14,12 +14,13 @@ import yaml
 from typer.testing import CliRunner
 
 from genreid.cli import app
-from genreid.core.config import load_config
+from genreid.core.config import CONFIG_VERSION, load_config, to_dict
 from genreid.engine.stages import eval_stage
+from genreid.engine.tasks import load_any_config
 from genreid.engine.tasks.gan import GanConfig, train_gan
 from genreid.engine.tasks.reid import train
-from genreid.eval.features import save_features
-from genreid.eval.run_report import flatten, hardest_queries
+from genreid.eval.ranking.features import save_features
+from genreid.reporting.run_report import current_config, flatten, hardest_queries
 from tests.browser import open_page
 from tests.test_gan_cli import CONFIGS as GAN_CONFIGS
 from tests.test_gan_cli import TINY as GAN_TINY
@@ -222,6 +223,46 @@ def test_runs_of_one_kind_still_show_every_key(tmp_path):
                     "train.lr"}  # fmt: skip
     assert "3 config keys differ between the runs (— : absent):" in html
     assert "keys left out" not in html and 'id="config-left-out"' not in html
+
+
+# version 1's effective values of shipped configs, as a run folder of that code held them
+VERSION_1 = json.loads((Path(__file__).parent / "golden" / "config_values.json").read_text())
+
+
+@pytest.mark.parametrize("name", ["train/tiny", "gan/wgangp_tiny", "dgnet/dgnet_tiny"])
+def test_old_and_new_run_configs_of_the_same_settings_compare_like_keys(name, tmp_path):
+    """A version-1 config.yaml (flat strategy and GAN keys, the GAN's lr in train) and today's
+    for the same settings: the report migrates the old one, so no key differs."""
+    old = {}
+    for key, value in VERSION_1["configs"][name].items():  # dotted keys -> nested mapping
+        *parents, last = key.split(".")
+        node = old
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[last] = value
+    _, cfg = load_any_config(name)
+    new = to_dict(cfg)
+    assert "version" not in old and new["version"] == CONFIG_VERSION
+    saved_old, saved_new = flatten(old), flatten(new)
+    if name != "dgnet/dgnet_tiny":  # version 2 moved keys of these two
+        assert set(saved_old) != set(saved_new) - {"version"}
+    a = _run_folder(tmp_path / "old", old)
+    b = _run_folder(tmp_path / "new", new)
+    html = _report(tmp_path, str(a), str(b))
+    tables = _tables(html)
+    assert "config-diff" not in tables and "Every config key has the same value" in html
+    assert {row[0] for _, row in tables["config-same"]} == set(saved_new)
+    assert "old: config.yaml of version 1, shown migrated to version 2" in html
+    assert "new: config.yaml" not in html  # a current config is shown as saved
+
+
+def test_a_config_that_does_not_load_is_shown_as_saved(tmp_path):
+    """A version newer than this genreid's, or keys its task does not know: as saved, noted."""
+    config, why = current_config(REID_LIKE)  # version 1, but train.lr is no re-ID key
+    assert config is REID_LIKE and why.startswith("config.yaml of version 1 shown as saved")
+    html = _report(tmp_path, str(_run_folder(tmp_path / "a", {**REID_LIKE, "version": 99})))
+    assert dict(row for _, row in _tables(html)["config-same"])["version"] == "99"
+    assert "a: config.yaml of version 99 shown as saved: it does not load" in html
 
 
 def test_not_a_run_is_a_clear_error(runs, tmp_path):

@@ -255,8 +255,8 @@ def test_every_table_runs_at_tiny_scale(tmp_path, root, table):
 
 
 def test_rerank_adds_a_reranked_table_of_the_same_runs(tmp_path, root):
-    from genreid.eval.features import load_features
-    from genreid.eval.protocols import evaluate_arrays
+    from genreid.eval.ranking.features import load_features
+    from genreid.eval.ranking.protocols import evaluate_arrays
 
     out = tmp_path / "t"
     plain = run_reproduce(micro(root), out)
@@ -296,9 +296,9 @@ def test_dgnet3_rows_are_three_test_features_of_one_training(tmp_path, root):
     import numpy as np
 
     from genreid.data.datasets import load_dataset
-    from genreid.eval.extract import load_trained_model, reid_features
-    from genreid.eval.features import load_features
-    from genreid.eval.protocols import evaluate_arrays
+    from genreid.eval.ranking.extract import load_trained_model, reid_features
+    from genreid.eval.ranking.features import load_features
+    from genreid.eval.ranking.protocols import evaluate_arrays
     from genreid.models.dgnet.network import DGNetReID, load_dgnet_run
 
     cfg = ReproduceConfig(

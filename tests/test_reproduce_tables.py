@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from scipy import stats
 
-from genreid.eval.significance import paired_t
-from genreid.eval.tables import TableLayout, csv_text, markdown, summarize
+from genreid.eval.ranking.significance import paired_t
+from genreid.eval.ranking.tables import TableLayout, csv_text, markdown, summarize
 
 # two columns (lsro, aio) x two rows (base, gen); row base is each column's reference
 LAYOUT = TableLayout(

@@ -7,8 +7,12 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from genreid.eval import re_ranking, re_ranking_features, rerank
-from genreid.eval.rerank_reference import _original_distance, re_ranking_dense, re_ranking_loop
+from genreid.eval.ranking import re_ranking, re_ranking_features, rerank
+from genreid.eval.ranking.rerank_reference import (
+    _original_distance,
+    re_ranking_dense,
+    re_ranking_loop,
+)
 
 
 def euclid(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from genreid.eval.features import FeatureSet
-from genreid.eval.report import read_per_query, run_evaluation
-from genreid.eval.significance import mcnemar_exact, paired_queries
+from genreid.eval.ranking.features import FeatureSet
+from genreid.eval.ranking.report import read_per_query, run_evaluation
+from genreid.eval.ranking.significance import mcnemar_exact, paired_queries
 
 
 def test_mcnemar_exact_by_hand():

@@ -9,7 +9,7 @@ import torch
 from typer.testing import CliRunner
 
 from genreid.cli import app
-from genreid.eval.features import load_features
+from genreid.eval.ranking.features import load_features
 from tests.test_train_engine import CONFIGS, make_data
 
 runner = CliRunner()

@@ -140,7 +140,7 @@ def test_non_finite_test_features_stop_like_a_nan_loss(tmp_path, monkeypatch):
     evaluation stops the run with the advice, epoch 1's checkpoint kept, no ValueError."""
     root, _ = make_data(tmp_path, n_gen=0)
     cfg = tiny_cfg(root, None, "train.eval_every=1")
-    import genreid.eval.extract as extract
+    import genreid.eval.ranking.extract as extract
 
     calls = {"n": 0}
     real = extract.reid_features
@@ -397,7 +397,7 @@ def test_end_to_end_beats_untrained(tmp_path):
     from genreid.core.checkpoint import seed_everything
     from genreid.data.datasets import load_dataset
     from genreid.data.synthetic import render_dataset
-    from genreid.eval.extract import evaluate_model
+    from genreid.eval.ranking.extract import evaluate_model
 
     root = tmp_path / "syn"
     render_dataset(root, ids=32, cams=3, seed=0, size=(64, 32), workers=1, progress=False)
@@ -445,7 +445,7 @@ def test_all_in_one_learns_the_extra_class_and_features_ignore_it(tmp_path):
     from genreid.data.generated import read_generated
     from genreid.engine.loop import Loop
     from genreid.engine.tasks.reid import ReIDTask
-    from genreid.eval.extract import reid_features
+    from genreid.eval.ranking.extract import reid_features
 
     root, gen = make_data(tmp_path, n_gen=16)
     cfg = tiny_cfg(root, gen, "labels.strategy=all_in_one", "train.epochs=6", "data.pad=0")

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from genreid.cli import app
 from genreid.data import transforms
 from genreid.data.datasets import load_dataset
-from genreid.eval.extract import load_pretrained_model, reid_features
+from genreid.eval.ranking.extract import load_pretrained_model, reid_features
 from genreid.models.pretrained import WEIGHTS_DIR, read_backbone_file, shipped_name
 from tests.conftest import VIPER_ROOT
 from tests.fixtures import make_market_tree

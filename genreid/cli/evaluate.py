@@ -36,7 +36,7 @@ def evaluate_command(
         Path,
         typer.Option(
             "--features",
-            help="Features .npz from save_features (format: genreid.eval.features).",
+            help="Features .npz from save_features (format: genreid.eval.ranking.features).",
         ),
     ],
     out: Annotated[Path, typer.Option("--out", help="Output folder for results.json and figures.")],
@@ -90,8 +90,8 @@ def evaluate_command(
     """Evaluate query/gallery features: CMC, mAP, mINP, optional re-ranking and figures."""
     from rich.console import Console  # lazy: keeps `genreid --help` fast
 
-    from genreid.eval.features import load_features
-    from genreid.eval.report import results_table, run_evaluation
+    from genreid.eval.ranking.features import load_features
+    from genreid.eval.ranking.report import results_table, run_evaluation
 
     err = Console(stderr=True)
     options = {

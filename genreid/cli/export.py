@@ -42,7 +42,7 @@ def export_command(
     features (dynamic batch); the export fails if onnxruntime differs from PyTorch by more
     than 1e-4 on real images. The preprocessing is in the model's metadata and OUT.json.
     """
-    from genreid.eval.export import export_onnx  # lazy: keeps `genreid --help` fast
+    from genreid.eval.deploy.export import export_onnx  # lazy: keeps `genreid --help` fast
 
     report = export_onnx(run, out, images, batch, checkpoint)
     if report.random_batch:

@@ -122,8 +122,8 @@ def metrics(
     synthetic-backbone space (no download; `generated`, with the real set's halves as the
     reference), SSIM diversity, and on request the FID (Inception-v3)."""
     from genreid.core.files import write_json_atomic  # lazy: keeps `genreid --help` fast
-    from genreid.eval.gen_metrics import compute_metrics, image_set
-    from genreid.eval.gen_quality import check_counts, measure_images
+    from genreid.eval.generation.gen_metrics import compute_metrics, image_set
+    from genreid.eval.generation.gen_quality import check_counts, measure_images
 
     if inception_weights and feature_extractor:
         fail("pass either --inception-weights or --feature-extractor, not both")

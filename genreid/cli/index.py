@@ -26,8 +26,8 @@ class Backend(StrEnum):
 
 
 def _encoder(run: Path | None, onnx: Path | None, checkpoint: str, batch_size: int | None) -> Any:
-    from genreid.eval.encoder import load_onnx_encoder, load_run_encoder  # lazy: fast --help
-    from genreid.eval.index import SearchIndexError
+    from genreid.eval.deploy.encoder import load_onnx_encoder, load_run_encoder  # lazy: fast --help
+    from genreid.eval.deploy.index import SearchIndexError
 
     if (run is None) == (onnx is None):
         raise SearchIndexError("give exactly one of --run RUN and --onnx FILE")
@@ -66,7 +66,10 @@ def index_command(
     The index holds L2-normalised features, image paths, identities and cameras when the
     file names carry them, and the model that made them.
     """
-    from genreid.eval.index import build_index, save_index  # lazy: keeps `genreid --help` fast
+    from genreid.eval.deploy.index import (  # lazy: keeps `genreid --help` fast
+        build_index,
+        save_index,
+    )
 
     encoder = _encoder(run, onnx, checkpoint, batch_size)
     index = build_index(encoder, images, naming)
@@ -139,12 +142,12 @@ def search_command(
     The page shows each query's thumbnail then its ranked list with rank and distance; true
     matches are outlined green and others red when the file names carry identities.
     """
-    from genreid.eval.index import (  # lazy: keeps `genreid --help` fast
+    from genreid.eval.deploy.index import (  # lazy: keeps `genreid --help` fast
         SearchIndexError,
         load_index,
         query_images,
     )
-    from genreid.eval.search import run_search  # lazy: keeps `genreid --help` fast
+    from genreid.eval.deploy.search import run_search  # lazy: keeps `genreid --help` fast
 
     idx = load_index(index)
     queries = query_images([*(query or []), *(more or [])])

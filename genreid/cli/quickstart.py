@@ -45,13 +45,14 @@ def quickstart_command(
 ) -> None:
     """The main job: data, a DCGAN, baseline vs LSRO vs FAPL-distributed re-ID, compared."""
     from genreid.engine.quickstart import run_quickstart  # lazy: keeps `genreid --help` fast
+    from genreid.reporting.run_report import write_report
 
     try:
         run_quickstart(
             out, ids=ids, cams=cams, seed=seed, epochs=epochs, gan_epochs=gan_epochs,
             gan_iters=gan_iters, data_only=data_only, dataset=dataset, root=root,
             options=parse_options(option), gan_config=gan_config, jobs=jobs, threads=threads,
-            executor=executor, address=address,
+            executor=executor, address=address, report=write_report,
         )  # fmt: skip
     except GenreidError as exc:
         typer.echo("Run the same command again to continue where it stopped.", err=True)

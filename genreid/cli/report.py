@@ -44,7 +44,7 @@ def report_command(
     ] = 6,
 ) -> None:
     """Compare runs: configs side by side, training curves, CMC, results, images, hard queries."""
-    from genreid.eval.run_report import write_report  # lazy: keeps `genreid --help` fast
+    from genreid.reporting.run_report import write_report  # lazy: keeps `genreid --help` fast
 
     path = write_report(runs, out, title or None, only_diff, samples, hardest)
     typer.echo(f"wrote {path}")

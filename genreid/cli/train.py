@@ -93,7 +93,7 @@ def extract_command(
 
     from genreid.data.datasets import DATASETS, load_dataset
     from genreid.data.errors import DatasetError
-    from genreid.eval.extract import (
+    from genreid.eval.ranking.extract import (
         load_pretrained_model,
         load_trained_model,
         reid_features,

@@ -27,6 +27,7 @@ from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
 
 import yaml
 
+from genreid.core.changes import Change, apply_changes, apply_overrides, parse_override
 from genreid.core.errors import ConfigError, RegistryError
 from genreid.core.files import atomic_write_text
 
@@ -39,8 +40,9 @@ CONFIG_VERSION = 2
 _CHOSEN = "genreid.chosen_by"  # dataclass field metadata of a chosen_by field
 
 __all__ = [
-    "CONFIG_VERSION", "ChosenBy", "ConfigError", "check_config", "chosen_by", "from_dict",
-    "load_config", "migrate", "save_config", "to_dict",
+    "CONFIG_VERSION", "Change", "ChosenBy", "ConfigError", "apply_changes", "apply_overrides",
+    "check_config", "chosen_by", "from_dict", "load_config", "migrate", "parse_override",
+    "replace_config", "save_config", "to_dict",
 ]  # fmt: skip
 
 
@@ -287,31 +289,6 @@ def to_dict(cfg: Any) -> dict[str, Any]:
     return plain(dataclasses.asdict(cfg))
 
 
-def parse_override(item: str) -> tuple[list[str], Any]:
-    """``train.epochs=5`` -> (["train", "epochs"], 5), the value read as YAML."""
-    if "=" not in item:
-        raise ConfigError(f"override {item!r} is not key=value (e.g. train.epochs=5)")
-    key, raw = item.split("=", 1)
-    key = key.strip()
-    if not key or any(not part for part in key.split(".")):
-        raise ConfigError(f"override {item!r} has an empty key")
-    return key.split("."), yaml.safe_load(raw) if raw.strip() else ""
-
-
-def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """Set dotted keys in a nested dict (in place and returned)."""
-    for item in overrides:
-        path, value = parse_override(item)
-        node = data
-        for part in path[:-1]:
-            child = node.setdefault(part, {})
-            if not isinstance(child, dict):
-                raise ConfigError(f"override {item!r}: {part!r} is a value, not a section")
-            node = child
-        node[path[-1]] = value
-    return data
-
-
 def read_yaml(path: str | Path) -> dict[str, Any]:
     """A YAML mapping from a file, or a ConfigError that says what is wrong with it."""
     p = Path(path)
@@ -422,15 +399,19 @@ def read_with_bases(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
 
 
 def load_config(
-    cls: type[T], path: str | Path | None = None, overrides: list[str] | None = None
+    cls: type[T],
+    path: str | Path | None = None,
+    overrides: list[str] | None = None,
+    changes: Iterable[Change] = (),
 ) -> T:
-    """Defaults <- YAML file (``_base_: other.yaml`` allowed) <- ``key=value`` overrides.
+    """Defaults <- YAML file (``_base_: other.yaml`` allowed) <- ``key=value`` overrides <-
+    typed ``changes``.
 
     ``path`` may be a file or a shipped config name; every section's ``check()`` runs. A file
     without ``version`` is version 1 (run folders saved before it existed); overrides on the
     defaults alone (no file) are read in the current layout.
     """
-    data = read_config_dict(path, overrides)
+    data = apply_changes(read_config_dict(path, overrides), changes)
     if path is None and "version" in {f.name for f in dataclasses.fields(cls)}:
         data = {"version": CONFIG_VERSION, **data}
     where = f" (in {find_config(path)})" if path is not None else ""
@@ -457,3 +438,39 @@ def load_section(path: str | Path, key: str, cls: type[T], overrides: list[str] 
 def save_config(cfg: Any, path: str | Path) -> None:
     """Write a config as YAML (atomically: a crash never leaves half a config)."""
     atomic_write_text(path, yaml.safe_dump(to_dict(cfg), sort_keys=False))
+
+
+def replace_config(cfg: T, changes: Iterable[Change]) -> T:
+    """A loaded config with ``changes`` made: its mapping with the keys set, read again with
+    the loader's types, checks and did-you-mean errors. A change of plugin (``labels.strategy``)
+    starts that plugin's options from its defaults, as a file naming it would."""
+    data = to_dict(cfg)
+    chosen = list(_chosen_fields(type(cfg)))
+    for change in changes:
+        for options in (o for key, o in chosen if key == change.key):
+            section, _, name = options.rpartition(".")
+            held = _lookup(data, section)
+            if _lookup(data, change.key) != change.value and isinstance(held, dict):
+                held.pop(name, None)
+        apply_changes(data, [change])
+    out = from_dict(type(cfg), data)
+    check_config(out)
+    return out
+
+
+def _chosen_fields(cls: type, prefix: str = "") -> Iterable[tuple[str, str]]:
+    """(the key naming the plugin, its options' key) of every chosen_by field, from the root."""
+    hints = get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        spec = f.metadata.get(_CHOSEN)
+        if spec is not None:
+            yield _chooser_key(spec, prefix), prefix + f.name
+        elif dataclasses.is_dataclass(hints[f.name]):
+            yield from _chosen_fields(hints[f.name], f"{prefix}{f.name}.")
+
+
+def _lookup(data: dict[str, Any], key: str) -> Any:
+    """The value at a dotted key of a nested mapping (the mapping itself for ``""``)."""
+    for part in filter(None, key.split(".")):
+        data = data.get(part) if isinstance(data, dict) else None
+    return data

@@ -35,7 +35,7 @@ from genreid.data.datasets import load_dataset
 from genreid.data.generated import read_generated
 from genreid.data.records import ImageRecord
 from genreid.data.transforms import test_transform
-from genreid.eval.extract import extract_features
+from genreid.eval.ranking.extract import extract_features
 from genreid.models.loading import load_run_model
 from genreid.viz.clusters import cluster_sheet, plot_embedding
 

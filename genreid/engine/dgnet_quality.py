@@ -26,9 +26,8 @@ from genreid.data.datasets import load_dataset
 from genreid.data.records import ImageRecord
 from genreid.data.transforms import denormalized, normalized, test_transform
 from genreid.engine.dgnet_swap import open_run
-from genreid.eval.extract import load_trained_model, reid_forward
-from genreid.eval.extractors import image_features
-from genreid.eval.gen_quality import (
+from genreid.eval.generation.extractors import image_features
+from genreid.eval.generation.gen_quality import (
     K_NEAREST,
     MeasureConfig,
     cross_identity_pairs,
@@ -38,6 +37,7 @@ from genreid.eval.gen_quality import (
     tensor_features,
     transfer_rates,
 )
+from genreid.eval.ranking.extract import load_trained_model, reid_forward
 
 Judge = Callable[[torch.Tensor], torch.Tensor]  # normalised images -> L2-normalised features
 

@@ -24,7 +24,7 @@ from genreid.data.generated import MANIFEST, write_manifest
 from genreid.data.naming import parse_identities
 from genreid.data.records import ImageRecord, Role
 from genreid.data.transforms import denormalized, test_transform
-from genreid.eval.gen_quality import cross_identity_pairs
+from genreid.eval.generation.gen_quality import cross_identity_pairs
 from genreid.models.dgnet import DGNetNetworks, load_dgnet_run
 from genreid.viz.grids import to_pil
 from genreid.viz.swap import interpolation_strip, swap_sheet

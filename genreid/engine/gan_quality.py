@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 
 from genreid.engine.gan_sampling import TrainedGenerator, generators_of
-from genreid.eval.extractors import GenMetricsError, image_features
-from genreid.eval.gen_quality import (
+from genreid.eval.generation.extractors import GenMetricsError, image_features
+from genreid.eval.generation.gen_quality import (
     Quality,
     check_counts,
     generator_features,

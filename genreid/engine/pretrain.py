@@ -29,6 +29,7 @@ from genreid.data.synthetic.spec import SyntheticSpec, holds_render, render_argu
 from genreid.engine.pretrain_export import weights_file
 from genreid.engine.reproduce.plan import Job
 from genreid.engine.reproduce.runner import check_executor, check_jobs, run_jobs
+from genreid.engine.runspec import Change, DataSource, RunSpec, parse_changes
 from genreid.engine.stages import read_json, record_pipeline
 from genreid.engine.tasks import TASKS, task_name
 from genreid.models.pretrained import sidecar_path
@@ -90,23 +91,20 @@ def pretrain_root(cfg: PretrainConfig, out: Path) -> Path:
     return root
 
 
-def training_overrides(cfg: PretrainConfig, root: Path) -> list[str]:
-    """The recipe's keys for pretraining: every identity trains, nothing is evaluated."""
-    return [
-        "data.dataset=market1501", f"data.root={root}", "data.train_splits=all",
-        f"data.height={cfg.synthetic.size[0]}", f"data.width={cfg.synthetic.size[1]}",
-        "labels.strategy=baseline", "model.pretrained=null", f"seed={cfg.seed}",
-        "train.eval_every=0", *cfg.recipe_overrides,
-    ]  # fmt: skip
-
-
-def gan_overrides(cfg: PretrainConfig, root: Path) -> list[str]:
-    """The GAN recipe's keys for pretraining on the synthetic set's training images."""
-    return [
-        "data.dataset=market1501", f"data.root={root}", f"data.height={cfg.synthetic.size[0]}",
-        f"data.width={cfg.synthetic.size[1]}", "model.pretrained=null", f"seed={cfg.seed}",
-        *cfg.recipe_overrides,
-    ]  # fmt: skip
+def pretrain_run(cfg: PretrainConfig, root: Path, product: str) -> RunSpec:
+    """The recipe's run on the synthetic set, from random weights: a backbone's on every
+    identity with nothing evaluated, a GAN's (``generator``) on the training images; then
+    ``recipe_overrides``."""
+    height, width = cfg.synthetic.size
+    size = [Change("data.height", height), Change("data.width", width)]
+    if product == "generator":
+        keys = [*size, Change("model.pretrained", None)]
+    else:
+        keys = [Change("data.train_splits", "all"), *size, Change("labels.strategy", "baseline"),
+                Change("model.pretrained", None), Change("train.eval_every", 0)]  # fmt: skip
+    keys += parse_changes(cfg.recipe_overrides)
+    return RunSpec(cfg.recipe, DataSource("market1501", str(root)), tuple(keys), cfg.seed,
+                   cfg.threads)  # fmt: skip
 
 
 def product_of(cfg: PretrainConfig) -> str:
@@ -118,12 +116,9 @@ def pretrain_jobs(cfg: PretrainConfig, out: Path, root: Path) -> dict[str, Job]:
     """The plan: render the set (done at once when ``root`` holds it), train the recipe on
     it, write the weights file (its sidecar records this process's command and ``cfg``)."""
     s, product = cfg.synthetic, product_of(cfg)
-    threads = [f"train.threads={cfg.threads}"] if cfg.threads else []
     if product == "generator":
-        keys = gan_overrides(cfg, root)
         what = f"train a GAN on the training images of {s.ids} synthetic identities"
     else:
-        keys = training_overrides(cfg, root)
         what = f"train on all {s.ids} synthetic identities"
     command = " ".join(["genreid", *sys.argv[1:]]) if sys.argv else ""
     export = {"product": product, "run": str(out / "train"), "root": str(root),
@@ -131,8 +126,8 @@ def pretrain_jobs(cfg: PretrainConfig, out: Path, root: Path) -> dict[str, Job]:
     title = f"render {s.ids} synthetic identities ({s.cams} cameras)"
     jobs = [
         Job("synthetic", "render", str(root), {"spec": to_dict(s)}, [], title),
-        Job("train", "train", str(out / "train"),
-            {"config": cfg.recipe, "overrides": [*keys, *threads]}, ["synthetic"], what),
+        Job("train", "train", str(out / "train"), pretrain_run(cfg, root, product).params(),
+            ["synthetic"], what),
         Job(product, "export", str(out), export, ["train"], f"write the {product} weights"),
     ]  # fmt: skip
     return {job.id: job for job in jobs}

@@ -18,8 +18,8 @@ strategies once the samples exist) run side by side.
 
 from __future__ import annotations
 
-import json
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,18 +32,21 @@ from genreid.core.config import to_dict
 from genreid.core.cpu import threads_per_job
 from genreid.core.errors import ConfigError
 from genreid.core.files import write_json_atomic
-from genreid.data.datasets import load_dataset
 from genreid.data.errors import DatasetError
 from genreid.data.stats import dataset_stats, stats_table
 from genreid.data.synthetic import write_preview
 from genreid.data.synthetic.spec import SyntheticSpec
 from genreid.engine.reproduce.plan import Job
 from genreid.engine.reproduce.runner import check_executor, check_jobs, run_jobs, stage_of
+from genreid.engine.runspec import Change, DataSource, RunSpec
 from genreid.engine.stages import read_json
-from genreid.eval.report import PER_QUERY, read_per_query
-from genreid.eval.run_report import write_report
-from genreid.eval.significance import paired_queries
+from genreid.eval.ranking.report import PER_QUERY, read_per_query
+from genreid.eval.ranking.significance import paired_queries
 from genreid.viz.dataset import plot_images_per_identity
+
+# (run folders, page file, title) -> the page written: ``genreid report``'s writer, passed in
+# by the command since reporting reads every task's runs from a layer above the engine
+ReportWriter = Callable[[Sequence[Path], Path, str], Path]
 
 
 def _render(out: Path, ids: int, cams: int, seed: int, console: Console) -> Path:
@@ -65,20 +68,6 @@ def _render(out: Path, ids: int, cams: int, seed: int, console: Console) -> Path
 STRATEGIES = ("baseline", "lsro", "fapl_dist")
 
 
-@dataclass(frozen=True)
-class QuickData:
-    """The data the quickstart runs on: a parser name, its root and its options."""
-
-    dataset: str
-    root: Path
-    options: dict[str, Any]
-
-    def overrides(self) -> list[str]:
-        """``data.*`` config overrides that select this data."""
-        return [f"data.dataset={self.dataset}", f"data.root={self.root}",
-                f"data.options={json.dumps(self.options)}"]  # fmt: skip
-
-
 # a tenth of the real training images kept out of the GAN's training to measure it against
 GAN_HOLDOUT = 0.1
 # the GAN recipe: the shipped synthetic-pedestrian DCGAN fine-tuned, sampling from G's EMA
@@ -94,25 +83,23 @@ class QuickPlanner:
     samples, then each strategy's training run and its evaluation."""
 
     out: Path
-    data: QuickData
+    data: DataSource
     seed: int
     threads: int | None = None  # train.threads of every run (None: the recipe's)
 
-    def train(self, name: str, config: str, overrides: list[str], deps: list[str],
+    def train(self, name: str, config: str, changes: list[Change], deps: list[str],
               title: str) -> Job:  # fmt: skip
-        """Training run OUT/``name`` (re-ID or GAN: its config's task)."""
-        extra = [f"train.threads={self.threads}"] if self.threads else []
-        params = {"config": config, "overrides": [*overrides, *extra]}
-        return Job(name, "train", str(self.out / name), params, deps, title)
+        """Training run OUT/``name`` (re-ID or GAN: its config's task) on the data."""
+        run = RunSpec(config, self.data, tuple(changes), self.seed, self.threads)
+        return Job(name, "train", str(self.out / name), run.params(), deps, title)
 
     def gan(self, epochs: int, iters: int | None, config: str) -> list[Job]:
         """Train the tiny DCGAN (or resume it), then sample as many images as real training
         ones. ``iters`` replaces the config's iteration floor (``train.min_iters``)."""
         data, out = self.data, self.out
-        keys = [*data.overrides(), f"train.epochs={epochs}", f"seed={self.seed}",
-                f"measure.holdout={GAN_HOLDOUT}"]  # fmt: skip
-        keys += [] if iters is None else [f"train.min_iters={iters}"]
-        num = len(load_dataset(data.dataset, data.root, **data.options).train)
+        keys = [Change("train.epochs", epochs), Change("measure.holdout", GAN_HOLDOUT)]
+        keys += [] if iters is None else [Change("train.min_iters", iters)]
+        num = len(data.load().train)
         sample = {"run": str(out / "gan"), "num": num, "seed": self.seed, "device": "cpu",
                   "grid": str(out / "gan_samples.png")}  # fmt: skip
         title = "2. DCGAN: train on the training images, sample unlabeled pedestrians"
@@ -126,16 +113,14 @@ class QuickPlanner:
         """Baseline, LSRO and FAPL-distributed (tiny recipe), each trained, then evaluated
         with and without re-ranking."""
         data, jobs = self.data, []
-        evaluation = {"dataset": data.dataset, "root": str(data.root),
-                      "options": dict(data.options), "rerank": True, "ranklist": 6}  # fmt: skip
+        evaluation = {**data.params(), "rerank": True, "ranklist": 6}
         for step, strategy in enumerate(STRATEGIES, start=3):
-            overrides = [*data.overrides(), f"labels.strategy={strategy}",
-                         f"train.epochs={epochs}", f"seed={self.seed}"]  # fmt: skip
+            keys = [Change("labels.strategy", strategy), Change("train.epochs", epochs)]
             deps = []
             if strategy != "baseline":
-                overrides.append(f"data.generated={self.out / 'generated'}")
+                keys.append(Change("data.generated", str(self.out / "generated")))
                 deps = ["generated"]
-            jobs.append(self.train(strategy, "train/tiny", overrides, deps,
+            jobs.append(self.train(strategy, "train/tiny", keys, deps,
                                    f"{step}. Re-ID training: {strategy}"))  # fmt: skip
             jobs.append(Job(f"{strategy}/eval", "eval", str(self.out / strategy), dict(evaluation),
                             [strategy], f"{step}. Evaluate {strategy}"))  # fmt: skip
@@ -229,6 +214,7 @@ def run_quickstart(
     threads: int | None = None,
     executor: str = "local",
     address: str = "",
+    report: ReportWriter | None = None,
 ) -> dict:
     """Run the whole pipeline (or only the data stage) and write ``OUT/results.json``.
 
@@ -237,7 +223,9 @@ def run_quickstart(
     DCGAN (``gan_config``, by default the shipped generator fine-tuned) trains at least
     ``gan_iters`` iterations (default: 400 on the synthetic set, the config's 1,500 on a real one).
     The steps are jobs on the reproduce runner: ``jobs`` side by side (``threads`` each, by
-    default cores / jobs), or on the workers of the Dask scheduler at ``address``.
+    default cores / jobs), or on the workers of the Dask scheduler at ``address``. ``report``
+    writes step 5's ``report.html`` (``genreid quickstart`` passes ``genreid report``'s writer,
+    which sits above the engine); without one the step is left out.
     """
     console = Console()
     check_executor(executor, address, "--executor", "--address")
@@ -248,14 +236,14 @@ def run_quickstart(
         out = out.resolve()
     if dataset == "synthetic":
         console.rule("[bold]1. Synthetic pedestrians (Market-1501 layout)")
-        data = QuickData("market1501", _render(out, ids, cams, seed, console), {})
+        data = DataSource("market1501", str(_render(out, ids, cams, seed, console)))
     else:
         if root is None:
             raise DatasetError(f"--dataset {dataset} needs --root, the dataset's folder")
         console.rule(f"[bold]1. {dataset} at {root}")
         root = Path(root).resolve() if executor == "dask" else Path(root)
-        data = QuickData(dataset, root, dict(options or {}))
-    ds = load_dataset(data.dataset, data.root, **data.options)
+        data = DataSource(dataset, str(root), dict(options or {}))
+    ds = data.load()
     stats = dataset_stats(ds)
     console.print(stats_table(stats))
     hist = plot_images_per_identity(ds, out / "images_per_identity.png")
@@ -282,8 +270,9 @@ def run_quickstart(
         summary["generated"] = _generated(out, console)
         summary["runs"] = _comparison(out, console)
         runs = [out / s for s in STRATEGIES] + [out / "gan"]
-        summary["report"] = str(write_report(runs, out / "report.html", "genreid quickstart"))
-        console.print(f"report (open in a browser): {summary['report']}")
+        if report is not None:
+            summary["report"] = str(report(runs, out / "report.html", "genreid quickstart"))
+            console.print(f"report (open in a browser): {summary['report']}")
     write_json_atomic(summary, out / "results.json")
     console.print(f"summary: {out / 'results.json'}")
     return summary

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -22,19 +23,20 @@ from typing import Any, Literal
 from rich.console import Console
 from rich.table import Table
 
-from genreid.core.config import load_config, to_dict
+from genreid.core.config import to_dict
 from genreid.core.cpu import threads_per_job
 from genreid.core.errors import ConfigError, RegistryError
 from genreid.core.files import atomic_write_text, write_json_atomic
 from genreid.data.clusters import IDENTITY_RULES
-from genreid.data.datasets import DATASETS, load_dataset
+from genreid.data.datasets import DATASETS
 from genreid.data.synthetic.spec import SyntheticSpec
 from genreid.engine.clustering import PICKS
 from genreid.engine.reproduce.plan import Job
 from genreid.engine.reproduce.runner import check_executor, check_jobs, run_jobs
+from genreid.engine.runspec import Change, DataSource, RunSpec, parse_changes
 from genreid.engine.stages import read_json, record_pipeline
-from genreid.engine.tasks.reid import ReIDTrainConfig, step_matched_epochs
-from genreid.eval.significance import paired_t
+from genreid.engine.tasks.reid import step_matched_epochs
+from genreid.eval.ranking.significance import paired_t
 from genreid.labels.registry import STRATEGIES
 from genreid.viz.plots import plot_method_comparison
 
@@ -177,15 +179,19 @@ class SeedPlanner:
         """OUT/seed_S, where every job of the seed writes."""
         return self.out / f"seed_{self.seed}"
 
-    def data_keys(self) -> list[str]:
-        """The dataset, its folder, its parser options and the seed, as overrides."""
-        d = self.cfg.data
-        keys = [f"data.dataset={d.dataset}", f"data.root={self.root}", f"seed={self.seed}"]
-        return keys + [f"data.options.{k}={v}" for k, v in d.options.items()]
+    @property
+    def data(self) -> DataSource:
+        """The dataset, its folder and its parser options."""
+        return DataSource(self.cfg.data.dataset, self.root, dict(self.cfg.data.options))
 
-    def recipe(self) -> list[str]:
-        """Overrides of every re-ID run before its own: the data keys, ``recipe_overrides``."""
-        return [*self.data_keys(), *self.cfg.recipe_overrides]
+    @cached_property
+    def recipe(self) -> tuple[Change, ...]:
+        """The keys of every re-ID run before its own: ``recipe_overrides``, read once."""
+        return parse_changes(self.cfg.recipe_overrides)
+
+    def run(self, config: str, changes: Sequence[Change] = ()) -> RunSpec:
+        """A run of ``config`` on the pipeline's data with this seed and ``changes``."""
+        return RunSpec(config, self.data, tuple(changes), self.seed, run_threads(self.cfg))
 
     def job(
         self, name: str, kind: str, params: dict[str, Any], deps: list[str], title: str,
@@ -198,38 +204,32 @@ class SeedPlanner:
                    [prefix + d for d in deps], f"seed {self.seed}: {title}")  # fmt: skip
 
     def train(
-        self, name: str, config: str, overrides: list[str], deps: list[str], title: str
+        self, name: str, config: str, changes: Sequence[Change], deps: list[str], title: str
     ) -> Job:
-        """A training run (re-ID or GAN: its config's task) of ``config`` + ``overrides``."""
-        threads = run_threads(self.cfg)
-        extra = [f"train.threads={threads}"] if threads else []
-        params = {"config": config, "overrides": [*overrides, *extra]}
-        return self.job(name, "train", params, deps, title)
+        """A training run (re-ID or GAN: its config's task) of ``config`` with ``changes``."""
+        return self.job(name, "train", self.run(config, changes).params(), deps, title)
 
     def evaluation(self, name: str) -> Job:
         """The evaluation of run ``name`` into RUN/eval."""
-        d = self.cfg.data
-        params = {"dataset": d.dataset, "root": self.root, "options": dict(d.options),
-                  "rerank": False, "folder": "eval", "overrides": []}  # fmt: skip
+        params = {**self.data.params(), "rerank": False, "folder": "eval", "overrides": []}
         return self.job(f"{name}/eval", "eval", params, [name], f"evaluate {name}",
                         self.folder / name)  # fmt: skip
 
     def generated(self) -> list[Job]:
         """k-means on the baseline's features, a GAN per cluster, N/k samples of each, and the
         check of those samples against their clusters."""
-        cfg, d, folder = self.cfg, self.cfg.data, self.folder
-        clusters = {"run": str(folder / "baseline"), "dataset": d.dataset, "root": self.root,
-                    "options": dict(d.options), "ks": list(cfg.k), "seed": self.seed,
-                    "pick": cfg.pick, "use_k": cfg.use_k}  # fmt: skip
-        gan = [*self.data_keys(), f"data.clusters={folder / 'clusters/clusters.csv'}"]
+        cfg, folder = self.cfg, self.folder
+        clusters = {"run": str(folder / "baseline"), **self.data.params(), "ks": list(cfg.k),
+                    "seed": self.seed, "pick": cfg.pick, "use_k": cfg.use_k}  # fmt: skip
+        gan = [Change("data.clusters", str(folder / "clusters/clusters.csv"))]
+        gan += parse_changes(cfg.gan_overrides)
         sample = {"run": str(folder / "gan"), "num": self.sampled(),
                   "seed": self.seed, "device": "cpu"}  # fmt: skip
-        check = {"dataset": d.dataset, "root": self.root, "options": dict(d.options)}
+        check = self.data.params()
         return [
             self.job("clusters", "clusters", clusters, ["baseline"],
                      "k-means on the baseline's features"),
-            self.train("gan", cfg.gan, [*gan, *cfg.gan_overrides], ["clusters"],
-                       "one GAN per cluster"),
+            self.train("gan", cfg.gan, gan, ["clusters"], "one GAN per cluster"),
             self.job("generated", "sample", sample, ["gan"], "N/k per cluster"),
             self.job("generated_check", "generated_check", check, ["generated"],
                      "do the samples of each GAN look like its cluster?", folder),
@@ -238,29 +238,29 @@ class SeedPlanner:
     @cached_property
     def real_images(self) -> int:
         """Labeled training images of the dataset (read once)."""
-        d = self.cfg.data
-        return sum(r.pid >= 0 for r in load_dataset(d.dataset, self.root, **d.options).train)
+        return sum(r.pid >= 0 for r in self.data.load().train)
 
     def runs(self) -> list[Job]:
         """The step-matched baseline, the compared strategies and slsr per identity-set rule."""
-        cfg, folder, recipe = self.cfg, self.folder, self.recipe()
+        cfg, folder, recipe = self.cfg, self.folder, self.recipe
         jobs = []
         if cfg.step_matched_baseline:
-            epochs = load_config(ReIDTrainConfig, cfg.recipe, recipe).train.epochs
+            epochs = self.run(cfg.recipe, recipe).load().train.epochs
             long = step_matched_epochs(epochs, self.real_images, self.sampled())
             jobs.append(self.train(
                 "baseline_steps", cfg.recipe,
-                [*recipe, "labels.strategy=baseline", f"train.epochs={long}"], [],
-                f"baseline, {long} epochs (the steps of {epochs} with generated images)",
+                [*recipe, Change("labels.strategy", "baseline"), Change("train.epochs", long)],
+                [], f"baseline, {long} epochs (the steps of {epochs} with generated images)",
             ))  # fmt: skip
-        with_gen = [*recipe, f"data.generated={folder / 'generated'}"]
+        with_gen = [*recipe, Change("data.generated", str(folder / "generated"))]
         for name in cfg.compare:
-            jobs.append(self.train(name, cfg.recipe, [*with_gen, f"labels.strategy={name}"],
+            jobs.append(self.train(name, cfg.recipe,
+                                   [*with_gen, Change("labels.strategy", name)],
                                    ["generated"], name))  # fmt: skip
         for rule in cfg.cluster_ids:
-            keys = ["labels.strategy=slsr",
-                    f"labels.options.clusters={folder / 'clusters/clusters.csv'}",
-                    f"labels.options.cluster_ids={rule}"]  # fmt: skip
+            keys = [Change("labels.strategy", "slsr"),
+                    Change("labels.options.clusters", str(folder / "clusters/clusters.csv")),
+                    Change("labels.options.cluster_ids", rule)]  # fmt: skip
             jobs.append(self.train(f"slsr_{rule}", cfg.recipe, [*with_gen, *keys],
                                    ["generated", "clusters"], f"slsr ({rule})"))  # fmt: skip
         return jobs
@@ -271,7 +271,7 @@ class SeedPlanner:
 
     def jobs(self) -> list[Job]:
         """Every job of the seed, in the order one worker runs them."""
-        own = [*self.recipe(), "labels.strategy=baseline"]
+        own = [*self.recipe, Change("labels.strategy", "baseline")]
         baseline = self.train("baseline", self.cfg.recipe, own, [], "baseline")
         evals = [self.evaluation(name) for name in method_names(self.cfg)]
         return [baseline, *self.generated(), *self.runs(), *evals]

@@ -21,8 +21,8 @@ from genreid.core.files import write_json_atomic
 from genreid.core.runs import read_results, versions
 from genreid.data.datasets import load_dataset
 from genreid.engine.loop import config_differences
-from genreid.eval.extract import load_trained_model, reid_features, save_dataset_features
-from genreid.eval.report import run_evaluation
+from genreid.eval.ranking.extract import load_trained_model, reid_features, save_dataset_features
+from genreid.eval.ranking.report import run_evaluation
 
 
 @dataclass

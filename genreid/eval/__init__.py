@@ -1,25 +1,7 @@
-"""genreid.eval: distances, ranking metrics (CMC, mAP, mINP) and k-reciprocal re-ranking.
+"""genreid.eval: evaluation, in three layers (each a sub-package; see docs/ARCHITECTURE.md).
 
-The public functions are imported on first use, so that importing a submodule (or the
-command line) does not pull in torch before it is needed.
+``ranking`` (re-ID features, distances, CMC/mAP/mINP, re-ranking, protocols), ``generation``
+(generated-image quality: FID, SSIM, Fréchet/KID/precision/recall) above it, and ``deploy``
+(encoders of a run or an ONNX file, ONNX export, search indexes) above that. This module only
+groups them and imports nothing.
 """
-
-from __future__ import annotations
-
-import importlib
-from typing import Any
-
-_EXPORTS = {
-    "compute_distance": "genreid.eval.distance",
-    "evaluate_rank": "genreid.eval.metrics",
-    "re_ranking": "genreid.eval.rerank",
-    "re_ranking_features": "genreid.eval.rerank",
-}
-
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'genreid.eval' has no attribute {name!r}")

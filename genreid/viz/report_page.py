@@ -1,6 +1,6 @@
 """The run report page: runs compared side by side in one self-contained HTML file.
 
-This module gets plain data (:class:`ReportRun`, filled by ``genreid.eval.run_report``) and
+This module gets plain data (:class:`ReportRun`, filled by ``genreid.reporting.run_report``) and
 only lays it out: tables, inline PNG plots and thumbnails as data URIs, no script, no network.
 """
 

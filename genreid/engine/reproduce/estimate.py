@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from genreid.engine.reproduce.plan import Job
-from genreid.engine.tasks import load_task_config
+from genreid.engine.runspec import RunSpec
 
 
 @dataclass(frozen=True)
@@ -74,8 +74,8 @@ class Estimate:
 def job_images(job: Job, real_images: Callable[[dict[str, Any]], int]) -> int:
     """Images a training job passes through its networks, as its task counts them
     (:meth:`~genreid.engine.loop.Task.trained_images`; 0 for a task that does not)."""
-    task, cfg = load_task_config(job.params["config"], job.params["overrides"])
-    return task.trained_images(cfg, real_images)
+    run = RunSpec.from_params(job.params)
+    return run.task().trained_images(run.load(), real_images)
 
 
 def estimate_gpu_hours(

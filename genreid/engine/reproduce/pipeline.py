@@ -49,8 +49,8 @@ from genreid.engine.reproduce.plan import (
 from genreid.engine.reproduce.runner import check_executor, check_jobs, run_jobs
 from genreid.engine.reproduce.spec import SCALES, TableSpec, load_table, table_names
 from genreid.engine.stages import check_pipeline, read_json, record_pipeline
-from genreid.eval.report import EVAL_DEFAULTS
-from genreid.eval.tables import TableLayout, as_dict, csv_text, markdown, summarize
+from genreid.eval.ranking.report import EVAL_DEFAULTS
+from genreid.eval.ranking.tables import TableLayout, as_dict, csv_text, markdown, summarize
 
 # add runs or scores, or run them elsewhere or faster
 MAY_CHANGE = ("seeds", "splits", "jobs", "threads", "rows", "rerank", "executor", "address")

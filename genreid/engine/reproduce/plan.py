@@ -22,6 +22,7 @@ from typing import Any
 from genreid.core.config import read_config_dict
 from genreid.core.errors import ConfigError
 from genreid.engine.reproduce.spec import Source, TableSpec
+from genreid.engine.runspec import Change, DataSource, RunSpec, parse_changes, task_of
 from genreid.engine.tasks import TASKS
 from genreid.engine.tasks.reid import step_matched_epochs
 
@@ -121,11 +122,17 @@ class Context:
     options: dict[str, Any] = field(default_factory=dict)
     validation: float = 0.0  # > 0: hold out this share of training identities, evaluate there
     threads: int | None = None
-    reid_overrides: list[str] = field(default_factory=list)
-    gan_overrides: list[str] = field(default_factory=list)
-    dgnet_overrides: list[str] = field(default_factory=list)
+    # the user's keys of every run of a task (key=value texts are read here, once)
+    reid_overrides: Sequence[str | Change] = ()
+    gan_overrides: Sequence[str | Change] = ()
+    dgnet_overrides: Sequence[str | Change] = ()
     unlabeled: tuple[str, str] | None = None  # (dataset, root) of a `real:` source
     rerank: bool = False  # also score k-reciprocal re-ranking in every evaluation
+
+    def __post_init__(self) -> None:
+        self.reid_overrides = parse_changes(self.reid_overrides)
+        self.gan_overrides = parse_changes(self.gan_overrides)
+        self.dgnet_overrides = parse_changes(self.dgnet_overrides)
 
 
 @dataclass
@@ -204,11 +211,6 @@ def eval_folder(overrides: Sequence[str]) -> str:
     return "_".join(["eval", *values])
 
 
-def task_of(config: str) -> str:
-    """The task a config trains (``reid``, ``gan``, ``dgnet``)."""
-    return str(read_config_dict(config).get("task", "reid"))
-
-
 class Planner:
     """Builds a :class:`Plan` cell by cell; shared jobs (GANs, samples, clusters, runs) once."""
 
@@ -222,10 +224,9 @@ class Planner:
         self._folder_of: dict[str, str] = {}  # cell key -> run folder name
 
     # ------------------------------------------------------------------ shared pieces
-    def data_keys(self, rep: Replicate) -> list[str]:
-        """The dataset, its folder and the replicate's parser options, as overrides."""
-        keys = [f"data.dataset={self.ctx.dataset}", f"data.root={self.ctx.root}"]
-        return keys + [f"data.options.{k}={v}" for k, v in self.options(rep).items()]
+    def data(self, rep: Replicate) -> DataSource:
+        """The dataset, its folder and the replicate's parser options."""
+        return DataSource(self.ctx.dataset, self.ctx.root, self.options(rep))
 
     def options(self, rep: Replicate) -> dict[str, Any]:
         """Parser options of a replicate: the user's, its split, the validation share."""
@@ -236,10 +237,11 @@ class Planner:
             opts["validation"] = self.ctx.validation
         return opts
 
-    def run_keys(self, rep: Replicate) -> list[str]:
-        """Seed, no progress bars (logs), and the threads of each job."""
-        keys = [f"seed={rep.seed}", "train.progress=false"]
-        return keys + ([f"train.threads={self.ctx.threads}"] if self.ctx.threads else [])
+    def run(self, config: str, rep: Replicate, **keys: Any) -> RunSpec:
+        """A run of ``config`` on the replicate's data and seed, without progress bars (jobs
+        write logs), with the threads of each job."""
+        return RunSpec(config, self.data(rep), seed=rep.seed, threads=self.ctx.threads,
+                       progress=False, **keys)  # fmt: skip
 
     def add(self, job: Job) -> Job:
         if job.id not in self.plan.jobs:
@@ -259,9 +261,8 @@ class Planner:
         return self.add(
             Job(
                 self.rel(out), "clusters", str(out),
-                {"run": run.run, "dataset": self.ctx.dataset, "root": self.ctx.root,
-                 "options": self.options(rep), "ks": [int(k) for k in cl["k"]], "seed": rep.seed,
-                 "pick": str(cl.get("pick", "raw"))},
+                {"run": run.run, **self.data(rep).params(), "ks": [int(k) for k in cl["k"]],
+                 "seed": rep.seed, "pick": str(cl.get("pick", "raw"))},
                 [self.rel(Path(run.run))], f"{rep.name}: k-means on {row}'s features",
             )
         )  # fmt: skip
@@ -285,14 +286,17 @@ class Planner:
         else:
             gan_out = self.base / "gan" / name / rep.name
             recipe = source.gan[self.ctx.scale]
-            deps, keys = [], [*self.data_keys(rep), *self.run_keys(rep)]
+            deps: list[str] = []
+            keys: list[Change] = []
             if clusters is not None:
                 cjob = self.clusters_job(rep)
                 deps.append(cjob.id)
-                keys.append(f"data.clusters={Path(cjob.out) / f'clusters_k{clusters}.csv'}")
-            overrides = [*recipe.overrides, *keys, *self.ctx.gan_overrides]
-            gan = self.add(Job(self.rel(gan_out), "train", str(gan_out),
-                               {"config": recipe.config, "overrides": overrides},
+                keys.append(
+                    Change("data.clusters", str(Path(cjob.out) / f"clusters_k{clusters}.csv"))
+                )
+            run = self.run(recipe.config, rep, recipe=parse_changes(recipe.overrides),
+                           last=(*keys, *self.ctx.gan_overrides))  # fmt: skip
+            gan = self.add(Job(self.rel(gan_out), "train", str(gan_out), run.params(),
                                deps, f"{rep.name}: GAN {name}"))  # fmt: skip
             job = Job(self.rel(out), "sample", str(out),
                       {"run": gan.out, "num": 0, "seed": rep.seed},
@@ -348,33 +352,32 @@ class Planner:
         if rid in self.plan.jobs:
             return self.plan.jobs[rid]
         deps: list[str] = []
-        overrides = [
+        changes = parse_changes(
             LINK.sub(lambda m: self.link(m.group(1), m.group(2), column, rep, deps), o)
             for o in s.overrides
-        ]
+        )  # the cell's keys, read once its links name their runs
         if s.source is not None:
             real = self.ctx.real_images(self.options(rep))
             num = max(1, round(s.images * real / self.spec.paper_train_images))
             gen = self.source_job(s.source, s.clusters, rep, num)
             deps.append(gen.id)
-            overrides += [f"data.generated={gen.out}", f"data.max_generated={num}"]
+            changes += (Change("data.generated", gen.out), Change("data.max_generated", num))
         user = getattr(self.ctx, TASKS.get(task_of(s.config)).reproduce_overrides)
-        overrides = [*self.data_keys(rep), *overrides, *self.run_keys(rep), *user]
+        run = self.run(s.config, rep, changes=changes, last=tuple(user))
         if s.steps_of_generated:
-            overrides.append(self.step_matched(s, overrides, rep))
-        return self.add(Job(rid, "train", str(run_dir),
-                            {"config": s.config, "overrides": overrides}, deps, title))  # fmt: skip
+            run = run.then(self.step_matched(s, run, rep))
+        return self.add(Job(rid, "train", str(run_dir), run.params(), deps, title))
 
-    def step_matched(self, s: CellSettings, overrides: list[str], rep: Replicate) -> str:
+    def step_matched(self, s: CellSettings, run: RunSpec, rep: Replicate) -> Change:
         """``train.epochs`` that give as many steps as the run's epochs (its config's, or the
-        last override's) over its real images plus ``steps_of_generated`` scaled ones."""
+        last change's) over its real images plus ``steps_of_generated`` scaled ones."""
         epochs = read_config_dict(s.config).get("train", {}).get("epochs")
-        for o in overrides:
-            if o.startswith("train.epochs="):
-                epochs = o.split("=", 1)[1]
+        for change in run.all_changes():
+            if change.key == "train.epochs":
+                epochs = change.value
         real = self.ctx.real_images(self.options(rep))
         num = max(1, round(s.steps_of_generated * real / self.spec.paper_train_images))
-        return f"train.epochs={step_matched_epochs(int(epochs), real, num)}"
+        return Change("train.epochs", step_matched_epochs(int(epochs), real, num))
 
     def eval_job(self, train: Job, overrides: list[str], rep: Replicate, title: str) -> Job:
         """The evaluation of a training run, with its own settings into RUN/eval or with
@@ -385,8 +388,7 @@ class Planner:
             folder += "-" + hashlib.sha1(repr(overrides).encode()).hexdigest()[:8]
         how = f" with {' '.join(overrides)}" if overrides else ""
         return self.add(Job(f"{train.id}/{folder}", "eval", train.out,
-                            {"dataset": self.ctx.dataset, "root": self.ctx.root,
-                             "options": self.options(rep), "rerank": self.ctx.rerank,
+                            {**self.data(rep).params(), "rerank": self.ctx.rerank,
                              "folder": folder, "overrides": list(overrides)}, [train.id],
                             f"{title}: evaluate{how}"))  # fmt: skip
 

@@ -31,8 +31,9 @@ from typing import Any
 
 from rich.console import Console
 
+from genreid.core.changes import parse_changes
 from genreid.core.cluster import dask_executor
-from genreid.core.config import from_dict, load_config
+from genreid.core.config import from_dict
 from genreid.core.errors import ConfigError
 from genreid.data.datasets import load_dataset
 from genreid.data.generated import MANIFEST, write_manifest
@@ -40,9 +41,9 @@ from genreid.data.synthetic.spec import SyntheticSpec, holds_render
 from genreid.engine.clustering import cluster_training_set, write_generated_check
 from genreid.engine.gan_sampling import sample_to_folder
 from genreid.engine.pretrain_export import EXPORTS, exported, weights_file
-from genreid.engine.reproduce.plan import Job, task_of
+from genreid.engine.reproduce.plan import Job
+from genreid.engine.runspec import RunSpec
 from genreid.engine.stages import Stage, eval_stage, run_finished, run_stages
-from genreid.engine.tasks import TASKS
 
 EXECUTORS = ("local", "dask")  # a local process pool (or this process), a Dask cluster's workers
 
@@ -51,15 +52,13 @@ def _train_done(job: Job) -> bool:
     out = Path(job.out)
     if not (out / "results.json").is_file():
         return False
-    task = TASKS.get(task_of(job.params["config"]))
-    cfg = load_config(task.config_class, job.params["config"], job.params["overrides"])
-    return run_finished(out, task.finished_epochs(cfg))
+    run = RunSpec.from_params(job.params)
+    return run_finished(out, run.task().finished_epochs(run.load()))
 
 
 def _train(job: Job) -> Any:
-    task = TASKS.get(task_of(job.params["config"]))
-    cfg = load_config(task.config_class, job.params["config"], job.params["overrides"])
-    return task.train(cfg, Path(job.out), resume="auto")
+    run = RunSpec.from_params(job.params)
+    return run.task().train(run.load(), Path(job.out), resume="auto")
 
 
 def _real(job: Job) -> Path:
@@ -185,15 +184,11 @@ def check_jobs(jobs: dict[str, Job]) -> None:
     """Load the config of every training job, and of each evaluation with other settings
     (its training's config + its overrides), so a bad override fails before anything runs."""
 
-    def load(config: str, overrides: list[str]) -> None:
-        load_config(TASKS.get(task_of(config)).config_class, config, overrides)
-
     for job in jobs.values():
         if job.kind == "train":
-            load(job.params["config"], job.params["overrides"])
+            RunSpec.from_params(job.params).load()
         elif job.kind == "eval" and job.params.get("overrides") and job.deps[0] in jobs:
-            train = jobs[job.deps[0]].params
-            load(train["config"], [*train["overrides"], *job.params["overrides"]])
+            RunSpec.from_params(jobs[job.deps[0]].params, job.params["overrides"]).load()
 
 
 def _init_worker(threads: int) -> None:
@@ -331,8 +326,9 @@ def check_shared_paths(jobs: dict[str, Job], logs: Path) -> None:
     for job in jobs.values():
         folders = [job.out, *(job.params[k] for k in ("root", "run") if job.params.get(k))]
         bad += [f for f in folders if not os.path.isabs(f)]
-        values = [o.partition("=")[2] for o in job.params.get("overrides", [])]
-        bad += [v for v in values if "/" in v and not os.path.isabs(v) and Path(v).exists()]
+        values = [c.value for c in parse_changes(job.params.get("overrides", []))]
+        bad += [v for v in values if isinstance(v, str) and "/" in v and not os.path.isabs(v)
+                and Path(v).exists()]  # fmt: skip
     if bad:
         raise ConfigError(
             f"--executor dask: {bad[0]} is a relative path, and the workers share the files, "

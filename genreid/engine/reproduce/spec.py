@@ -18,7 +18,7 @@ from typing import Any
 
 from genreid.core.config import SHIPPED, read_yaml
 from genreid.core.errors import ConfigError, RegistryError
-from genreid.eval.protocols import METRIC_KEYS
+from genreid.eval.ranking.protocols import METRIC_KEYS
 
 TABLES_DIR = SHIPPED / "reproduce"
 SHARED_DIR = TABLES_DIR / "shared"  # fragments tables include (recipes, choices), not tables

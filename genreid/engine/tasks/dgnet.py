@@ -54,9 +54,9 @@ from genreid.engine.fastpath import autocast
 from genreid.engine.loop import Loop, LoopConfig, StepInfo, Task, TrainingError
 from genreid.engine.optim import OptimConfig, build_optimizer, make_optimizer
 from genreid.engine.tasks.reid import load_training_data
-from genreid.eval.config import EvalConfig
-from genreid.eval.extract import evaluate_model
-from genreid.eval.gen_quality import MeasureConfig
+from genreid.eval.generation.gen_quality import MeasureConfig
+from genreid.eval.ranking.config import EvalConfig
+from genreid.eval.ranking.extract import evaluate_model
 from genreid.models.dgnet import DGNetModelConfig, DGNetReID, build_dgnet
 from genreid.models.dgnet.discriminator import lsgan_d_loss, lsgan_g_loss, r1_penalty
 from genreid.models.dgnet.encoders import Appearance

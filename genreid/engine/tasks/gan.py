@@ -44,8 +44,8 @@ from genreid.engine.loop import (
     config_differences,
 )
 from genreid.engine.optim import OptimConfig, make_optimizer
-from genreid.eval.extractors import image_features
-from genreid.eval.gen_quality import (
+from genreid.eval.generation.extractors import image_features
+from genreid.eval.generation.gen_quality import (
     K_NEAREST,
     MeasureConfig,
     Quality,

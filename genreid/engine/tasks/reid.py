@@ -30,8 +30,8 @@ from genreid.data.transforms import train_transform
 from genreid.engine.fastpath import BF16_MIN_WIDTH, cpu_bf16_unsafe_width
 from genreid.engine.loop import Loop, LoopConfig, StepInfo, Task, TrainingError
 from genreid.engine.optim import LRSchedule, OptimConfig, build_optimizer
-from genreid.eval.config import EvalConfig
-from genreid.eval.extract import evaluate_model
+from genreid.eval.ranking.config import EvalConfig
+from genreid.eval.ranking.extract import evaluate_model
 from genreid.labels.base import (
     LabelBatch,
     LabelStrategy,

@@ -1,6 +1,6 @@
 """``genreid export``: a run's test feature as an ONNX graph, checked against PyTorch.
 
-The graph is :class:`~genreid.eval.encoder.FeatureGraph`: input ``images`` (B x 3 x H x W
+The graph is :class:`~genreid.eval.deploy.encoder.FeatureGraph`: input ``images`` (B x 3 x H x W
 float32, RGB resized bicubically to the run's size, scaled to [0, 1] and normalised with the
 ImageNet mean/std, i.e. what ``test_transform`` gives), output ``features`` (B x D, the
 eval-mode output plus that of the mirrored image when the run's ``eval.flip``, L2-normalised:
@@ -32,7 +32,7 @@ from genreid.data.datasets.base import list_images
 from genreid.data.io import find_corrupt_images
 from genreid.data.records import ImageRecord, Role
 from genreid.data.transforms import test_transform
-from genreid.eval.encoder import (
+from genreid.eval.deploy.encoder import (
     DEPLOY_INSTALL,
     INPUT_NAME,
     METADATA_KEY,

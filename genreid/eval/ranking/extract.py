@@ -26,10 +26,10 @@ from genreid.data.config import DataConfig
 from genreid.data.dataset import ImageDataset
 from genreid.data.records import ImageRecord, ReIDDataset
 from genreid.data.transforms import test_transform
-from genreid.eval.config import EvalConfig
-from genreid.eval.distance import compute_distance
-from genreid.eval.features import save_features
-from genreid.eval.metrics import evaluate_rank
+from genreid.eval.ranking.config import EvalConfig
+from genreid.eval.ranking.distance import compute_distance
+from genreid.eval.ranking.features import save_features
+from genreid.eval.ranking.metrics import evaluate_rank
 from genreid.models.loading import load_run_model
 from genreid.models.pretrained import PretrainedError, read_backbone_file, shipped_path
 from genreid.models.reid import ModelConfig, build_model

@@ -29,7 +29,7 @@ from genreid.core.text import first_line
 from genreid.data.dataset import ImageDataset
 from genreid.data.records import ImageRecord, Role
 from genreid.data.transforms import IMAGENET_MEAN, IMAGENET_STD, test_transform
-from genreid.eval.extract import extract_features, load_trained_model, reid_forward
+from genreid.eval.ranking.extract import extract_features, load_trained_model, reid_forward
 from genreid.models.dgnet.network import DGNetReID
 
 METADATA_KEY = "genreid"  # the ONNX metadata_props entry holding the JSON description

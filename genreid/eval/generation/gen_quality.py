@@ -26,9 +26,9 @@ import torch
 import torch.nn.functional as F
 
 from genreid.core.errors import ConfigError
-from genreid.eval.extract import reid_forward
-from genreid.eval.extractors import FeatureExtractor, GenMetricsError, image_features
-from genreid.eval.gen_metrics import feature_stats, frechet_distance
+from genreid.eval.generation.extractors import FeatureExtractor, GenMetricsError, image_features
+from genreid.eval.generation.gen_metrics import feature_stats, frechet_distance
+from genreid.eval.ranking.extract import reid_forward
 from genreid.models.pretrained import file_sha256, shipped_path
 from genreid.models.reid import ModelConfig, build_model
 

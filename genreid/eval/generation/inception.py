@@ -23,7 +23,7 @@ import torchvision.models.inception as tvi
 from torch import nn
 
 from genreid.core.checkpoint import load_checkpoint
-from genreid.eval.extractors import FeatureExtractor, GenMetricsError
+from genreid.eval.generation.extractors import FeatureExtractor, GenMetricsError
 
 FID_WEIGHTS_NAME = "pt_inception-2015-12-05-6726825d.pth"
 FID_WEIGHTS_URL = (

@@ -2,7 +2,9 @@
 and the hardest queries, gathered as plain data for :mod:`genreid.viz.report_page`.
 
 Every run kind (reid, gan, dgnet, pipelines such as pretrain or slsr) has a config.yaml; what
-else a folder holds differs, so each section a run cannot fill is left empty with a note.
+else a folder holds differs, so each section a run cannot fill is left empty with a note. A
+training run's config of an older version is shown as its task reads it today (migrated), so
+runs of old and new versions compare like keys.
 """
 
 from __future__ import annotations
@@ -16,12 +18,14 @@ from typing import Any
 import numpy as np
 import yaml
 
+from genreid.core.config import CONFIG_VERSION, from_dict, migrate, to_dict
 from genreid.core.errors import GenreidError, RunFolderError
 from genreid.core.runs import read_results, require_run
 from genreid.data.generated import MANIFEST, read_generated
-from genreid.eval.distance import compute_distance
-from genreid.eval.features import load_features
-from genreid.eval.metrics import evaluate_rank
+from genreid.engine.tasks import TASKS
+from genreid.eval.ranking.distance import compute_distance
+from genreid.eval.ranking.features import load_features
+from genreid.eval.ranking.metrics import evaluate_rank
 from genreid.models.loading import run_kind
 from genreid.viz.plots import ranked_gallery
 from genreid.viz.report_page import HardQuery, ReportRun, Thumb, write_report_page
@@ -45,6 +49,24 @@ def flatten(tree: Any, prefix: str = "") -> dict[str, str]:
         return out
     text = tree if isinstance(tree, str) and tree else json.dumps(tree)  # "" shows as ""
     return {prefix.rstrip("."): text}
+
+
+def current_config(config: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """A run's saved config as its task reads it today, and a note when that is not as saved.
+
+    A training run's config of an older ``version`` is migrated (:func:`migrate`, as loading
+    the run does) and typed, so keys new since then hold their defaults; a current one, a
+    pipeline's (no version) or one that no longer loads is shown as saved."""
+    kind = config.get("task", "reid")
+    found = config.get("version", 1)
+    if kind not in TASKS or found == CONFIG_VERSION:
+        return config, ""
+    cls = TASKS.get(str(kind)).config_class
+    try:
+        current = to_dict(from_dict(cls, migrate(cls, config)))
+    except (GenreidError, TypeError, ValueError) as exc:  # an odd config: shown, not fatal
+        return config, f"config.yaml of version {found} shown as saved: it does not load ({exc})"
+    return current, f"config.yaml of version {found}, shown migrated to version {CONFIG_VERSION}"
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
@@ -194,7 +216,10 @@ def gather_run(
         raise RunFolderError(f"{run / 'config.yaml'} is not a mapping of config keys")
     kind = str(config.get("task", "reid"))
     traits = run_kind(kind)  # None for a pipeline's folder
+    config, migrated = current_config(config)
     r = ReportRun(name or run.name, str(run), kind, config=flatten(config))
+    if migrated:
+        r.notes["config"] = migrated
     subruns = sorted(p.parent.name for p in run.glob("*/config.yaml"))
     where = f"; it holds the runs {', '.join(subruns)}: pass those to compare them"
 

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from genreid.core.files import make_output_dir, write_json_atomic
-from genreid.eval.encoder import Encoder
-from genreid.eval.index import QueryResult, SearchIndex, check_encoder, search, summary
+from genreid.eval.deploy.encoder import Encoder
+from genreid.eval.deploy.index import QueryResult, SearchIndex, check_encoder, search, summary
 from genreid.viz.search_page import PageHit, PageQuery, write_search_page
 
 

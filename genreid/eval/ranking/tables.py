@@ -16,7 +16,7 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
-from genreid.eval.significance import paired_t
+from genreid.eval.ranking.significance import paired_t
 
 METRIC_NAMES = {
     "rank1": "rank-1", "rank5": "rank-5", "rank10": "rank-10", "rank20": "rank-20", "mAP": "mAP",

@@ -23,7 +23,7 @@ from genreid.core.text import first_line
 from genreid.data.dataset import ImageDataset
 from genreid.data.records import ImageRecord, Role
 from genreid.data.transforms import IMAGENET_MEAN, IMAGENET_STD, to_tensor
-from genreid.eval.extract import extract_features, load_trained_model, reid_forward
+from genreid.eval.ranking.extract import extract_features, load_trained_model, reid_forward
 
 NOT_COMPARABLE = (
     "distance computed in a re-ID network's feature space, not Inception-v3: this number is "
@@ -112,7 +112,7 @@ def exported_model(arg: str, device: torch.device) -> FeatureExtractor:
                 "folder, or save the network with torch.export.save (.pt2) or torch.jit.save "
                 "(input B x 3 x 256 x 128 in [0, 1], output B x D) and pass reid:FILE, or "
                 "register a loader with "
-                "genreid.eval.extractors.register_feature_extractor('reid', fn)."
+                "genreid.eval.generation.extractors.register_feature_extractor('reid', fn)."
             )
         p = found[0]
     if not p.is_file():

@@ -13,8 +13,8 @@ from rich.table import Table
 
 from genreid.core.errors import RunFolderError
 from genreid.core.files import make_output_dir, write_json_atomic
-from genreid.eval.features import FeatureSet, load_features
-from genreid.eval.protocols import METRIC_KEYS, evaluate_arrays, has_valid_match
+from genreid.eval.ranking.features import FeatureSet, load_features
+from genreid.eval.ranking.protocols import METRIC_KEYS, evaluate_arrays, has_valid_match
 from genreid.viz.plots import plot_cmc, plot_ranklist
 
 EVAL_DEFAULTS: dict[str, Any] = {

@@ -223,7 +223,7 @@ def load_features(path: str | Path) -> FeatureSet:
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise FeaturesError(
             f"cannot read features file {src}: {exc}. Expected a .npz written by "
-            "genreid.eval.features.save_features (no pickled objects)."
+            "genreid.eval.ranking.features.save_features (no pickled objects)."
         ) from exc
     validate_arrays(arrays, src)
     std = {k: arrays.pop(k) for k in FEATURE_KEYS}

@@ -6,7 +6,7 @@
 * The Frechet distance is computed in float64 through two symmetric eigendecompositions,
   ``tr((S1^1/2 S2 S1^1/2)^1/2)`` in place of scipy's non-symmetric ``sqrtm(S1 S2)``.
 * ``reid:MODEL`` (a ``genreid train`` run folder, a ``.pt2``/TorchScript file, or any name
-  registered in :mod:`genreid.eval.extractors`) computes the same distance in another
+  registered in :mod:`genreid.eval.generation.extractors`) computes the same distance in another
   network's feature space; such numbers are not comparable with published FIDs.
 * SSIM follows Wang et al. 2004 (gaussian window 11, sigma 1.5) and is vectorised in torch;
   diversity is the mean SSIM over pairs of the same identity, or random pairs when there are no
@@ -28,13 +28,13 @@ from scipy import linalg
 
 from genreid.data.datasets import DATASETS, load_dataset
 from genreid.data.generated import MANIFEST, read_generated
-from genreid.eval.extractors import (
+from genreid.eval.generation.extractors import (
     GenMetricsError,
     get_feature_extractor,
     image_features,
     load_images,
 )
-from genreid.eval.inception import inception_extractor
+from genreid.eval.generation.inception import inception_extractor
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 

@@ -2,7 +2,8 @@
 
 - :func:`re_ranking_loop`: a step-by-step port of the authors' Python code
   (zhunzhong07/person-re-ranking, ``python-version/re_ranking_ranklist.py``), per-item loops,
-  float32, full-row argsort: the semantics :func:`genreid.eval.rerank.re_ranking` reproduces.
+  float32, full-row argsort: the semantics :func:`genreid.eval.ranking.rerank.re_ranking`
+  reproduces.
 - :func:`re_ranking_dense`: a dense, vectorised version written from the paper (Zhong et al.,
   "Re-ranking Person Re-identification with k-reciprocal Encoding", CVPR 2017) with dense
   boolean neighbour matrices, set sizes by matrix products, and the Jaccard distance in its

@@ -29,7 +29,7 @@ import scipy.sparse as sp
 import torch
 
 from genreid.core.distributed import resolve_device
-from genreid.eval.distance import as_float_tensor
+from genreid.eval.ranking.distance import as_float_tensor
 
 CHUNK_ELEMENTS = 1 << 22  # scratch entries per chunk of the blockwise array operations
 BLOCK = 2048  # tile size of the blockwise distance matrix in re_ranking_features

@@ -27,11 +27,11 @@ import numpy as np
 
 from genreid.data.datasets import load_dataset
 from genreid.data.records import ImageRecord, ReIDDataset
-from genreid.eval.distance import compute_distance
-from genreid.eval.features import FeaturesError
-from genreid.eval.metrics import evaluate_rank
-from genreid.eval.multiquery import pool_multiquery
-from genreid.eval.rerank import re_ranking_features
+from genreid.eval.ranking.distance import compute_distance
+from genreid.eval.ranking.features import FeaturesError
+from genreid.eval.ranking.metrics import evaluate_rank
+from genreid.eval.ranking.multiquery import pool_multiquery
+from genreid.eval.ranking.rerank import re_ranking_features
 
 Extractor = Callable[[list[ImageRecord]], Any]
 SplitFactory = Callable[[int], Extractor]

@@ -16,9 +16,10 @@ pids        (N,)      int64 identities, only when every file name follows one na
 camids      (N,)      int64 cameras, likewise (``genreid.data.naming``)
 =========== ========= ==================================================================
 
-Distances are cosine distances, 1 - q.g, computed by ``eval.distance.compute_distance`` (or
-faiss's ``IndexFlatIP`` when importable, which gives the same lists up to ties); ties rank by
-gallery position, as ``genreid evaluate`` ranks them.
+Distances are cosine distances, 1 - q.g, computed by
+``genreid.eval.ranking.distance.compute_distance`` (or faiss's ``IndexFlatIP`` when importable,
+which gives the same lists up to ties); ties rank by gallery position, as ``genreid evaluate``
+ranks them.
 """
 
 from __future__ import annotations
@@ -38,9 +39,9 @@ from genreid.core.text import listing
 from genreid.data.datasets.base import is_image, list_images
 from genreid.data.io import find_corrupt_images
 from genreid.data.naming import NAMINGS, Identity, parse_identities
-from genreid.eval.distance import compute_distance
-from genreid.eval.encoder import DeployError, Encoder, same_model
-from genreid.eval.rerank import re_ranking_features
+from genreid.eval.deploy.encoder import DeployError, Encoder, same_model
+from genreid.eval.ranking.distance import compute_distance
+from genreid.eval.ranking.rerank import re_ranking_features
 
 FORMAT, VERSION = "genreid-index", 1
 PROTOCOLS = ("market", "none")
