@@ -80,7 +80,8 @@ def _quickstart(tmp: Path, root: Path) -> dict[str, Any]:
     for name, options, threads in (("plain", {}, None), ("options", OPTIONS, 2)):
         data = DataSource("market1501", str(root), options)
         planner = QuickPlanner(tmp / "quick" / name, data, 7, threads)
-        jobs = [*planner.gan(2, 3, "gan/dcgan_tiny_pretrained"), *planner.reid(3)]
+        images = len(data.load().train)
+        jobs = [*planner.gan(2, 3, "gan/dcgan_tiny_pretrained", images), *planner.reid(3)]
         out[f"quickstart/{name}"] = _jobs({j.id: j for j in jobs}, tmp)
     return out
 

@@ -19,6 +19,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import CancelledError
 from pathlib import Path
 from typing import Any
 
@@ -315,6 +316,61 @@ def test_relative_paths_are_refused_before_jobs_go_to_a_cluster(tmp_path, monkey
         check_shared_paths({ok.id: ok}, Path("logs"))
 
 
+def test_a_job_without_threads_leaves_its_workers_threads(tmp_path, monkeypatch):
+    """A job handed no thread count (none given: ``threads`` None) runs with the worker's own
+    torch threads, as the local executor runs it with this process's; one given sets them."""
+    from genreid.engine.reproduce import runner
+
+    monkeypatch.setattr(runner, "execute", lambda job, log: True)
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    torch.set_num_threads(3)  # the one_thread fixture sets 1 back
+    job = Job("a", "sample", str(tmp_path / "a"), {})
+    log = tmp_path / "a.log"
+    assert runner._run_job(job, str(log), None) is True
+    assert torch.get_num_threads() == 3 and os.environ["OMP_NUM_THREADS"] == "3"
+    runner._run_job(job, str(log), 2)
+    assert torch.get_num_threads() == 2 and os.environ["OMP_NUM_THREADS"] == "2"
+    assert [x.rsplit(", ", 1)[1] for x in log.read_text().splitlines()] == [
+        "3 torch thread(s)", "2 torch thread(s)"
+    ]  # fmt: skip
+
+
+def test_a_lost_scheduler_names_the_error_it_ended_with(monkeypatch):
+    """The one-line SchedulerLostError ends with the first line of what was raised when the
+    client stopped running (the cause of the loss, not Dask's traceback)."""
+    from genreid.core import cluster
+
+    class Client:  # what dask_executor uses of a client
+        status = "running"
+        closed: list[str] = []
+
+        def nthreads(self) -> dict[str, int]:
+            return {"tcp://10.0.0.1:1": 1}
+
+        def get_executor(self, **kwargs: Any) -> Any:
+            return None
+
+        def close(self, timeout: float | None = None) -> None:
+            self.closed.append(self.status)
+
+    client = Client()
+    monkeypatch.setattr(cluster, "connect", lambda address: client)
+    with pytest.raises(SchedulerLostError) as lost, cluster.dask_executor("tcp://10.0.0.9:8786"):
+        client.status = "closed"
+        raise OSError("Timed out trying to connect to tcp://10.0.0.9:8786\nafter 5 s")
+    line = str(lost.value)
+    assert line.startswith("lost the Dask scheduler at tcp://10.0.0.9:8786 while jobs ran")
+    assert line.endswith(" (OSError: Timed out trying to connect to tcp://10.0.0.9:8786)")
+    assert "\n" not in line and lost.value.__cause__ is None and client.closed == ["closed"]
+    lost_at = cluster.dask_executor("tcp://10.0.0.9:8786")
+    with pytest.raises(SchedulerLostError, match=r"nthreads 1` \(CancelledError\)$"), lost_at:
+        raise CancelledError
+    client.status = "running"  # a job's own error, the scheduler still there: as it was
+    still_there = cluster.dask_executor("tcp://10.0.0.9:8786")
+    with pytest.raises(ValueError, match="a job's own"), still_there:
+        raise ValueError("a job's own")
+
+
 def _sample_slowly() -> None:
     """In a worker: a sample job marks its folder ``started``, waits ``params["wait"]``
     seconds, then writes an empty manifest (done)."""
@@ -399,6 +455,30 @@ def _restore_checkpoints() -> None:
     from genreid.core import checkpoint
 
     checkpoint.crash_point = checkpoint.__dict__.pop("_real_crash_point", checkpoint.crash_point)
+
+
+def test_an_evaluation_is_redone_on_dask_after_its_run_trains_further(cluster, tmp_path,
+                                                                      monkeypatch):  # fmt: skip
+    """As with the local executors (test_reproduce_run): the evaluation of a run that trains
+    further, done when the call started, runs again after it, on a worker; done jobs do not."""
+    from genreid.engine.reproduce import runner
+    from tests import toy_jobs
+
+    address = cluster.ready()
+    for kind, make in toy_jobs.TOY_KINDS.items():
+        monkeypatch.setitem(runner.KINDS, kind, make)  # this process plans with them
+    cluster.client.run(toy_jobs.install)  # the workers run them
+    ran: list[str] = []
+    try:
+        jobs = toy_jobs.stale_plan(tmp_path / "t")
+        n = run_jobs(jobs, logs=tmp_path / "logs", console=quiet(), executor="dask",
+                     address=address, after_job=lambda job: ran.append(job.id))  # fmt: skip
+    finally:
+        cluster.client.run(toy_jobs.install, False)
+    assert n == 2 and ran == ["grown", "grown/eval"]
+    assert (tmp_path / "t/grown/eval.txt").read_text() == "2"
+    assert attempts(tmp_path / "logs/grown__eval.log")[0] in cluster.pids
+    assert not (tmp_path / "logs/kept__eval.log").exists()
 
 
 def test_a_job_whose_worker_is_killed_is_resumed_on_another(cluster, local_table, root, tmp_path):

@@ -12,7 +12,7 @@ to the very config that version 2 loads.
 from __future__ import annotations
 
 import json
-from dataclasses import fields, is_dataclass
+from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,17 +23,28 @@ from genreid.core.config import (
     CONFIG_VERSION,
     ConfigError,
     check_config,
+    find_config,
     from_dict,
     load_config,
+    migrate_override,
+    migrate_overrides,
     save_config,
     to_dict,
 )
+from genreid.engine.pretrain import PretrainConfig
+from genreid.engine.reproduce.pipeline import MAY_CHANGE, ReproduceConfig
 from genreid.engine.reproduce.plan import Context, plan_table, replicates
 from genreid.engine.reproduce.spec import load_table, table_names
+from genreid.engine.resume import config_differences
+from genreid.engine.runspec import RunSpec
+from genreid.engine.slsr import SeedPlanner, SlsrConfig, record_slsr
+from genreid.engine.stages import check_pipeline
 from genreid.engine.tasks import TASKS, load_any_config, load_task_config
+from genreid.engine.tasks.dgnet import DGNetConfig
 from genreid.engine.tasks.gan import GanConfig
 from genreid.engine.tasks.reid import ReIDTrainConfig
-from genreid.labels.config import StrategyOptions
+from genreid.labels.config import LabelsConfig, StrategyOptions
+from genreid.labels.lsr import LSR
 from genreid.labels.registry import STRATEGIES
 from genreid.models.gan import GAN_ARCHS, GanOptions
 
@@ -326,3 +337,237 @@ def test_version_1_run_folders_resume(tmp_path):
     cfg = load_config(ReIDTrainConfig, "tiny", [*reid_keys, "train.epochs=2"])
     res = train(cfg, run, resume=True)
     assert res["status"] == "done" and res["epochs_completed"] == 2
+
+
+# ---------------------------------------------------------------- review of the version-2 layout
+@pytest.mark.parametrize(
+    ("config", "overrides", "message"),
+    [
+        ("tiny", ["labels.epsilom=0.2"], r"Did you mean 'labels.options.epsilon'"),
+        ("gan/dcgan_tiny", ["train.d_step=2"], r"Did you mean 'train.options.d_steps'"),
+        ("gan/dcgan_tiny", ["optim.gen.head_lr_mult=2"],
+         r"optim.gen.head_lr_mult: has no effect for a GAN \(optim.gen.name=adam\)"),
+        ("gan/dcgan_tiny", ["optim.dis.momentum=0.5"], r"optim.dis.momentum: has no effect"),
+        ("gan/dcgan_tiny", ["optim.gen.min_lr_factor=0.1"], r"optim.gen.min_lr_factor: has no"),
+        ("gan/dcgan_tiny", ["optim.gen.milestones=[5]"], r"optim.gen.milestones: has no effect"),
+        ("dgnet/dgnet_tiny", ["optim.ea.min_lr_factor=0.1"],
+         r"optim.ea.min_lr_factor: has no effect for DG-Net"),
+        ("dgnet/dgnet_tiny", ["optim.gen.head_lr_mult=2"], r"optim.gen.head_lr_mult: has no"),
+        ("dgnet/dgnet_tiny", ["optim.dis.inv_power=0.5"], r"optim.dis.inv_power: has no effect"),
+        ("tiny", ["optim.lr=null"], r"optim.lr: expected a value, got null"),
+    ],
+)  # fmt: skip
+def test_the_closest_key_and_keys_an_optimiser_never_reads(config, overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        load_task_config(config, overrides)
+
+
+@pytest.mark.parametrize(
+    ("config", "overrides", "hint"),
+    [
+        ("gan/dcgan_tiny", ["train.lr=1e-3"], "It moved to optim.gen.lr and optim.dis.lr"),
+        ("tiny", ["labels.epsilon=0.2"], "labels.options.epsilon is an option of lsr"),
+        ("tiny", ["labels.strategy=fapl_onehot", "labels.options.temperature=0.5"],
+         "It is an option of fapl_dist, not of fapl_onehot"),
+    ],
+)  # fmt: skip
+def test_a_moved_or_misplaced_key_gets_its_place_and_no_guess(config, overrides, hint):
+    with pytest.raises(ConfigError) as err:
+        load_task_config(config, overrides)
+    assert hint in str(err.value) and "Did you mean" not in str(err.value)
+
+
+def test_messages_name_each_key_once():
+    with pytest.raises(ConfigError) as err:
+        load_task_config("tiny", ["optim.lr=null"])
+    assert "betas" not in str(err.value).split("(in ")[0]
+    with pytest.raises(ConfigError) as err:
+        load_task_config("gan/dcgan_tiny", ["model.arch=foo"])
+    assert str(err.value).count("model.arch") == 1, err.value
+    assert "unknown GAN architecture 'foo'" in str(err.value)
+
+
+def test_optimisers_take_the_keys_they_read():
+    """sgd's momentum in a GAN, E_a's head and a shipped DG-Net config load."""
+    _, g = load_task_config("gan/dcgan_tiny", ["optim.dis.name=sgd", "optim.dis.momentum=0.5"])
+    assert (g.optim.dis.name, g.optim.dis.momentum) == ("sgd", 0.5)
+    _, d = load_task_config("dgnet/dgnet_tiny", ["optim.ea.head_lr_mult=2"])
+    assert d.optim.ea.head_lr_mult == 2.0
+
+
+@dataclass
+class _Inner:
+    a: int = 1
+    b: int = 2
+
+
+@dataclass
+class _Outer:
+    inner: _Inner | None = field(default_factory=lambda: _Inner(b=5))
+
+
+def test_a_partial_section_starts_from_its_fields_defaults():
+    """``X | None`` alike; DG-Net's measure (256 images) and pretraining's synthetic set
+    (1,200 identities) are not their classes' defaults."""
+    assert from_dict(_Outer, {"inner": {"a": 3}}).inner == _Inner(3, 5)
+    assert from_dict(_Outer, {"inner": None}).inner is None
+    assert from_dict(_Outer, {}).inner == _Inner(1, 5)
+    d = from_dict(DGNetConfig, {"version": CONFIG_VERSION, "measure": {"seed": 3}})
+    assert (d.measure.images, d.measure.seed) == (256, 3)
+    p = from_dict(PretrainConfig, {"version": CONFIG_VERSION, "synthetic": {"cams": 4}})
+    assert (p.synthetic.ids, p.synthetic.cams) == (1200, 4)
+
+
+def test_each_file_of_a_base_chain_is_migrated_by_its_own_version(tmp_path):
+    """A version-1 file over a shipped (version-2) base, and a version-2 file over a version-1
+    base; the plugin a version-1 file leaves to its base places its options."""
+    tiny = find_config("tiny")
+    (tmp_path / "old_over_new.yaml").write_text(
+        f"_base_: {tiny}\nlabels: {{strategy: lsr, epsilon: 0.3}}\n"
+    )
+    cfg = load_config(ReIDTrainConfig, tmp_path / "old_over_new.yaml")
+    assert (cfg.labels.strategy, cfg.labels.options.epsilon) == ("lsr", 0.3)
+    assert cfg.optim == load_config(ReIDTrainConfig, "tiny").optim  # the base still counts
+
+    (tmp_path / "old.yaml").write_text(
+        "task: gan\nmodel: {arch: wgangp}\ntrain: {lr: 3.0e-4, critic_steps: 2, d_steps: 4}\n"
+    )
+    (tmp_path / "new_over_old.yaml").write_text(
+        "_base_: old.yaml\nversion: 2\noptim: {dis: {lr: 1.0e-4}}\n"
+        "train: {options: {gp_weight: 5.0}}\n"
+    )
+    gan = load_config(GanConfig, tmp_path / "new_over_old.yaml")
+    assert (gan.optim.gen.lr, gan.optim.dis.lr) == (3e-4, 1e-4)
+    assert (gan.train.options.critic_steps, gan.train.options.gp_weight) == (2, 5.0)
+
+    (tmp_path / "lsr.yaml").write_text(f"_base_: {tiny}\nversion: 2\nlabels: {{strategy: lsr}}\n")
+    (tmp_path / "child.yaml").write_text("_base_: lsr.yaml\nlabels: {epsilon: 0.25}\n")
+    assert load_config(ReIDTrainConfig, tmp_path / "child.yaml").labels.options.epsilon == 0.25
+
+
+def test_a_version_1_override_in_the_current_layout():
+    assert migrate_override(GanConfig, "train.lr=1e-4") == [
+        "optim.gen.lr=1e-4",
+        "optim.dis.lr=1e-4",
+    ]
+    # a moved value keeps its text
+    assert migrate_override(GanConfig, "train.betas=[0.5,0.9]") == [
+        "optim.gen.betas=[0.5,0.9]", "optim.dis.betas=[0.5,0.9]"
+    ]  # fmt: skip
+    assert migrate_override(GanConfig, "train.critic_steps=2") == ["train.options.critic_steps=2"]
+    # inside a config: the arch's option moves, another arch's did nothing and is dropped
+    wgan = {"model": {"arch": "wgangp"}}
+    assert migrate_override(GanConfig, "train.critic_steps=2", wgan) == [
+        "train.options.critic_steps=2"
+    ]  # fmt: skip
+    assert migrate_override(GanConfig, "train.d_steps=2", wgan) == []
+    assert migrate_overrides(ReIDTrainConfig, ["labels.epsilon=0.2"], {}) == []  # baseline's
+    assert migrate_overrides(
+        ReIDTrainConfig, ["labels.strategy=lsr", "labels.epsilon=0.2"], {}
+    ) == ["labels.strategy=lsr", "labels.options.epsilon=0.2"]
+    assert migrate_override(ReIDTrainConfig, "labels.epsilon=0.2") == ["labels.options.epsilon=0.2"]
+    whole = migrate_override(ReIDTrainConfig, "labels={strategy: fapl_dist, temperature: 0.5}")
+    _, cfg = load_task_config("tiny", whole)
+    assert (cfg.labels.strategy, cfg.labels.options.temperature) == ("fapl_dist", 0.5)
+    for item in ("optim.gen.lr=1e-4", "train.options={}", "train.min_iters=null", "seed=3"):
+        assert migrate_override(GanConfig, item) == [item]  # nothing moved: as written
+    assert migrate_override(DGNetConfig, "optim.gen.lr=2") == ["optim.gen.lr=2"]
+
+
+def _saved_version_1(cfg: Any, path: Path, **lists: list[str]) -> None:
+    """``cfg`` as a pipeline folder of version 1 holds it: no version, the lists as given."""
+    data = {k: v for k, v in to_dict(cfg).items() if k != "version"}
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "config.yaml").write_text(yaml.safe_dump({**data, **lists}))
+
+
+def test_a_pipeline_folder_of_version_1_continues(tmp_path):
+    """Its override lists migrate when read: the folder continues with its own pipeline file
+    (version 1 too) or with the lists in today's keys, and its GAN loads with them."""
+    keys = ["data.synthetic.ids=0", "data.root=/data/m", "generated=10", "seeds=[0]"]
+    old = ["train.cluster_epochs=scaled", "train.lr=2.0e-4", "train.critic_steps=3"]
+    new = ["train.cluster_epochs=scaled", "optim.gen.lr=2.0e-4", "optim.dis.lr=2.0e-4"]
+    lists = {"gan_overrides": old, "recipe_overrides": ["labels.epsilon=0.2"]}
+    for again in ("its own file", "today's keys"):
+        out = tmp_path / again.replace(" ", "_")
+        _saved_version_1(load_config(SlsrConfig, "slsr_tiny", keys), out, **lists)
+        assert load_config(SlsrConfig, out / "config.yaml").gan_overrides == new
+        if again == "its own file":  # the user's pipeline file, as version 1 wrote it
+            _saved_version_1(load_config(SlsrConfig, "slsr_tiny", keys), tmp_path / "f", **lists)
+            cfg = load_config(SlsrConfig, tmp_path / "f" / "config.yaml")
+        else:
+            given = [*keys, f"gan_overrides={new}", "recipe_overrides=[labels.options.epsilon=0.2]"]
+            cfg = load_config(SlsrConfig, "slsr_tiny", given)
+        record_slsr(cfg, out)  # not refused: the same pipeline
+        saved = load_config(SlsrConfig, out / "config.yaml")
+        assert saved.version == CONFIG_VERSION and saved.gan_overrides == new
+        assert saved.recipe_overrides == ["labels.options.epsilon=0.2"]
+        gan_job = SeedPlanner(saved, out, 0, "/data/m").generated()[1]
+        gan = RunSpec.from_params(gan_job.params).load()
+        assert (gan.optim.gen.lr, gan.optim.dis.lr, gan.train.cluster_epochs) == (
+            2e-4, 2e-4, "scaled"
+        )  # fmt: skip
+
+
+def test_a_reproduction_of_version_1_continues(tmp_path):
+    base = {"table": "lsro2", "root": "/data/m", "version": CONFIG_VERSION}
+    new = from_dict(
+        ReproduceConfig,
+        {
+            **base,
+            "overrides": ["labels.options.epsilon=0.2"],
+            "gan_overrides": ["optim.gen.betas=[0.5, 0.9]", "optim.dis.betas=[0.5, 0.9]"],
+        },
+    )
+    _saved_version_1(new, tmp_path, overrides=["labels.epsilon=0.2"],
+                     gan_overrides=["train.betas=[0.5, 0.9]"])  # fmt: skip
+    assert check_pipeline(new, tmp_path, MAY_CHANGE, "a reproduction")
+    # the command line's flags are today's keys: an old one is not migrated there
+    flags = from_dict(ReproduceConfig, {**base, "gan_overrides": ["train.lr=1e-4"]})
+    assert flags.gan_overrides == ["train.lr=1e-4"]
+
+
+def test_a_pretraining_of_version_1_migrates_its_recipes_overrides(tmp_path):
+    (tmp_path / "p.yaml").write_text(
+        "task: pretrain\nrecipe: gan/dcgan_tiny\n"
+        "recipe_overrides: [train.lr=2.0e-4, train.critic_steps=3, train.d_steps=2]\n"
+    )
+    cfg = load_config(PretrainConfig, tmp_path / "p.yaml")
+    # critic_steps is WGAN-GP's option: dcgan_tiny never read it
+    assert cfg.recipe_overrides == [
+        "optim.gen.lr=2.0e-4",
+        "optim.dis.lr=2.0e-4",
+        "train.options.d_steps=2",
+    ]  # fmt: skip
+
+
+def test_a_refused_resume_names_a_plugins_option():
+    """labels.options is compared key by key (data.options stays one value); a GAN may
+    change on resume exactly what the resume applies."""
+    _, a = load_task_config("tiny", ["labels.strategy=lsr"])
+    _, b = load_task_config("tiny", ["labels.strategy=lsr", "labels.options.epsilon=0.3",
+                                     "data.options={split: 1}"])  # fmt: skip
+    assert config_differences(to_dict(a), to_dict(b), TASKS.get("reid").resumable_keys) == [
+        "data.options", "labels.options.epsilon"
+    ]  # fmt: skip
+    gan = TASKS.get("gan")
+    _, g = load_task_config("gan/dcgan_tiny")
+    for key, resumable in [
+        ("optim.gen.lr=1.0e-4", True), ("optim.dis.betas=[0.0, 0.9]", True),
+        ("train.epochs=9", True), ("train.options.d_steps=2", True), ("data.workers=3", True),
+        ("optim.gen.weight_decay=0.1", False), ("optim.dis.name=sgd", False),
+        ("train.grid_size=4", False), ("train.ema=0.9", False),
+    ]:  # fmt: skip
+        _, h = load_task_config("gan/dcgan_tiny", [key])
+        differ = config_differences(to_dict(g), to_dict(h), gan.resumable_keys)
+        assert differ == ([] if resumable else [key.split("=")[0]]), key
+
+
+def test_a_strategy_takes_exactly_its_own_options():
+    @dataclass
+    class Wider(LSR.Options):
+        extra: int = 0
+
+    with pytest.raises(ConfigError, match="labels.options: .*Wider given to strategy lsr"):
+        LSR(3, LabelsConfig(strategy="lsr", options=Wider()))
+    assert LSR(3, LabelsConfig(strategy="lsr")).options.epsilon == 0.1

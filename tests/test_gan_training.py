@@ -299,6 +299,12 @@ def test_resume_refusals(tmp_path, market):
     train_gan(cfg_for(market, "dcgan", "train.epochs=1"), run)
     with pytest.raises(RunFolderError, match="model.width"):
         train_gan(cfg_for(market, "dcgan", "train.epochs=2", "model.width=8"), run, resume=True)
+    # optimiser keys the resume would not apply (the checkpoint's weight decay, Adam's state)
+    for key in ("optim.gen.weight_decay=0.1", "optim.dis.name=sgd", "train.grid_size=8"):
+        with pytest.raises(RunFolderError) as err:
+            train_gan(cfg_for(market, "dcgan", "train.epochs=2", key), run, resume=True)
+        assert f"different {key.split('=')[0]} " in str(err.value)
+        assert "only train.epochs" in str(err.value) and "optim.gen.lr," in str(err.value)
 
 
 def test_auto_is_bf16_for_the_measured_dcgan_and_fp32_for_wgangp(tmp_path, market, monkeypatch):
@@ -335,3 +341,15 @@ def test_bf16_channels_last_trains_finite_fp32_weights_and_resumes_bitwise(tmp_p
     train_gan(cfg_for(market, arch, *fast), part, resume=True)
     c = dict(checkpoint_tensors(load_checkpoint(part / "checkpoints/last.pt")))
     assert all(torch.equal(b[k], c[k]) for k in weights)
+
+
+def test_a_gan_run_takes_user_hooks_and_keeps_their_state(tmp_path, market):
+    from genreid.engine.tasks.gan import GanTask
+    from tests.test_loop import StepCounter
+
+    counter = StepCounter()
+    res = GanTask.train(cfg_for(market, "dcgan", "train.epochs=1"), tmp_path / "run",
+                        hooks=[counter])  # fmt: skip
+    assert counter.steps == res["steps"] > 0
+    ckpt = load_checkpoint(tmp_path / "run/checkpoints/last.pt")
+    assert ckpt["hooks"] == {"StepCounter": {"steps": counter.steps}}

@@ -295,3 +295,93 @@ def test_a_user_hook_is_closed_after_an_error_and_sees_a_resume_mid_epoch(tmp_pa
     Loop(ToyTask(cfg), tmp_path / "run", resume=True, hooks=[hook]).run()
     assert hook.calls[1:3] == [("before_train", ["net"], 1, 6), ("before_epoch", 1, 2)]
     assert [c[1:3] for c in hook.calls if c[0] == "before_step"] == [(1, 2), (1, 3)]
+
+
+class FailsToClose(Hook):
+    """A user hook whose ``close`` raises."""
+
+    def close(self, loop):
+        raise RuntimeError("the hook's file could not be flushed")
+
+
+def test_a_hook_that_fails_to_close_does_not_stop_the_others_nor_hide_the_error(
+    tmp_path, monkeypatch
+):
+    from genreid.core.runs import RunDir
+
+    closed: list[str] = []
+    real_close = RunDir.close
+    monkeypatch.setattr(RunDir, "close", lambda self: closed.append("rundir") or real_close(self))
+    cfg = ToyConfig(train=ToyTrain(epochs=1, batches=2))
+    later = Recorder()
+    # the run went well: the close error is raised, after every other hook and the run folder
+    with pytest.raises(RuntimeError, match="could not be flushed"):
+        Loop(ToyTask(cfg), tmp_path / "ok", hooks=[FailsToClose(), later]).run()
+    assert later.calls[-1] == ("close",) and closed == ["rundir"]
+    assert json.loads((tmp_path / "ok/results.json").read_text())["status"] == "done"
+
+    class Diverges(ToyTask):
+        def step(self, batch, at):
+            raise NonFiniteError("the toy loss became NaN", self.nan_advice)
+
+    # the run failed: its own error is what propagates, the close error noted on it
+    later, closed[:] = Recorder(), []
+    with pytest.raises(NonFiniteError, match="toy loss became NaN") as err:
+        Loop(Diverges(cfg), tmp_path / "bad", hooks=[FailsToClose(), later]).run()
+    assert later.calls[-1] == ("close",) and closed == ["rundir"]
+    assert any("could not be flushed" in note for note in err.value.__notes__)
+
+
+class StepCounter(Hook):
+    """A user hook with state: the steps it saw (counted before each, as hooks/base.py says:
+    a mid-epoch checkpoint is written before a user hook's after_step), kept in checkpoints."""
+
+    def __init__(self) -> None:
+        self.steps = 0
+
+    def before_step(self, loop, at):
+        self.steps += 1
+
+    def state_dict(self):
+        return {"steps": self.steps}
+
+    def load_state_dict(self, state):
+        self.steps = int(state["steps"])
+
+
+def test_a_hooks_state_is_kept_in_checkpoints_and_restored_on_resume(tmp_path, monkeypatch):
+    cfg = ToyConfig(train=ToyTrain(checkpoint_every=2))
+    whole = StepCounter()
+    Loop(ToyTask(cfg), tmp_path / "whole", hooks=[whole]).run()
+    assert whole.steps == 15
+    ckpt = torch.load(tmp_path / "whole/checkpoints/last.pt", weights_only=True)
+    assert ckpt["hooks"] == {"StepCounter": {"steps": 15}}
+    # stopped after an epoch, then resumed by a new hook object
+    Loop(ToyTask(cfg), tmp_path / "epoch", stop_after=1, hooks=[StepCounter()]).run()
+    resumed = StepCounter()
+    Loop(ToyTask(cfg), tmp_path / "epoch", resume=True, hooks=[resumed]).run()
+    assert resumed.steps == whole.steps
+    # interrupted mid-epoch (the last checkpoint at step 6): steps 7 and 8 are not counted twice
+    original = ToyTask.step
+
+    def crash_at_step_8(self, batch, at):
+        if at.step == 7:
+            raise KeyboardInterrupt
+        return original(self, batch, at)
+
+    monkeypatch.setattr(ToyTask, "step", crash_at_step_8)
+    with pytest.raises(KeyboardInterrupt):
+        Loop(ToyTask(cfg), tmp_path / "mid", hooks=[StepCounter()]).run()
+    monkeypatch.setattr(ToyTask, "step", original)
+    resumed = StepCounter()
+    Loop(ToyTask(cfg), tmp_path / "mid", resume=True, hooks=[resumed]).run()
+    assert resumed.steps == whole.steps
+    # hooks without state (the built-in ones, Recorder) add nothing to a checkpoint
+    Loop(ToyTask(cfg), tmp_path / "plain", hooks=[Recorder()]).run()
+    assert "hooks" not in torch.load(tmp_path / "plain/checkpoints/last.pt", weights_only=True)
+
+
+def test_task_train_hands_user_hooks_to_the_loop(tmp_path):
+    counter = StepCounter()
+    assert ToyTask.train(ToyConfig(), tmp_path / "run", hooks=[counter])["steps"] == 15
+    assert counter.steps == 15

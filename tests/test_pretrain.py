@@ -144,6 +144,29 @@ def test_pretrain_cli_and_config_errors(tmp_path):
     assert paper.synthetic.size == [256, 128] and paper.recipe == "train/ide_paper"
 
 
+def test_on_dask_the_runner_gets_the_threads_asked_for_or_none(tmp_path, monkeypatch):
+    """``threads: null`` on a Dask cluster hands the runner None (each worker keeps its own
+    torch threads, as this process does when it runs the jobs itself), not 1."""
+    from genreid.engine import pretrain
+
+    class Planned(Exception):
+        pass
+
+    handed: list[int | None] = []
+
+    def run_jobs(jobs, workers, threads, *args, **kwargs):
+        handed.append(threads)
+        raise Planned
+
+    monkeypatch.setattr(pretrain, "run_jobs", run_jobs)
+    dask = [o for o in SMALL if o != "threads=1"] + ["executor=dask", "address=tcp://127.0.0.1:1"]
+    for i, extra in enumerate([["threads=2"], []]):
+        with pytest.raises(Planned):
+            run_pretrain(load_config(PretrainConfig, "pretrain_tiny", [*dask, *extra]),
+                         tmp_path / str(i))  # fmt: skip
+    assert handed == [2, None]
+
+
 # ---------------------------------------------------------------- the shipped tiny backbone
 SHIPPED = WEIGHTS_DIR / shipped_name("resnet18", 16)
 

@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from genreid.cli import app
+from tests.fixtures import make_market_tree
 
 runner = CliRunner()
 
@@ -100,3 +101,31 @@ def test_quickstart_checks_its_runner_options(tmp_path):
     assert res.exit_code == 1 and "--jobs/--threads: expected 1 or more" in res.output
     res = runner.invoke(app, [*base, "--executor", "dask"])
     assert res.exit_code == 1 and "--executor dask needs --address" in res.output
+
+
+def test_quickstart_plans_from_one_parse_and_leaves_dask_workers_their_threads(
+    tmp_path, monkeypatch
+):
+    """The dataset is parsed once (its training images size the DCGAN's samples), and without
+    --threads a Dask cluster's jobs get None (each worker keeps its torch threads), not 1."""
+    from genreid.engine import quickstart, runspec
+
+    class Planned(Exception):
+        pass
+
+    parsed, handed = [], {}
+    parse = runspec.load_dataset
+    monkeypatch.setattr(runspec, "load_dataset", lambda *a, **k: parsed.append(a) or parse(*a, **k))
+
+    def run_jobs(jobs, workers, threads, *args, **kwargs):
+        handed.update(jobs=jobs, threads=threads)
+        raise Planned
+
+    monkeypatch.setattr(quickstart, "run_jobs", run_jobs)
+    root = make_market_tree(tmp_path / "data")  # 12 training images
+    with pytest.raises(Planned):
+        quickstart.run_quickstart(tmp_path / "q", dataset="market1501", root=root,
+                                  executor="dask", address="tcp://127.0.0.1:1")  # fmt: skip
+    assert len(parsed) == 1
+    assert handed["jobs"]["generated"].params["num"] == 12
+    assert handed["threads"] is None

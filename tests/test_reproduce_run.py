@@ -6,21 +6,26 @@ only the same table, tuning records its choice, and jobs run side by side."""
 from __future__ import annotations
 
 import csv
+import io
 import json
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import yaml
+from rich.console import Console
 from typer.testing import CliRunner
 
 from genreid.cli import app
 from genreid.core.errors import ConfigError, RunFolderError
+from genreid.engine.reproduce import runner
 from genreid.engine.reproduce.pipeline import ReproduceConfig, run_reproduce, write_results_block
 from genreid.engine.reproduce.spec import load_table, table_names
 from tests.fixtures import DGNET_SMALL, make_market_tree
 from tests.test_train_engine import make_data
+from tests.toy_jobs import TOY_KINDS, stale_plan
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -158,6 +163,33 @@ def test_a_failed_job_holds_up_only_the_jobs_that_need_it(tmp_path, root, monkey
     again: list[str] = []
     run_reproduce(micro(root), out, after_job=lambda job: again.append(job.id))
     assert again == ["generated/dcgan/seed0", "runs/lsro/seed0", "runs/lsro/seed0/eval"]
+
+
+@pytest.mark.parametrize("pool", [False, True], ids=["here", "pool"])
+def test_an_evaluation_is_redone_after_its_run_trains_further(tmp_path, monkeypatch, pool):
+    """A run planned for more epochs resumes, and its evaluation, done (of the old checkpoint)
+    when the call started, runs again after it; jobs that are really done stay skipped. In
+    this process, and through the pool loop (a thread pool here; Dask: test_cluster_executor)."""
+    for kind, make in TOY_KINDS.items():
+        monkeypatch.setitem(runner.KINDS, kind, make)
+    jobs = stale_plan(tmp_path)
+    kept = {p: p.stat().st_mtime_ns for p in (tmp_path / "kept").iterdir()}
+    console = Console(file=io.StringIO(), width=1000)
+    ran: list[str] = []
+
+    def run() -> int:
+        if not pool:
+            return runner.run_jobs(jobs, console=console, after_job=lambda j: ran.append(j.id))
+        where = runner.Pool(lambda: ThreadPoolExecutor(1), 1)
+        return runner._run_pool(runner.Progress(jobs, console), where, 1, tmp_path / "logs",
+                                lambda j: ran.append(j.id))  # fmt: skip
+
+    assert run() == 2
+    assert ran == ["grown", "grown/eval"]
+    assert (tmp_path / "grown/eval.txt").read_text() == "2"  # the new checkpoint's evaluation
+    assert {p: p.stat().st_mtime_ns for p in kept} == kept
+    assert "2 of 4 jobs done already; 2 to run" in console.file.getvalue()
+    assert run() == 0 and ran == ["grown", "grown/eval"]
 
 
 def test_tuning_chooses_on_validation_identities_and_records_it(tmp_path, root):

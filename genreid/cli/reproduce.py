@@ -82,10 +82,11 @@ def reproduce_command(
         raise ConfigError("give a TABLE (`genreid reproduce --list` names them)")
     if out is None and not plan:
         raise ConfigError("--out is required: the folder the table and its runs go to")
-    from genreid.core.config import check_config, from_dict  # lazy: keeps --help fast
+    from genreid.core.config import CONFIG_VERSION, check_config, from_dict  # lazy: fast --help
     from genreid.engine.reproduce.pipeline import ReproduceConfig, run_reproduce
 
     data = {
+        "version": CONFIG_VERSION,  # the flags are today's keys: nothing to migrate
         "table": table, "scale": scale or "", "dataset": dataset or "",
         "root": str(root or ""), "options": parse_options(option), "seeds": seeds,
         "splits": splits, "jobs": jobs, "threads": threads, "executor": executor,

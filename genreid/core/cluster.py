@@ -85,12 +85,18 @@ class SchedulerLostError(GenreidError, RuntimeError):
     """The Dask scheduler died or became unreachable while jobs ran on its workers."""
 
 
-def scheduler_lost(address: str) -> SchedulerLostError:
-    """The one-line error for a scheduler lost mid-run: what happened, that rerunning goes on."""
+def scheduler_lost(address: str, exc: BaseException | None = None) -> SchedulerLostError:
+    """The one-line error for a scheduler lost mid-run: what happened, that rerunning goes on,
+    and the first line of the error it ended with (``exc``: a cause other than the loss shows)."""
+    said = ""
+    if exc is not None:
+        first = _first_line(exc)
+        name = type(exc).__name__
+        said = f" ({name})" if first == name else f" ({name}: {first})"
     return SchedulerLostError(
         f"lost the Dask scheduler at {address} while jobs ran (it stopped, or the network to it "
         "failed); finished jobs are kept, and running the same command again continues with "
-        f"the rest; if the scheduler is down, {HOW_TO_START}"
+        f"the rest; if the scheduler is down, {HOW_TO_START}{said}"
     )
 
 
@@ -122,7 +128,8 @@ def dask_executor(address: str) -> Iterator[tuple[Executor, int]]:
     and how many there are now. A job is submitted once and never retried when it raises
     (``retries=0``); Dask reschedules it only when its worker dies
     (``distributed.scheduler.allowed-failures`` times, 3 by default). A scheduler lost
-    meanwhile ends it with a :class:`SchedulerLostError`."""
+    meanwhile ends it with a :class:`SchedulerLostError` (one line, ending with the first
+    line of the error raised then)."""
     client = connect(address)
     lost = False
     try:
@@ -134,7 +141,7 @@ def dask_executor(address: str) -> Iterator[tuple[Executor, int]]:
         except BaseException as exc:
             lost = _lost(client, exc)
             if lost:
-                raise scheduler_lost(address) from None
+                raise scheduler_lost(address, exc) from None
             raise
         finally:
             if pool is not None and not lost:  # a lost scheduler's jobs may never resolve

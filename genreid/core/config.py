@@ -16,6 +16,8 @@ the config class's ``migrations`` before it is read (:func:`migrate`), and a sec
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import dataclasses
 import difflib
 import inspect
@@ -27,7 +29,13 @@ from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
 
 import yaml
 
-from genreid.core.changes import Change, apply_changes, apply_overrides, parse_override
+from genreid.core.changes import (
+    Change,
+    apply_changes,
+    apply_overrides,
+    parse_override,
+    value_text,
+)
 from genreid.core.errors import ConfigError, RegistryError
 from genreid.core.files import atomic_write_text
 
@@ -41,8 +49,8 @@ _CHOSEN = "genreid.chosen_by"  # dataclass field metadata of a chosen_by field
 
 __all__ = [
     "CONFIG_VERSION", "Change", "ChosenBy", "ConfigError", "apply_changes", "apply_overrides",
-    "check_config", "chosen_by", "from_dict", "load_config", "migrate", "parse_override",
-    "replace_config", "save_config", "to_dict",
+    "check_config", "chosen_by", "from_dict", "load_config", "migrate", "migrate_override",
+    "migrate_overrides", "parse_override", "replace_config", "save_config", "to_dict",
 ]  # fmt: skip
 
 
@@ -77,11 +85,10 @@ def _unknown_key(
     """An unknown key's error: the closest key, whose option it is, and the known keys."""
     names = sorted(f.name for f in dataclasses.fields(cls))
     full = prefix + key
-    close = difflib.get_close_matches(full, _known_keys(cls, prefix), n=1)
-    hint = f" Did you mean {close[0]!r}?" if close else ""
+    hint = ""
     moved = getattr(cls, "moved_keys", {}).get(key)
     if moved:
-        hint = f" It moved to {moved}.{hint}"
+        hint = f" It moved to {moved}."
     for f in dataclasses.fields(cls):  # an option of a plugin, written beside its name
         spec = f.metadata.get(_CHOSEN)
         owners = _option_owners(spec, key) if spec else []
@@ -99,19 +106,32 @@ def _unknown_key(
                 f" It is an option of {', '.join(owners)}, not of {name} ({by}); set "
                 f"{prefix[:-1]}={{}} to start from {name}'s defaults.{hint}"
             )
+    if not hint:  # no key of that name anywhere: the closest spelling of one
+        known_keys = _known_keys(cls, prefix)
+        close = difflib.get_close_matches(full, known_keys, n=1)
+        hint = f" Did you mean {known_keys[close[0]]!r}?" if close else ""
     known = ", ".join(prefix + n for n in names) or "none"
     return ConfigError(f"unknown config key {full!r}.{hint} Known keys here: {known}")
 
 
-def _known_keys(cls: type, prefix: str = "") -> list[str]:
-    keys = []
+def _known_keys(cls: type, prefix: str = "") -> dict[str, str]:
+    """Every key under ``prefix`` for did-you-mean: {a spelling: the key to suggest}. Every
+    plugin's options are listed at their place (``labels.options.epsilon``) and beside the
+    field that holds them, where config version 1 kept them (``labels.epsilon``)."""
+    keys: dict[str, str] = {}
+    flat: dict[str, str] = {}
+    hints = get_type_hints(cls)
     for f in dataclasses.fields(cls):
-        ftype = get_type_hints(cls)[f.name]
-        if dataclasses.is_dataclass(ftype):
-            keys += _known_keys(ftype, f"{prefix}{f.name}.")
-        else:
-            keys.append(prefix + f.name)
-    return keys
+        spec = f.metadata.get(_CHOSEN)
+        if dataclasses.is_dataclass(hints[f.name]):
+            keys.update(_known_keys(hints[f.name], f"{prefix}{f.name}."))
+            continue
+        keys[prefix + f.name] = prefix + f.name
+        for name in spec.names() if spec is not None else ():
+            for option in _known_keys(spec.options(name), f"{prefix}{f.name}."):
+                keys[option] = option
+                flat[prefix + option.rsplit(".", 1)[1]] = option
+    return {**flat, **keys}  # a section's own key wins over an option's old spelling
 
 
 def _coerce(
@@ -130,7 +150,7 @@ def _coerce(
             if arg is type(None):
                 continue
             try:
-                return _coerce(value, arg, key, root)
+                return _coerce(value, arg, key, root, base if type(base) is arg else None)
             except ConfigError as exc:
                 errors.append(str(exc))
         raise ConfigError(errors[0] if errors else f"{key}: bad value {value!r}")
@@ -228,11 +248,15 @@ def from_dict(
 
 
 def _section_default(f: dataclasses.Field, tp: Any) -> Any:
-    """A section field's own default instance when it differs from its class's (a lambda)."""
+    """A section field's own default instance when it differs from its class's (a lambda;
+    ``X | None`` alike): what a partial section of that field starts from."""
     factory = f.default_factory
-    if not dataclasses.is_dataclass(tp) or factory is dataclasses.MISSING or factory is tp:
+    types_ = get_args(tp) if get_origin(tp) in (Union, types.UnionType) else (tp,)
+    sections = [t for t in types_ if dataclasses.is_dataclass(t)]
+    if not sections or factory is dataclasses.MISSING or factory in sections:
         return None
-    return factory()
+    value = factory()
+    return value if type(value) in sections else None
 
 
 def _default_at(cls: type, path: list[str]) -> Any:
@@ -380,22 +404,132 @@ def migrate(cls: type, data: dict[str, Any]) -> dict[str, Any]:
     return {**data, "version": CONFIG_VERSION}
 
 
-def read_config_dict(path: str | Path | None, overrides: list[str] | None = None) -> dict[str, Any]:
-    """The raw mapping of a config file (``_base_: other.yaml`` merged in) plus overrides."""
-    data = {} if path is None else read_with_bases(find_config(path))
+def migrate_override(cls: type, item: str, within: dict[str, Any] | None = None) -> list[str]:
+    """A ``key=value`` of config version 1 (in an override list an older pipeline saved) as
+    the current layout's texts: ``train.lr=X`` -> ``optim.gen.lr=X`` and ``optim.dis.lr=X``,
+    ``labels.epsilon=X`` -> ``labels.options.epsilon=X``; ``[item]`` where nothing moved.
+
+    A plugin's option moves into the options of the plugin that ``within`` (the mapping the
+    override applies to) chooses, and is dropped when that plugin has no such option (version
+    1 ignored it); without ``within``, into those of the plugin that has it."""
+    steps = getattr(cls, "migrations", {})
+    if not steps or "version" not in {f.name for f in dataclasses.fields(cls)}:
+        return [item]
+    path, value = parse_override(item)
+    key = ".".join(path)
+    given = apply_changes({}, [Change(key, value)])
+    data, added = copy.deepcopy(given), []
+    written = _lookup(data, key)  # the value as the item wrote it, wherever it moves
+    for chooser, options, spec in _chosen_fields(cls):
+        if _lookup(data, chooser) is not None:
+            continue  # the override names the plugin itself
+        section = _lookup(data, options.rpartition(".")[0])
+        if within is not None:
+            name = _lookup(within, chooser)
+        else:
+            keys = section if isinstance(section, dict) else {}
+            owners = [o for k in keys for o in _option_owners(spec, str(k))]
+            name = owners[0] if owners else None
+        if name is not None and isinstance(section, dict):
+            apply_changes(data, [Change(chooser, name)])
+            added.append(chooser)
+    for _, step in sorted(steps.items()):
+        data = step(data)
+    for chooser in added:  # only there to choose the plugin
+        parent, _, last = chooser.rpartition(".")
+        node = _lookup(data, parent)
+        if isinstance(node, dict):
+            node.pop(last, None)
+    if _leaves(data) == _leaves(given):
+        return [item]
+    raw = item.split("=", 1)[1]
+    out = []
+    if isinstance(value, dict):  # a whole section: set as a whole, as the item did
+        out.append(f"{key}={value_text(_lookup(data, key) or {})}")
+    for leaf, v in _leaves(data).items():
+        if not isinstance(value, dict) or not (leaf + ".").startswith(key + "."):
+            out.append(f"{leaf}={raw if v is written else value_text(v)}")
+    return out
+
+
+def migrate_overrides(
+    cls: type, items: Iterable[str], within: dict[str, Any] | None = None
+) -> list[str]:
+    """:func:`migrate_override` of each item, in order (``within`` follows the items: one
+    that names the plugin chooses for those after it)."""
+    context = copy.deepcopy(within)
+    out: list[str] = []
+    for item in items:
+        new = migrate_override(cls, str(item), context)
+        out += new
+        if context is not None:
+            with contextlib.suppress(ConfigError):  # a section given as a value: its error later
+                apply_overrides(context, new)
+    return out
+
+
+def _leaves(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """The values of a nested mapping at their dotted keys (empty sections left out)."""
+    out: dict[str, Any] = {}
+    for k, v in data.items():
+        if isinstance(v, dict):
+            out.update(_leaves(v, f"{prefix}{k}."))
+        else:
+            out[prefix + k] = v
+    return out
+
+
+def read_config_dict(
+    path: str | Path | None, overrides: list[str] | None = None, cls: type | None = None
+) -> dict[str, Any]:
+    """The raw mapping of a config file (``_base_: other.yaml`` merged in) plus overrides;
+    with ``cls``, every file of the chain migrated to its current layout first."""
+    data = {} if path is None else read_with_bases(find_config(path), cls=cls)
     return apply_overrides(data, overrides or [])
 
 
-def read_with_bases(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
-    """A YAML config merged over its ``_base_`` chain (a base may name its own base)."""
+def read_with_bases(
+    path: Path, seen: tuple[Path, ...] = (), cls: type | None = None
+) -> dict[str, Any]:
+    """A YAML config merged over its ``_base_`` chain (a base may name its own base). With
+    ``cls`` each file is migrated (:func:`migrate`) by its own ``version`` before the merge: a
+    version-1 file over a shipped (current) base is still version 1, and the other way round."""
     if path.resolve() in seen:
         chain = " -> ".join(p.name for p in (*seen, path.resolve()))
         raise ConfigError(f"_base_: the configs name each other in a cycle ({chain})")
     data = read_yaml(path)
     base = data.pop("_base_", None)
-    if base is None:
+    below = (
+        {} if base is None else read_with_bases(path.parent / base, (*seen, path.resolve()), cls)
+    )
+    if cls is not None:
+        try:
+            data = migrate(cls, _with_choosers(cls, data, below))
+        except ConfigError as exc:
+            raise ConfigError(f"{exc} (in {path})") from None
+    return data if base is None else merge(below, data)
+
+
+def _with_choosers(cls: type, data: dict[str, Any], below: dict[str, Any]) -> dict[str, Any]:
+    """``data`` with the plugin names (``labels.strategy``) it leaves to its base, for its
+    migration to move its options by (the same values: merged over the base, they change
+    nothing)."""
+    if "version" not in {f.name for f in dataclasses.fields(cls)}:
         return data
-    return merge(read_with_bases(path.parent / base, (*seen, path.resolve())), data)
+    if data.get("version", 1) == CONFIG_VERSION:
+        return data
+    out = copy.deepcopy(data)
+    for chooser, options, _ in _chosen_fields(cls):
+        section = options.rpartition(".")[0]
+        name = _lookup(below, chooser)
+        if (
+            name is not None
+            and _lookup(out, chooser) is None
+            and isinstance(_lookup(out, section), dict)
+        ):
+            with contextlib.suppress(ConfigError):  # a section given as a value: its error later
+                apply_changes(out, [Change(chooser, name)])
+    return out
 
 
 def load_config(
@@ -411,7 +545,7 @@ def load_config(
     without ``version`` is version 1 (run folders saved before it existed); overrides on the
     defaults alone (no file) are read in the current layout.
     """
-    data = apply_changes(read_config_dict(path, overrides), changes)
+    data = apply_changes(read_config_dict(path, overrides, cls), changes)
     if path is None and "version" in {f.name for f in dataclasses.fields(cls)}:
         data = {"version": CONFIG_VERSION, **data}
     where = f" (in {find_config(path)})" if path is not None else ""
@@ -447,7 +581,7 @@ def replace_config(cfg: T, changes: Iterable[Change]) -> T:
     data = to_dict(cfg)
     chosen = list(_chosen_fields(type(cfg)))
     for change in changes:
-        for options in (o for key, o in chosen if key == change.key):
+        for options in (o for key, o, _ in chosen if key == change.key):
             section, _, name = options.rpartition(".")
             held = _lookup(data, section)
             if _lookup(data, change.key) != change.value and isinstance(held, dict):
@@ -458,13 +592,14 @@ def replace_config(cfg: T, changes: Iterable[Change]) -> T:
     return out
 
 
-def _chosen_fields(cls: type, prefix: str = "") -> Iterable[tuple[str, str]]:
-    """(the key naming the plugin, its options' key) of every chosen_by field, from the root."""
+def _chosen_fields(cls: type, prefix: str = "") -> Iterable[tuple[str, str, ChosenBy]]:
+    """(the key naming the plugin, its options' key, the field's spec) of every chosen_by
+    field, from the root."""
     hints = get_type_hints(cls)
     for f in dataclasses.fields(cls):
         spec = f.metadata.get(_CHOSEN)
         if spec is not None:
-            yield _chooser_key(spec, prefix), prefix + f.name
+            yield _chooser_key(spec, prefix), prefix + f.name, spec
         elif dataclasses.is_dataclass(hints[f.name]):
             yield from _chosen_fields(hints[f.name], f"{prefix}{f.name}.")
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -66,14 +67,20 @@ class Task:
 
     @property
     def loop_config(self) -> LoopConfig:
+        """The keys the loop reads (device, precision, cadence): the config's ``train``."""
         return self.cfg.train
 
     @classmethod
     def train(
-        cls, cfg: Any, out: str | Path, resume: bool | Literal["auto"] = False
+        cls,
+        cfg: Any,
+        out: str | Path,
+        resume: bool | Literal["auto"] = False,
+        hooks: Sequence[Hook] = (),
     ) -> dict[str, Any]:
-        """Run (or resume) a whole run of this task into ``out``; returns its results."""
-        return Loop(cls(cfg), out, resume).run()
+        """Run (or resume) a whole run of this task into ``out`` (``hooks``: more hooks, after
+        the built-in ones); returns its results."""
+        return Loop(cls(cfg), out, resume, hooks=hooks).run()
 
     @classmethod
     def finished_epochs(cls, cfg: Any) -> int | None:
@@ -188,7 +195,21 @@ class Loop(TaskServices):
         self.hooks: list[Hook] = [*default_hooks(self.checkpointer, self.jobs), *hooks]
 
     def run(self) -> dict[str, Any]:
-        """Train to ``train.epochs`` (or until the task is finished); returns the results."""
+        """Train to ``train.epochs`` (or until the task is finished); returns the results.
+        Every hook is closed, then the run folder and DDP, even when one of them fails: the
+        run's own error wins (the close errors noted on it), else the first close error."""
+        try:
+            results = self._run()
+        except BaseException as exc:
+            for error in self._close():
+                exc.add_note(f"while closing the run: {type(error).__name__}: {error}")
+            raise
+        errors = self._close()
+        if errors:
+            raise errors[0]
+        return results
+
+    def _run(self) -> dict[str, Any]:
         try:
             self._start()
             if self.resuming and self.complete():
@@ -200,12 +221,22 @@ class Loop(TaskServices):
             return final_results(self)
         except TrainingStopped as exc:
             raise stopped_results(self, exc) from None
-        finally:
-            self._call("close")
-            if self.rundir is not None:
-                self.rundir.close()
-            if self.dist is not None and self.dist.enabled:
-                ddp.cleanup()
+
+    def _close(self) -> list[BaseException]:
+        """Close every hook, the run folder and DDP, each also after an earlier one raised;
+        returns what they raised."""
+        closers: list[Callable[[], None]] = [partial(hook.close, self) for hook in self.hooks]
+        if self.rundir is not None:
+            closers.append(self.rundir.close)
+        if self.dist is not None and self.dist.enabled:
+            closers.append(ddp.cleanup)
+        errors: list[BaseException] = []
+        for close in closers:
+            try:
+                close()
+            except BaseException as exc:  # the rest must close too
+                errors.append(exc)
+        return errors
 
     def _call(self, point: str, *args: Any) -> None:
         for hook in self.hooks:

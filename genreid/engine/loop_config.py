@@ -33,6 +33,7 @@ class LoopConfig:
     keep_checkpoints: bool = False  # also keep checkpoints/epoch_NNN.pt
 
     def check(self) -> None:
+        """Valid counts, a known device, and precision set once (not with the old ``amp``)."""
         if self.epochs < 1:
             raise ConfigError(f"train.epochs: expected 1 or more, got {self.epochs}")
         if self.threads is not None and self.threads < 1:

@@ -13,6 +13,7 @@ SLSR); ``cosine`` from 1 to ``min_lr_factor`` over the epochs; ``constant``.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -48,8 +49,9 @@ class OptimConfig:
 
     def check(self, key: str = "optim") -> None:
         """Valid values, named at ``key`` (the section's place: optim, optim.gen, ...)."""
-        if self.lr is None or self.betas is None:
-            raise ConfigError(f"{key}.lr and {key}.betas: expected values, got null")
+        nulls = [f"{key}.{name}" for name in ("lr", "betas") if getattr(self, name) is None]
+        if nulls:
+            raise ConfigError(f"{' and '.join(nulls)}: expected a value, got null")
         if self.lr <= 0 or self.head_lr_mult <= 0:
             raise ConfigError(
                 f"{key}.lr and {key}.head_lr_mult: expected > 0, got {self.lr}, {self.head_lr_mult}"
@@ -60,6 +62,27 @@ class OptimConfig:
             raise ConfigError(f"{key}.betas: expected two values in [0, 1), got {self.betas}")
         if not 0 <= self.min_lr_factor <= 1:
             raise ConfigError(f"{key}.min_lr_factor: expected [0, 1], got {self.min_lr_factor}")
+
+
+OPTIM_KEYS = tuple(f.name for f in dataclasses.fields(OptimConfig))  # in the class's order
+
+
+def check_unread(
+    sec: OptimConfig, key: str, default: OptimConfig, read: Iterable[str], owner: str
+) -> None:
+    """Refuse a value other than ``default``'s (the owner's default section) in a field that
+    ``owner`` never reads: it would load, be recorded in config.yaml and change nothing.
+    ``read``: the fields it reads whatever ``name`` says (adam adds betas, sgd momentum and
+    nesterov)."""
+    used = {*read, *(("betas",) if sec.name == "adam" else ("momentum", "nesterov"))}
+    for f in dataclasses.fields(OptimConfig):
+        value, wanted = getattr(sec, f.name), getattr(default, f.name)
+        if f.name not in used and value != wanted:
+            raise ConfigError(
+                f"{key}.{f.name}: has no effect for {owner} ({key}.name={sec.name}), which "
+                f"reads only {', '.join(n for n in OPTIM_KEYS if n in used)}; leave it at "
+                f"{wanted!r} (got {value!r})"
+            )
 
 
 def make_optimizer(params: Iterable[Any], cfg: OptimConfig) -> torch.optim.Optimizer:

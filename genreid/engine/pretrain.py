@@ -16,13 +16,14 @@ training images instead and writes ``generator.pt`` (G and D, ``genreid-gan``), 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from rich.console import Console
 
-from genreid.core.config import to_dict
+from genreid.core.config import CONFIG_VERSION, to_dict
 from genreid.core.errors import ConfigError
 from genreid.data.synthetic.plan import check_arguments
 from genreid.data.synthetic.spec import SyntheticSpec, holds_render, render_arguments
@@ -30,7 +31,7 @@ from genreid.engine.pretrain_export import weights_file
 from genreid.engine.reproduce.plan import Job
 from genreid.engine.reproduce.runner import check_executor, check_jobs, run_jobs
 from genreid.engine.runspec import Change, DataSource, RunSpec, parse_changes
-from genreid.engine.stages import read_json, record_pipeline
+from genreid.engine.stages import override_list_v2, read_json, record_pipeline
 from genreid.engine.tasks import TASKS, task_name
 from genreid.models.pretrained import sidecar_path
 
@@ -39,11 +40,17 @@ from genreid.models.pretrained import sidecar_path
 MAY_CHANGE = ("threads", "executor", "address")
 
 
+def migrate_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """Config version 1 -> 2: ``recipe_overrides`` in the recipe's current layout."""
+    return override_list_v2(data, "recipe_overrides", None, str(data.get("recipe", "train/tiny")))
+
+
 @dataclass
 class PretrainConfig:
     """The ``genreid pretrain`` pipeline (``task: pretrain``)."""
 
     task: str = "pretrain"
+    version: int = CONFIG_VERSION  # the key layout of recipe_overrides (older: migrated)
     seed: int = 0  # the training seed (the set has its own: synthetic.seed)
     synthetic: SyntheticSpec = field(default_factory=lambda: SyntheticSpec(ids=1200))
     root: str = ""  # a complete render of `synthetic` to reuse; empty: render into OUT/synthetic
@@ -54,6 +61,8 @@ class PretrainConfig:
     # `address` (tcp://HOST:PORT; docs/REPRODUCE.md, a shared file system)
     executor: str = "local"
     address: str = ""
+
+    migrations: ClassVar[dict[int, Callable[[dict], dict]]] = {2: migrate_v2}
 
     def check(self) -> None:
         if self.task != "pretrain":
@@ -149,7 +158,7 @@ def run_pretrain(
     record_pipeline(cfg, out, MAY_CHANGE, "a pretraining run")
     jobs = pretrain_jobs(cfg, out, root)
     check_jobs(jobs)  # a bad recipe override fails before the render
-    run_jobs(jobs, 1, cfg.threads or 1, out / "logs", console,
+    run_jobs(jobs, 1, cfg.threads, out / "logs", console,
              executor=cfg.executor, address=cfg.address)  # fmt: skip
     return read_json(sidecar_path(weights_file(out, product_of(cfg))))
 

@@ -93,13 +93,13 @@ class QuickPlanner:
         run = RunSpec(config, self.data, tuple(changes), self.seed, self.threads)
         return Job(name, "train", str(self.out / name), run.params(), deps, title)
 
-    def gan(self, epochs: int, iters: int | None, config: str) -> list[Job]:
-        """Train the tiny DCGAN (or resume it), then sample as many images as real training
-        ones. ``iters`` replaces the config's iteration floor (``train.min_iters``)."""
-        data, out = self.data, self.out
+    def gan(self, epochs: int, iters: int | None, config: str, num: int) -> list[Job]:
+        """Train the tiny DCGAN (or resume it), then sample ``num`` images (as many as the
+        real training ones, counted by the caller, which parsed the data already). ``iters``
+        replaces the config's iteration floor (``train.min_iters``)."""
+        out = self.out
         keys = [Change("train.epochs", epochs), Change("measure.holdout", GAN_HOLDOUT)]
         keys += [] if iters is None else [Change("train.min_iters", iters)]
-        num = len(data.load().train)
         sample = {"run": str(out / "gan"), "num": num, "seed": self.seed, "device": "cpu",
                   "grid": str(out / "gan_samples.png")}  # fmt: skip
         title = "2. DCGAN: train on the training images, sample unlabeled pedestrians"
@@ -197,6 +197,39 @@ def _comparison(out: Path, console: Console) -> dict[str, Any]:
     return runs
 
 
+def _describe(
+    data: DataSource, out: Path, synthetic: bool, console: Console
+) -> tuple[dict[str, Any], int]:
+    """Step 1's summary of the data, parsed once here: its statistics, images per identity
+    and (synthetic) a contact sheet; and how many training images it has (the plan's count
+    of DCGAN samples)."""
+    ds = data.load()
+    stats = dataset_stats(ds)
+    console.print(stats_table(stats))
+    hist = plot_images_per_identity(ds, out / "images_per_identity.png")
+    summary: dict[str, Any] = {"dataset": stats, "histogram": str(hist)}
+    if synthetic:
+        summary["preview"] = str(write_preview(data.root, out / "preview.png"))
+        console.print(f"contact sheet: {summary['preview']}")
+    console.print(f"images per identity: {hist}")
+    return summary, len(ds.train)
+
+
+def _outcome(
+    out: Path, sampled: Job, report: ReportWriter | None, console: Console
+) -> dict[str, Any]:
+    """After the jobs: the generated images' measures, the results table and (with a
+    ``report`` writer) report.html, as entries of the summary."""
+    console.print(f"{sampled.params['num']} generated images -> {out / 'generated'} "
+                  f"(sheet: {sampled.params['grid']})")  # fmt: skip
+    found = {"generated": _generated(out, console), "runs": _comparison(out, console)}
+    if report is not None:
+        runs = [out / s for s in STRATEGIES] + [out / "gan"]
+        found["report"] = str(report(runs, out / "report.html", "genreid quickstart"))
+        console.print(f"report (open in a browser): {found['report']}")
+    return found
+
+
 def run_quickstart(
     out: str | Path,
     ids: int = 120,
@@ -243,15 +276,7 @@ def run_quickstart(
         console.rule(f"[bold]1. {dataset} at {root}")
         root = Path(root).resolve() if executor == "dask" else Path(root)
         data = DataSource(dataset, str(root), dict(options or {}))
-    ds = data.load()
-    stats = dataset_stats(ds)
-    console.print(stats_table(stats))
-    hist = plot_images_per_identity(ds, out / "images_per_identity.png")
-    summary: dict[str, Any] = {"dataset": stats, "histogram": str(hist)}
-    if dataset == "synthetic":
-        summary["preview"] = str(write_preview(data.root, out / "preview.png"))
-        console.print(f"contact sheet: {summary['preview']}")
-    console.print(f"images per identity: {hist}")
+    summary, train_images = _describe(data, out, dataset == "synthetic", console)
     if not data_only:
         # the synthetic set trains 400 iterations from the shipped generator (docs/RESULTS.md,
         # issue 24); a real dataset keeps the recipe's 1,500
@@ -259,20 +284,13 @@ def run_quickstart(
             gan_iters = SYNTHETIC_GAN_ITERS
         run_threads = threads or (threads_per_job(jobs) if jobs > 1 else None)
         planner = QuickPlanner(out, data, seed, run_threads)
-        plan = [*planner.gan(gan_epochs, gan_iters, gan_config), *planner.reid(epochs)]
+        plan = [*planner.gan(gan_epochs, gan_iters, gan_config, train_images),
+                *planner.reid(epochs)]  # fmt: skip
         todo = {job.id: job for job in plan}
         check_jobs(todo)  # a bad override fails before any job runs
-        run_jobs(todo, jobs, run_threads or 1, out / "logs", console,
+        run_jobs(todo, jobs, run_threads, out / "logs", console,
                  executor=executor, address=address)  # fmt: skip
-        sampled = todo["generated"].params
-        console.print(f"{sampled['num']} generated images -> {out / 'generated'} "
-                      f"(sheet: {sampled['grid']})")  # fmt: skip
-        summary["generated"] = _generated(out, console)
-        summary["runs"] = _comparison(out, console)
-        runs = [out / s for s in STRATEGIES] + [out / "gan"]
-        if report is not None:
-            summary["report"] = str(report(runs, out / "report.html", "genreid quickstart"))
-            console.print(f"report (open in a browser): {summary['report']}")
+        summary.update(_outcome(out, todo["generated"], report, console))
     write_json_atomic(summary, out / "results.json")
     console.print(f"summary: {out / 'results.json'}")
     return summary

@@ -31,16 +31,21 @@ def resumes(out: Path, resume: bool | Literal["auto"]) -> bool:
     return has_ckpt and resume is not False
 
 
+PARSER_OPTIONS = ("data.options", "options")  # a dataset parser's options: compared whole
+
+
 def config_differences(
     saved: dict[str, Any], new: dict[str, Any], allowed: tuple[str, ...]
 ) -> list[str]:
     """Dotted keys whose values differ between two config dicts, outside the ``allowed``
-    prefixes (``train.``) and keys (``data.workers``)."""
+    prefixes (``train.``) and keys (``data.workers``). A dataset's parser options
+    (``data.options``; a pipeline's ``options``) are one value; a plugin's options
+    (``labels.options.epsilon``) are keys like any other."""
 
     def flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
         out: dict[str, Any] = {}
         for k, v in d.items():
-            if isinstance(v, dict) and k != "options":
+            if isinstance(v, dict) and f"{prefix}{k}" not in PARSER_OPTIONS:
                 out.update(flat(v, f"{prefix}{k}."))
             else:
                 out[prefix + k] = v

@@ -14,16 +14,16 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from rich.console import Console
 from rich.table import Table
 
-from genreid.core.config import to_dict
+from genreid.core.config import CONFIG_VERSION, to_dict
 from genreid.core.cpu import threads_per_job
 from genreid.core.errors import ConfigError, RegistryError
 from genreid.core.files import atomic_write_text, write_json_atomic
@@ -34,7 +34,7 @@ from genreid.engine.clustering import PICKS
 from genreid.engine.reproduce.plan import Job
 from genreid.engine.reproduce.runner import check_executor, check_jobs, run_jobs
 from genreid.engine.runspec import Change, DataSource, RunSpec, parse_changes
-from genreid.engine.stages import read_json, record_pipeline
+from genreid.engine.stages import override_list_v2, read_json, record_pipeline
 from genreid.engine.tasks.reid import step_matched_epochs
 from genreid.eval.ranking.significance import paired_t
 from genreid.labels.registry import STRATEGIES
@@ -72,11 +72,20 @@ class SlsrDataConfig:
         return self.dataset
 
 
+def migrate_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """Config version 1 -> 2 of an SLSR pipeline: its override lists in the runs' current
+    layout (a GAN's ``train.lr=X`` -> ``optim.gen.lr=X``, ``optim.dis.lr=X``), the GAN's as its
+    ``gan`` config's architecture reads them."""
+    data = override_list_v2(data, "recipe_overrides", "reid")  # runs of several strategies
+    return override_list_v2(data, "gan_overrides", "gan", str(data.get("gan", SlsrConfig.gan)))
+
+
 @dataclass
 class SlsrConfig:
     """The ``genreid slsr`` pipeline."""
 
     task: str = "slsr"
+    version: int = CONFIG_VERSION  # the key layout of the override lists (older: migrated)
     seeds: list[int] = field(default_factory=lambda: [0])
     data: SlsrDataConfig = field(default_factory=SlsrDataConfig)
     recipe: str = "train/tiny"  # the re-ID config of every run (name or file)
@@ -98,6 +107,8 @@ class SlsrConfig:
     # scheduler at `address` (tcp://HOST:PORT; docs/REPRODUCE.md, a shared file system)
     executor: str = "local"
     address: str = ""
+
+    migrations: ClassVar[dict[int, Callable[[dict], dict]]] = {2: migrate_v2}
 
     def check(self) -> None:
         if self.task != "slsr":
@@ -385,7 +396,7 @@ def run_plan(cfg: SlsrConfig, out: Path, root: str, console: Console) -> None:
         run_jobs({"synthetic": render_job(cfg, out)}, logs=logs, console=console)
     jobs = slsr_jobs(cfg, out, root)
     check_jobs(jobs)  # a bad override fails before any job runs
-    run_jobs(jobs, cfg.jobs, run_threads(cfg) or 1, logs, console,
+    run_jobs(jobs, cfg.jobs, run_threads(cfg), logs, console,
              executor=cfg.executor, address=cfg.address)  # fmt: skip
 
 

@@ -6,6 +6,7 @@ again continues it and loses nothing already computed."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from collections.abc import Callable, Iterable, Sequence
@@ -15,12 +16,19 @@ from typing import Any
 
 from rich.console import Console
 
-from genreid.core.config import load_config, save_config, to_dict
-from genreid.core.errors import RunFolderError
+from genreid.core.config import (
+    load_config,
+    migrate_overrides,
+    read_config_dict,
+    save_config,
+    to_dict,
+)
+from genreid.core.errors import ConfigError, RegistryError, RunFolderError
 from genreid.core.files import write_json_atomic
 from genreid.core.runs import read_results, versions
 from genreid.data.datasets import load_dataset
 from genreid.engine.loop import config_differences
+from genreid.engine.tasks import TASKS
 from genreid.eval.ranking.extract import load_trained_model, reid_features, save_dataset_features
 from genreid.eval.ranking.report import run_evaluation
 
@@ -64,6 +72,28 @@ def check_pipeline(cfg: Any, out: Path, may_change: tuple[str, ...], what: str) 
             f"{', '.join(may_change)} may change: they add runs or run them faster)"
         )
     return True
+
+
+def override_list_v2(
+    data: dict[str, Any], key: str, task: str | None, config: str | None = None
+) -> dict[str, Any]:
+    """Config version 1 -> 2 of a pipeline's override list ``key`` for runs of ``task`` (None:
+    ``config``'s): each item in the current layout (``train.lr=X`` -> ``optim.gen.lr=X``,
+    ``optim.dis.lr=X``; :func:`migrate_overrides`), so that a folder started with version 1
+    continues. With ``config``, the one config those runs start from, a plugin's option goes
+    where its plugin (``model.arch``) puts it, or is dropped where it has none (version 1
+    ignored it); without, into the options of the plugin that has it."""
+    items = data.get(key)
+    if not isinstance(items, list):
+        return data  # not a list: the pipeline's config says so when read
+    cls, within = None, None
+    with contextlib.suppress(ConfigError, RegistryError):  # a config that does not read: its
+        name = task or str(read_config_dict(config).get("task", "reid"))  # error comes later
+        cls = TASKS.get(name).config_class
+        within = None if config is None else read_config_dict(config, cls=cls)
+    if cls is None:
+        return data
+    return {**data, key: migrate_overrides(cls, [str(i) for i in items], within)}
 
 
 def run_stages(stages: Iterable[Stage], console: Console | None = None) -> dict[str, Any]:

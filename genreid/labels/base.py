@@ -136,7 +136,7 @@ class LabelStrategy(nn.Module):
     ) -> None:
         super().__init__()
         self.cfg = cfg or LabelsConfig(strategy=self.name)
-        if not isinstance(self.cfg.options, self.Options):
+        if type(self.cfg.options) is not self.Options:  # exactly, as LabelsConfig.check
             raise ConfigError(
                 f"labels.options: {type(self.cfg.options).__qualname__} given to strategy "
                 f"{self.name}, whose options are {self.Options.__qualname__}"

@@ -53,6 +53,7 @@ class FAPLDist(FAPLOneHot):
         temperature: float = 1.0  # T of Eq. 7 (1: the paper's softmax of the cosines)
 
         def check(self) -> None:
+            """A temperature > 0 (the softmax divides by it)."""
             if self.temperature <= 0:
                 raise ConfigError(
                     f"labels.options.temperature: expected > 0, got {self.temperature}"

@@ -22,6 +22,7 @@ class LSR(LabelStrategy):
         epsilon: float = 0.1  # the smoothing of the real images' targets
 
         def check(self) -> None:
+            """epsilon in [0, 1): some of each target stays on the true identity."""
             if not 0 <= self.epsilon < 1:
                 raise ConfigError(
                     f"labels.options.epsilon: expected a value in [0, 1), got {self.epsilon}"

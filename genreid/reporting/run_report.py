@@ -56,7 +56,7 @@ def current_config(config: dict[str, Any]) -> tuple[dict[str, Any], str]:
 
     A training run's config of an older ``version`` is migrated (:func:`migrate`, as loading
     the run does) and typed, so keys new since then hold their defaults; a current one, a
-    pipeline's (no version) or one that no longer loads is shown as saved."""
+    pipeline's or one that no longer loads is shown as saved."""
     kind = config.get("task", "reid")
     found = config.get("version", 1)
     if kind not in TASKS or found == CONFIG_VERSION:

@@ -3,21 +3,26 @@
 task finished mid-epoch; never with NaN or infinite weights. Loads it back on resume.
 
 A checkpoint holds every registered module, optimizer, scheduler and scaler by name, the task's
-own state, the RNG state, the loop's position and running epoch sums, and the task's ``meta``.
+own state, the RNG state, the loop's position and running epoch sums, the task's ``meta`` and,
+when some hook keeps state, ``hooks`` (each such hook's ``state_dict`` by class name; a run
+without one has no such key, so its checkpoints are as before).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from genreid.core.checkpoint import atomic_save, load_checkpoint, rng_state, set_rng_state
 from genreid.core.errors import RunFolderError
 from genreid.engine.epoch_stats import StepInfo
-from genreid.engine.errors import NonFiniteError
+from genreid.engine.errors import NonFiniteError, TrainingError
 from genreid.engine.hooks.base import Hook
+
+if TYPE_CHECKING:  # the loop imports this module: for type checkers only
+    from genreid.engine.loop import Loop
 
 CHECKPOINT_FORMAT = 2
 REGISTERED = ("modules", "optimizers", "schedulers", "scalers")  # Loop attributes, by name
@@ -35,9 +40,27 @@ def non_finite_tensors(state: dict[str, Any], prefix: str = "") -> list[str]:
     return bad
 
 
-def loop_state(loop: Any) -> dict[str, Any]:
+def hook_states(hooks: list[Hook]) -> dict[str, Any]:
+    """The state of every hook that keeps some, by class name (two of one class with state
+    would share a name, so they are refused)."""
+    states: dict[str, Any] = {}
+    for hook in hooks:
+        state = hook.state_dict()
+        if not state:
+            continue
+        name = type(hook).__name__
+        if name in states:
+            raise TrainingError(
+                f"two {name} hooks keep state, and a checkpoint keeps it by class name: give "
+                "one of them a subclass of its own"
+            )
+        states[name] = state
+    return states
+
+
+def loop_state(loop: Loop) -> dict[str, Any]:
     """Everything a resume needs, as plain containers and tensors (``weights_only`` loads)."""
-    return {
+    state = {
         "format": CHECKPOINT_FORMAT,
         "task": loop.task.name,
         **{
@@ -55,13 +78,17 @@ def loop_state(loop: Any) -> dict[str, Any]:
         },
         "meta": loop.task.meta(),
     }
+    hooks = hook_states(loop.hooks)
+    if hooks:  # none: no key, so a checkpoint of a run without stateful hooks is unchanged
+        state["hooks"] = hooks
+    return state
 
 
 class Checkpointer(Hook):
     """Saves at epoch ends, every ``train.checkpoint_every`` steps and when the task finished
     mid-epoch; :meth:`load` restores a resumed run. ``loop.saved_at`` is where last.pt is."""
 
-    def after_step(self, loop: Any, at: StepInfo, values: dict[str, float]) -> None:
+    def after_step(self, loop: Loop, at: StepInfo, values: dict[str, float]) -> None:
         """A mid-epoch checkpoint every ``train.checkpoint_every`` steps (not at an epoch's
         end, which saves anyway, nor once the task finished, which :meth:`after_train` saves)."""
         every = loop.cfg.checkpoint_every
@@ -69,17 +96,17 @@ class Checkpointer(Hook):
         if every and loop.step % every == 0 and mid_epoch and not loop.task.finished():
             self.save(loop)
 
-    def after_epoch(self, loop: Any, record: dict[str, Any]) -> None:
+    def after_epoch(self, loop: Loop, record: dict[str, Any]) -> None:
         """last.pt (and epoch_NNN.pt when kept) at every epoch's end."""
         keep = loop.cfg.keep_checkpoints
         self.save(loop, keep_as=f"epoch_{loop.epoch:03d}.pt" if keep else None)
 
-    def after_train(self, loop: Any) -> None:
+    def after_train(self, loop: Loop) -> None:
         """The task finished mid-epoch: keep where it stopped."""
         if loop.batch_in_epoch:
             self.save(loop)
 
-    def save(self, loop: Any, keep_as: str | None = None) -> None:
+    def save(self, loop: Loop, keep_as: str | None = None) -> None:
         """Write checkpoints/last.pt atomically, never with NaN or infinite weights."""
         bad = non_finite_tensors({k: m.state_dict() for k, m in loop.modules.items()})
         if bad:
@@ -95,7 +122,7 @@ class Checkpointer(Hook):
                 atomic_save(state, loop.rundir.checkpoints / keep_as)
         loop.saved_at = (loop.epoch, loop.batch_in_epoch, loop.step)
 
-    def load(self, loop: Any, path: Path) -> None:
+    def load(self, loop: Loop, path: Path) -> None:
         """Restore a run from ``path``: registered objects, task state, RNG and position."""
         ckpt = load_checkpoint(path, map_location="cpu")  # RNG states must stay on the CPU
         task = loop.task
@@ -116,6 +143,10 @@ class Checkpointer(Hook):
                 if saved[name]:
                     obj.load_state_dict(saved[name])
         task.load_state_dict(ckpt.get("task_state", {}))
+        hooks = ckpt.get("hooks", {})
+        for hook in loop.hooks:
+            if type(hook).__name__ in hooks:
+                hook.load_state_dict(hooks[type(hook).__name__])
         set_rng_state(ckpt["rng"])
         pos = ckpt["loop"]
         loop.epoch, loop.batch_in_epoch = int(pos["epoch"]), int(pos["batch_in_epoch"])

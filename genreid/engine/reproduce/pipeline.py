@@ -23,12 +23,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from rich.console import Console
 
-from genreid.core.config import parse_override
+from genreid.core.config import CONFIG_VERSION, parse_override
 from genreid.core.cpu import cores, threads_per_job
 from genreid.core.errors import ConfigError, RegistryError
 from genreid.core.files import atomic_write_text, update_marked_block, write_json_atomic
@@ -48,7 +48,7 @@ from genreid.engine.reproduce.plan import (
 )
 from genreid.engine.reproduce.runner import check_executor, check_jobs, run_jobs
 from genreid.engine.reproduce.spec import SCALES, TableSpec, load_table, table_names
-from genreid.engine.stages import check_pipeline, read_json, record_pipeline
+from genreid.engine.stages import check_pipeline, override_list_v2, read_json, record_pipeline
 from genreid.eval.ranking.report import EVAL_DEFAULTS
 from genreid.eval.ranking.tables import TableLayout, as_dict, csv_text, markdown, summarize
 
@@ -57,11 +57,25 @@ MAY_CHANGE = ("seeds", "splits", "jobs", "threads", "rows", "rerank", "executor"
 TUNE_FRACTION = 0.2
 
 
+def migrate_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """Config version 1 -> 2 of a reproduction: ``--override``, ``--gan-override`` and
+    ``--dgnet-override`` in the runs' current layout (a table's runs have several strategies
+    and architectures: an option moves to the plugin that has it)."""
+    for key, task in (
+        ("overrides", "reid"),
+        ("gan_overrides", "gan"),
+        ("dgnet_overrides", "dgnet"),
+    ):
+        data = override_list_v2(data, key, task)
+    return data
+
+
 @dataclass
 class ReproduceConfig:
     """One reproduction of a paper table (what ``genreid reproduce`` records)."""
 
     task: str = "reproduce"
+    version: int = CONFIG_VERSION  # the key layout of the override lists (older: migrated)
     table: str = ""  # a table name (`genreid reproduce --list`) or a spec file
     scale: str = ""  # tiny or paper; "" = the table's default
     dataset: str = ""  # "" = the table's default
@@ -84,6 +98,8 @@ class ReproduceConfig:
     unlabeled_root: str = ""
     rows: list[str] = field(default_factory=list)  # only these rows (+ their references)
     rerank: bool = False  # also a table of the same runs with k-reciprocal re-ranking
+
+    migrations: ClassVar[dict[int, Callable[[dict], dict]]] = {2: migrate_v2}
 
     def check(self) -> None:
         if self.task != "reproduce":

@@ -8,9 +8,10 @@ cores/J torch threads (training runs also get ``train.threads``), whose output g
 ``OUT/logs/<job>.log``. The ``dask`` executor sends the jobs to the workers of a Dask
 scheduler instead (``genreid.core.cluster``), through the same loop and with the same threads
 per job, so it gives the same results; Dask reruns a job whose worker died, never one that
-raised. A job starts once its dependencies are done. A job that fails (a collapsed GAN, say)
-holds up only the jobs that need it; the others run, and its error is raised at the end, so
-running the command again retries just what is missing.
+raised. A job starts once its dependencies are done; one whose dependency had to run is asked
+again then whether it is done (an evaluation of a run that trained further is not). A job
+that fails (a collapsed GAN, say) holds up only the jobs that need it; the others run, and its
+error is raised at the end, so running the command again retries just what is missing.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ from genreid.engine.gan_sampling import sample_to_folder
 from genreid.engine.pretrain_export import EXPORTS, exported, weights_file
 from genreid.engine.reproduce.plan import Job
 from genreid.engine.runspec import RunSpec
-from genreid.engine.stages import Stage, eval_stage, run_finished, run_stages
+from genreid.engine.stages import Stage, eval_stage, run_finished
 
 EXECUTORS = ("local", "dask")  # a local process pool (or this process), a Dask cluster's workers
 
@@ -191,14 +192,18 @@ def check_jobs(jobs: dict[str, Job]) -> None:
             RunSpec.from_params(jobs[job.deps[0]].params, job.params["overrides"]).load()
 
 
-def _init_worker(threads: int) -> None:
+def _init_worker(threads: int | None) -> None:
+    """Set this worker's torch threads; None leaves them as they are (a Dask worker's own,
+    as a job run in this process keeps this process's)."""
     import torch  # lazy: only pool workers set threads this way
 
+    if threads is None:
+        return
     os.environ["OMP_NUM_THREADS"] = str(threads)
     torch.set_num_threads(threads)
 
 
-def _run_job(job: Job, log: str, threads: int) -> None:
+def _run_job(job: Job, log: str, threads: int | None) -> bool:
     """One job in a pool worker (a local process or a Dask worker, which has no initializer):
     the pool's torch threads, a log line naming where this attempt runs, then the job."""
     import torch  # lazy: only pool workers run jobs this way
@@ -208,14 +213,25 @@ def _run_job(job: Job, log: str, threads: int) -> None:
     with open(log, "a") as fh:  # a job rerun after its worker died has one line per attempt
         fh.write(f"== {job.id}: {socket.gethostname()}, pid {os.getpid()}, "
                  f"{torch.get_num_threads()} torch thread(s)\n")  # fmt: skip
-    execute(job, log)
+    return execute(job, log)
 
 
-def execute(job: Job, log: str | None = None) -> None:
-    """Run one job (in a pool worker, its output into ``log``)."""
+def _run_stage(stage: Stage, console: Console) -> bool:
+    """Run a job's stage unless its output is there by now (asked at run time: a job planned
+    because one it needs had to run may find its output current still); whether it ran."""
+    if stage.done():
+        console.print(f"[dim]done already: {stage.title or stage.name}[/dim]")
+        return False
+    console.rule(f"[bold]{stage.title or stage.name}")
+    stage.run()
+    return True
+
+
+def execute(job: Job, log: str | None = None) -> bool:
+    """Run one job (in a pool worker, its output into ``log``) unless it is done by now;
+    whether it ran."""
     if log is None:
-        run_stages([stage_of(job)])
-        return
+        return _run_stage(stage_of(job), Console(stderr=True))
     Path(log).parent.mkdir(parents=True, exist_ok=True)
     sys.stdout.flush()
     sys.stderr.flush()
@@ -224,7 +240,7 @@ def execute(job: Job, log: str | None = None) -> None:
         os.dup2(fh.fileno(), 1)
         os.dup2(fh.fileno(), 2)
         try:
-            run_stages([stage_of(job)], Console(file=sys.stderr, force_terminal=False))
+            return _run_stage(stage_of(job), Console(file=sys.stderr, force_terminal=False))
         except BaseException:
             traceback.print_exc()  # into the log; the pool hands the error to the scheduler
             raise
@@ -242,12 +258,27 @@ def log_path(logs: Path, job: Job) -> Path:
     return logs / (job.id.replace("/", "__") + ".log")
 
 
+def jobs_to_run(jobs: dict[str, Job]) -> list[Job]:
+    """The jobs not done now, and every job that needs one of them (in plan order): a run
+    that trains further makes its evaluation stale, though that evaluation is done now.
+    Whether such a dependent is really redone is asked again when it runs (``execute``)."""
+    todo = {job.id for job in jobs.values() if not stage_of(job).done()}
+    grew = True
+    while grew:  # one pass when dependencies come first in the plan, as they do
+        grew = False
+        for job in jobs.values():
+            if job.id not in todo and any(d in todo for d in job.deps):
+                todo.add(job.id)
+                grew = True
+    return [job for job in jobs.values() if job.id in todo]
+
+
 class Progress:
     """Which jobs finished, failed, or wait on a failed one."""
 
     def __init__(self, jobs: dict[str, Job], console: Console) -> None:
         self.console = console
-        self.todo = [j for j in jobs.values() if not stage_of(j).done()]
+        self.todo = jobs_to_run(jobs)
         self.finished = set(jobs) - {j.id for j in self.todo}
         self.failed: dict[str, BaseException] = {}
         self.skipped: list[str] = []
@@ -339,7 +370,7 @@ def check_shared_paths(jobs: dict[str, Job], logs: Path) -> None:
 def run_jobs(
     jobs: dict[str, Job],
     workers: int = 1,
-    threads: int = 1,
+    threads: int | None = None,
     logs: Path | None = None,
     console: Console | None = None,
     after_job: Callable[[Job], None] | None = None,
@@ -350,7 +381,8 @@ def run_jobs(
     fails does not stop the others: its dependents are skipped and its error is raised at the
     end. ``after_job`` is called in this process after each job that ran (tests interrupt
     there). ``executor`` ``dask`` runs them on the workers of the scheduler at ``address``
-    (every job whose dependencies are done is handed to it; Dask queues them)."""
+    (every job whose dependencies are done is handed to it; Dask queues them). ``threads``:
+    the torch threads of each job on a pool's or Dask's workers (None: the worker's own)."""
     if executor not in EXECUTORS:
         raise ConfigError(f"--executor: expected one of {', '.join(EXECUTORS)}, got {executor!r}")
     logs = logs or Path("logs")
@@ -373,27 +405,28 @@ def _run_here(state: Progress, after_job: Callable[[Job], None] | None) -> int:
         if state.blocked(job):
             continue
         try:
-            execute(job)
+            did_run = execute(job)
         except Exception as exc:  # one failed job (a collapsed GAN) stops only its cells
             state.fail(job, exc)
             continue
         state.finished.add(job.id)
-        ran += 1
-        if after_job is not None:
-            after_job(job)
+        if did_run:
+            ran += 1
+            if after_job is not None:
+                after_job(job)
     state.result()
     return ran
 
 
 def _run_pool(
-    state: Progress, pool: Pool, threads: int, logs: Path,
+    state: Progress, pool: Pool, threads: int | None, logs: Path,
     after_job: Callable[[Job], None] | None,
 ) -> int:  # fmt: skip
     """The jobs on an executor (a pool of processes, a Dask cluster), each once its deps are
     done, at most ``pool.slots`` at a time."""
     if not state.todo:
         return 0
-    running: dict[Future[None], Job] = {}
+    running: dict[Future[bool], Job] = {}
     todo, ran = list(state.todo), 0
     with pool.open() as ex:
         while todo or running:
@@ -417,6 +450,9 @@ def _run_pool(
                     state.fail(job, exc, log_path(logs, job))
                     continue
                 state.finished.add(job.id)
+                if not fut.result():  # its output was current when it came to run
+                    state.console.print(f"done already: {job.title or job.id}")
+                    continue
                 ran += 1
                 state.console.print(f"done: {job.title or job.id}")
                 if after_job is not None:

@@ -23,7 +23,7 @@ import contextlib
 import dataclasses
 import hashlib
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -51,8 +51,8 @@ from genreid.data.transforms import (
 from genreid.engine.dgnet_quality import reid_judge, swap_quality
 from genreid.engine.dgnet_swap import unit
 from genreid.engine.fastpath import autocast
-from genreid.engine.loop import Loop, LoopConfig, StepInfo, Task, TrainingError
-from genreid.engine.optim import OptimConfig, build_optimizer, make_optimizer
+from genreid.engine.loop import Hook, Loop, LoopConfig, StepInfo, Task, TrainingError
+from genreid.engine.optim import OptimConfig, build_optimizer, check_unread, make_optimizer
 from genreid.engine.tasks.reid import load_training_data
 from genreid.eval.generation.gen_quality import MeasureConfig
 from genreid.eval.ranking.config import EvalConfig
@@ -139,6 +139,16 @@ def adam_optimiser() -> OptimConfig:
     return OptimConfig(name="adam", lr=1e-4, betas=[0.0, 0.999], milestones=[60000])
 
 
+# each optimiser's defaults and what DG-Net reads of its section (IterSchedule: step, or cosine
+# to 0), besides adam's betas or sgd's momentum and nesterov; E_a alone has a head
+_DGNET_READS = ("name", "lr", "weight_decay", "schedule", "milestones", "gamma")
+DGNET_OPTIMISERS: dict[str, tuple[Callable[[], OptimConfig], tuple[str, ...]]] = {
+    "ea": (appearance_optimiser, (*_DGNET_READS, "head_lr_mult")),
+    "gen": (adam_optimiser, _DGNET_READS),
+    "dis": (adam_optimiser, _DGNET_READS),
+}
+
+
 @dataclass
 class DGNetOptimConfig:
     """Three optimisers, each with its own schedule (``step`` or ``cosine``, in iterations):
@@ -149,6 +159,8 @@ class DGNetOptimConfig:
     dis: OptimConfig = field(default_factory=adam_optimiser)
 
     def check(self) -> None:
+        """Step or cosine schedules in iterations, and no key set that DG-Net never reads (the
+        inverse schedule's, min_lr_factor, gen's and dis's head_lr_mult, ...)."""
         for name in ("ea", "gen", "dis"):
             sec = getattr(self, name)
             if not 0 < sec.gamma <= 1:
@@ -160,6 +172,8 @@ class DGNetOptimConfig:
                     f"optim.{name}.schedule: DG-Net's schedules are step or cosine (in "
                     f"iterations), got {sec.schedule}"
                 )
+            default, reads = DGNET_OPTIMISERS[name]
+            check_unread(sec, f"optim.{name}", default(), reads, "DG-Net")
 
 
 @dataclass
@@ -599,7 +613,11 @@ class DGNetTask(Task):
 
     @classmethod
     def train(
-        cls, cfg: DGNetConfig, out: str | Path, resume: bool | Literal["auto"] = False
+        cls,
+        cfg: DGNetConfig,
+        out: str | Path,
+        resume: bool | Literal["auto"] = False,
+        hooks: Sequence[Hook] = (),
     ) -> dict[str, Any]:
         """Run (or resume) a run, stretched to ``train.min_passes`` over its training images
         first; the run's config.yaml records the stretched schedule."""
@@ -615,7 +633,7 @@ class DGNetTask(Task):
                     flush=True,
                 )
             cfg = stretched
-        return Loop(cls(cfg), out, resume).run()
+        return Loop(cls(cfg), out, resume, hooks=hooks).run()
 
     # ------------------------------------------------------------------ set-up
     def setup(self, loop: Loop) -> None:

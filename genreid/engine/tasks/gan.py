@@ -14,7 +14,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -23,7 +23,7 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader
 
-from genreid.core.config import CONFIG_VERSION, chosen_by, load_config, to_dict
+from genreid.core.config import CONFIG_VERSION, chosen_by
 from genreid.core.errors import ConfigError, RegistryError, RunFolderError
 from genreid.core.runs import RunDir
 from genreid.data.clusters import read_cluster_manifest
@@ -35,15 +35,9 @@ from genreid.data.records import ImageRecord
 from genreid.data.samplers import EpochSampler
 from genreid.data.transforms import GanTransform, to_tensor
 from genreid.engine.fastpath import autocast
-from genreid.engine.loop import (
-    Loop,
-    LoopConfig,
-    StepInfo,
-    Task,
-    TrainingStopped,
-    config_differences,
-)
-from genreid.engine.optim import OptimConfig, make_optimizer
+from genreid.engine.loop import Hook, Loop, LoopConfig, StepInfo, Task, TrainingStopped
+from genreid.engine.optim import OptimConfig, check_unread, make_optimizer
+from genreid.engine.resume import check_resumable
 from genreid.eval.generation.extractors import image_features
 from genreid.eval.generation.gen_quality import (
     K_NEAREST,
@@ -81,6 +75,10 @@ V1_OPTION_KEYS = (
 )
 
 
+# what a GAN's optimiser reads of its section, besides adam's betas or sgd's momentum, nesterov
+GAN_OPTIM_READS = ("name", "lr", "betas", "weight_decay", "schedule")
+
+
 def gan_optimiser() -> OptimConfig:
     """A GAN's optimiser defaults: Adam at a constant lr, no weight decay; lr and betas null
     (the architecture's paper values)."""
@@ -95,12 +93,17 @@ class GanOptimConfig:
     dis: OptimConfig = field(default_factory=gan_optimiser)
 
     def check(self) -> None:
+        """A constant lr, and no key set that a GAN's optimiser never reads (head_lr_mult,
+        milestones, ...; momentum and nesterov under adam)."""
         for name in ("gen", "dis"):
-            if getattr(self, name).schedule != "constant":
+            sec = getattr(self, name)
+            if sec.schedule != "constant":
                 raise ConfigError(
                     f"optim.{name}.schedule: a GAN trains at a constant learning rate; "
                     "set it to constant"
                 )
+            # betas: their default is the architecture's (not known here), read under adam
+            check_unread(sec, f"optim.{name}", gan_optimiser(), GAN_OPTIM_READS, "a GAN")
 
 
 @dataclass
@@ -195,6 +198,17 @@ def migrate_v2(data: dict[str, Any]) -> dict[str, Any]:
     if optim:
         out["optim"] = {**(data.get("optim") or {}), **optim}
     return out
+
+
+# What may differ when a GAN run resumes: what the resume applies (after_load sets each
+# optimiser's lr and betas; the train keys are read afresh), not train.grid_size (the sheets'
+# noise comes from the checkpoint) nor train.ema (whether an EMA of G exists is the checkpoint's)
+GAN_RESUMABLE = (
+    *(f"train.{f.name}" for f in dataclasses.fields(GanTrainSection)
+      if f.name not in ("options", "grid_size", "ema")),
+    "train.options.", "optim.gen.lr", "optim.gen.betas", "optim.dis.lr", "optim.dis.betas",
+    "data.workers",
+)  # fmt: skip
 
 
 @dataclass
@@ -403,7 +417,7 @@ class GanTask(Task):
     name = "gan"
     config_class = GanConfig
     reseed_each_epoch = False
-    resumable_keys = ("train.", "optim.", "data.workers")
+    resumable_keys = GAN_RESUMABLE
     nan_advice = NAN_ADVICE
     pretrain_product = "generator"
     reproduce_overrides = "gan_overrides"
@@ -617,8 +631,10 @@ class GanTask(Task):
         return {"arch": self.cfg.model.arch, "cluster": self.cluster}
 
     @classmethod
-    def train(cls, cfg: GanConfig, out: str | Path, resume: bool | str = False) -> dict[str, Any]:
-        return train_gan(cfg, out, resume)
+    def train(
+        cls, cfg: GanConfig, out: str | Path, resume: bool | str = False, hooks: Sequence[Hook] = ()
+    ) -> dict[str, Any]:
+        return train_gan(cfg, out, resume, hooks)
 
     def check_checkpoint(self, meta: dict[str, Any], path: Path) -> None:
         if meta.get("arch") != self.cfg.model.arch:
@@ -641,8 +657,11 @@ class GanTask(Task):
         }
 
 
-def train_gan(cfg: GanConfig, out: str | Path, resume: bool | str = False) -> dict[str, Any]:
-    """Train one GAN, or one per cluster when ``data.clusters`` is set; returns results."""
+def train_gan(
+    cfg: GanConfig, out: str | Path, resume: bool | str = False, hooks: Sequence[Hook] = ()
+) -> dict[str, Any]:
+    """Train one GAN, or one per cluster when ``data.clusters`` is set (``hooks``: more loop
+    hooks, the same objects for every cluster's run); returns results."""
     out = Path(out)
     if resume is True:
         saved = out / "config.yaml"
@@ -651,21 +670,13 @@ def train_gan(cfg: GanConfig, out: str | Path, resume: bool | str = False) -> di
                 f"nothing to resume at {out}: no config.yaml there. Drop --resume to start "
                 "a new run, or pass the --out folder of an existing run."
             )
-        differ = config_differences(
-            to_dict(load_config(GanConfig, saved)), to_dict(cfg), GanTask.resumable_keys
-        )
-        if differ:
-            raise RunFolderError(
-                f"cannot resume {out} with a different {', '.join(differ)} (the checkpoint was "
-                "trained with the run's config.yaml); only train.*, optim.* and data.workers may "
-                "change on resume."
-            )
+        check_resumable(cfg, out, GanTask.resumable_keys)
     records = training_records(cfg)
     m = cfg.measure
     if not cfg.data.clusters:
         kept, held = holdout_split(records, m.holdout, cfg.seed)
         task = GanTask(iteration_floor(cfg, len(kept)), kept, reference=held)
-        return Loop(task, out, resume).run()
+        return Loop(task, out, resume, hooks=hooks).run()
     groups = read_cluster_manifest(cfg.data.clusters, records, cfg.data.root)
     split = {
         c: holdout_split(recs, m.holdout, cluster_seed(cfg.seed, c)) for c, recs in groups.items()
@@ -682,7 +693,7 @@ def train_gan(cfg: GanConfig, out: str | Path, resume: bool | str = False) -> di
             task = GanTask(
                 ccfg, recs, seed=cluster_seed(cfg.seed, c), cluster=c, reference=split[c][1]
             )
-            res = Loop(task, out / f"cluster_{c}", "auto" if resume else False).run()
+            res = Loop(task, out / f"cluster_{c}", "auto" if resume else False, hooks=hooks).run()
             results["clusters"][str(c)] = {
                 "images": len(recs),
                 "epochs": ccfg.train.epochs,

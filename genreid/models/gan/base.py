@@ -108,7 +108,7 @@ def gan_options(arch: str) -> type[GanOptions]:
 
 
 GAN_ARCHS: Registry[type[GanArch]] = Registry(
-    "GAN architecture (model.arch)",
+    "GAN architecture",
     {"dcgan": "genreid.models.gan.dcgan:DCGAN", "wgangp": "genreid.models.gan.wgangp:WGANGP"},
 )
 

@@ -139,6 +139,7 @@ class WGANGP(GanArch):
             return self.critic_steps
 
         def check(self) -> None:
+            """Step counts >= 1, a penalty weight >= 0 and a divergence gap > 0."""
             super().check()
             if self.gp_weight < 0 or self.max_critic_gap <= 0:
                 raise ConfigError(
