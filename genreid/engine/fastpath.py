@@ -91,10 +91,13 @@ def resolve_channels_last(
     return bool(mode)
 
 
-# Below this input width a ResNet's last stage (stride 16 before it) convolves feature maps one
-# pixel wide, where torch 2.14's CPU bf16 conv2d (3x3, stride 2, padding 1) returns NaN weight
-# gradients in roughly a third of calls (tests/test_fastpath.py reproduces it).
-BF16_MIN_WIDTH = 32
+# Below this input width a ResNet's last stage (stride 16 before it) makes feature maps one
+# pixel wide, where torch 2.14's CPU bf16 convolutions go NaN at random: on an AMD EPYC (AVX-512
+# BF16) with one-pixel-wide inputs to its stride-2 3x3 conv (input width 16: NaN weight
+# gradients in about a third of calls), on an Intel Xeon with AMX also with two-pixel-wide
+# inputs and one-pixel-wide outputs (input width 32: a NaN loss within 6 steps in 6 of 16 short
+# runs of the tiny model; at width 48, two-pixel outputs, none in 18).
+BF16_MIN_WIDTH = 48
 
 
 def cpu_bf16_unsafe_width(train: Any, width: int) -> bool:

@@ -102,8 +102,8 @@ class ReIDTrainConfig:
         if cpu_bf16_unsafe_width(self.train, self.data.width):
             raise ConfigError(
                 f"train.precision=bf16 with data.width={self.data.width} on a CPU: the ResNet's "
-                "last stage then sees feature maps one pixel wide, where torch's bf16 convolution "
-                "returns NaN weight gradients at random (stride 2, 3x3; tests/test_fastpath.py). "
+                "last stage then makes feature maps one pixel wide, where torch's bf16 "
+                "convolutions go NaN at random (stride 2, 3x3; engine/fastpath.py). "
                 f"Use data.width={BF16_MIN_WIDTH} or more, or train.precision=fp32"
             )
 
