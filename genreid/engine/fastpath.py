@@ -95,8 +95,8 @@ def resolve_channels_last(
 # pixel wide, where torch 2.14's CPU bf16 convolutions go NaN at random: on an AMD EPYC (AVX-512
 # BF16) with one-pixel-wide inputs to its stride-2 3x3 conv (input width 16: NaN weight
 # gradients in about a third of calls), on an Intel Xeon with AMX also with two-pixel-wide
-# inputs and one-pixel-wide outputs (input width 32: a NaN loss within 6 steps in 6 of 16 short
-# runs of the tiny model; at width 48, two-pixel outputs, none in 18).
+# inputs and one-pixel-wide outputs (input width 32: a NaN loss within 6 steps in 15 of 72 short
+# runs of the tiny model; at width 48, two-pixel outputs, none in 54; docs/RESULTS.md).
 BF16_MIN_WIDTH = 48
 
 

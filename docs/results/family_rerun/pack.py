@@ -4,17 +4,21 @@ Small files only (configs, results, metrics, evaluations, sample manifests), and
 splits whose every cell is evaluated with re-ranking, or whose cells still running train on no
 generated images (DG-Net, which makes its own): their finished cells are kept and the rest
 start again (checkpoints are not kept, except the baseline's, DG-Net's teacher, while its
-split's DG-Net is unfinished: about 9 MB). Any other split in progress is left out entirely,
-since its generated images are not kept. Usage: ``python pack.py [RUNS]`` (default /work/runs).
+split's DG-Net is unfinished: its weights without the optimiser state, about 3 MB). Any other
+split in progress is left out entirely, since its generated images are not kept.
+Usage: ``python pack.py [RUNS]`` (default /work/runs).
 """
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import sys
 import tarfile
 from pathlib import Path
+
+import torch
 
 CELLS = 14  # the family table's rows, each one run per split
 SKIP = re.compile(r"\.(pt|png|jpg|jpeg|bmp|npz|npy|onnx)$|events\.out\.tfevents")
@@ -51,8 +55,43 @@ def unfinished(table: Path) -> set[Path]:
     return {c for c in table.glob("runs/*/split*_seed*") if not evaluated(c)}
 
 
+def this_cpu() -> str:
+    """This machine's CPU model and whether it computes bf16 natively."""
+    text = Path("/proc/cpuinfo").read_text()
+    model = next((ln.split(":", 1)[1].strip() for ln in text.splitlines()
+                  if ln.startswith("model name")), "unknown")  # fmt: skip
+    return f"{model}, native bf16: {'avx512_bf16' in text or 'amx_bf16' in text}"
+
+
+def note_machines(table: Path) -> None:
+    """Record in TABLE/machines.json the CPU each evaluated cell ran on, the first time a
+    pack sees it (cells finish on the machine that packs them next)."""
+    path = table / "machines.json"
+    seen = json.loads(path.read_text()) if path.is_file() else {}
+    for cell in sorted(table.glob("runs/*/split*_seed*")):
+        key = f"{cell.parent.name}/{cell.name}"
+        if evaluated(cell) and key not in seen:
+            seen[key] = this_cpu()
+    path.write_text(json.dumps(seen, indent=1) + "\n")
+
+
+def add_teacher(tar: tarfile.TarFile, path: Path, arcname: str) -> None:
+    """A baseline's checkpoint as DG-Net loads it as its teacher: everything but the optimiser
+    state (a third of the size; the run is finished, so nothing resumes from it)."""
+    ckpt = torch.load(path, weights_only=True)
+    ckpt["optimizers"] = {}
+    buf = io.BytesIO()
+    torch.save(ckpt, buf)
+    info = tarfile.TarInfo(arcname)
+    info.size = buf.tell()
+    info.mtime = int(path.stat().st_mtime)
+    buf.seek(0)
+    tar.addfile(info, buf)
+
+
 def pack(table: Path, out: Path) -> list[str]:
     """Write ``out`` (tar.xz) with the table's small files of its complete splits."""
+    note_machines(table)
     complete = complete_splits(table)
     running = unfinished(table)
     teachers = {table / "runs/baseline" / c.name / "checkpoints/last.pt" for c in running}
@@ -62,8 +101,11 @@ def pack(table: Path, out: Path) -> list[str]:
             split = SPLIT.search(str(rel))
             if any(c in p.parents for c in running) or not p.is_file():
                 continue
-            kept = not SKIP.search(p.name) or p in teachers
-            if kept and (not split or split[0] in complete):
+            if split and split[0] not in complete:
+                continue
+            if p in teachers:
+                add_teacher(tar, p, str(rel))
+            elif not SKIP.search(p.name):
                 tar.add(p, arcname=str(rel))
     return complete
 
