@@ -103,6 +103,7 @@ def baseline_rerank(rev: str = BASELINE_REV) -> types.ModuleType:
     repo = Path(__file__).resolve().parents[1]
     src = subprocess.run(["git", "show", f"{rev}:genreid/eval/rerank.py"], cwd=repo,
                          capture_output=True, text=True, check=True).stdout  # fmt: skip
+    src = src.replace("genreid.eval.", "genreid.eval.ranking.")  # its siblings moved there
     module = types.ModuleType(f"rerank_{rev}")
     sys.modules[module.__name__] = module  # dataclasses and annotations look it up
     exec(compile(src, f"{rev}:genreid/eval/rerank.py", "exec"), module.__dict__)
