@@ -3,15 +3,12 @@ the reason, advice and the last good checkpoint) when training stopped on purpos
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from genreid.engine.errors import TrainingStopped
 
-if TYPE_CHECKING:  # the loop imports this module: for type checkers only
-    from genreid.engine.loop import Loop
 
-
-def final_results(loop: Loop) -> dict[str, Any]:
+def final_results(loop: Any) -> dict[str, Any]:
     """The results of a call that ended normally; written unless it was cut short on purpose
     (``stop_after``) before the run completed."""
     results: dict[str, Any] = {
@@ -33,7 +30,7 @@ def final_results(loop: Loop) -> dict[str, Any]:
     return results
 
 
-def kept_checkpoint(loop: Loop) -> str:
+def kept_checkpoint(loop: Any) -> str:
     """What a stopped run kept: the last good checkpoint and how to go on from it."""
     if loop.saved_at is None:
         return "No checkpoint had been saved yet."
@@ -45,7 +42,7 @@ def kept_checkpoint(loop: Loop) -> str:
     )
 
 
-def stopped_results(loop: Loop, exc: TrainingStopped) -> TrainingStopped:
+def stopped_results(loop: Any, exc: TrainingStopped) -> TrainingStopped:
     """Log and record why training stopped; the error to raise, with the full message (where,
     what, the checkpoint kept, what to try)."""
     pos = loop.position

@@ -21,48 +21,45 @@ among the others too.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from genreid.engine.epoch_stats import StepInfo
-
-if TYPE_CHECKING:  # the loop imports this module: for type checkers only
-    from genreid.engine.loop import Loop
 
 
 class Hook:
     """One concern of the loop that is not the task's: override the points it acts at."""
 
-    def before_setup(self, loop: Loop) -> None:
+    def before_setup(self, loop: Any) -> None:
         """Before the loop sets up anything (threads, device, run folder, the task)."""
 
-    def before_train(self, loop: Loop) -> None:
+    def before_train(self, loop: Any) -> None:
         """After set-up (run folder, device, the task's modules; on resume, the checkpoint
         restored), before the first epoch; also when a resumed run has nothing left to do."""
 
-    def before_epoch(self, loop: Loop, epoch: int) -> None:
+    def before_epoch(self, loop: Any, epoch: int) -> None:
         """Before epoch ``epoch`` (0-based) or, on a resume mid-epoch, its rest; the epoch's
         seed is set."""
 
-    def before_step(self, loop: Loop, at: StepInfo) -> None:
+    def before_step(self, loop: Any, at: StepInfo) -> None:
         """With the step's batch read, before the task trains on it."""
 
-    def after_step(self, loop: Loop, at: StepInfo, values: dict[str, float]) -> None:
+    def after_step(self, loop: Any, at: StepInfo, values: dict[str, float]) -> None:
         """After the task trained on a batch (``values``: its logged scalars); ``loop.step``
         and the epoch's sums (``loop.stats``) count it."""
 
-    def end_epoch(self, loop: Loop, epoch: int) -> dict[str, Any]:
+    def end_epoch(self, loop: Any, epoch: int) -> dict[str, Any]:
         """After an epoch's steps and the task's ``end_epoch``, before the epoch counts as
         completed: values to add to its record (e.g. an evaluation)."""
         return {}
 
-    def after_epoch(self, loop: Loop, record: dict[str, Any]) -> None:
+    def after_epoch(self, loop: Any, record: dict[str, Any]) -> None:
         """The epoch counts as completed (``loop.epoch`` is their number); ``record`` is its
         entry of metrics.jsonl, without the ``step``, ``epoch`` and ``epoch_end`` keys."""
 
-    def after_train(self, loop: Loop) -> None:
+    def after_train(self, loop: Any) -> None:
         """Training ended without an error (all epochs, the task finished or ``stop_after``)."""
 
-    def close(self, loop: Loop) -> None:
+    def close(self, loop: Any) -> None:
         """At the very end of a run, also after an error: release what the hook holds."""
 
     def state_dict(self) -> dict[str, Any]:

@@ -11,7 +11,7 @@ without one has no such key, so its checkpoints are as before).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
@@ -20,9 +20,6 @@ from genreid.core.errors import RunFolderError
 from genreid.engine.epoch_stats import StepInfo
 from genreid.engine.errors import NonFiniteError, TrainingError
 from genreid.engine.hooks.base import Hook
-
-if TYPE_CHECKING:  # the loop imports this module: for type checkers only
-    from genreid.engine.loop import Loop
 
 CHECKPOINT_FORMAT = 2
 REGISTERED = ("modules", "optimizers", "schedulers", "scalers")  # Loop attributes, by name
@@ -58,7 +55,7 @@ def hook_states(hooks: list[Hook]) -> dict[str, Any]:
     return states
 
 
-def loop_state(loop: Loop) -> dict[str, Any]:
+def loop_state(loop: Any) -> dict[str, Any]:
     """Everything a resume needs, as plain containers and tensors (``weights_only`` loads)."""
     state = {
         "format": CHECKPOINT_FORMAT,
@@ -88,7 +85,7 @@ class Checkpointer(Hook):
     """Saves at epoch ends, every ``train.checkpoint_every`` steps and when the task finished
     mid-epoch; :meth:`load` restores a resumed run. ``loop.saved_at`` is where last.pt is."""
 
-    def after_step(self, loop: Loop, at: StepInfo, values: dict[str, float]) -> None:
+    def after_step(self, loop: Any, at: StepInfo, values: dict[str, float]) -> None:
         """A mid-epoch checkpoint every ``train.checkpoint_every`` steps (not at an epoch's
         end, which saves anyway, nor once the task finished, which :meth:`after_train` saves)."""
         every = loop.cfg.checkpoint_every
@@ -96,17 +93,17 @@ class Checkpointer(Hook):
         if every and loop.step % every == 0 and mid_epoch and not loop.task.finished():
             self.save(loop)
 
-    def after_epoch(self, loop: Loop, record: dict[str, Any]) -> None:
+    def after_epoch(self, loop: Any, record: dict[str, Any]) -> None:
         """last.pt (and epoch_NNN.pt when kept) at every epoch's end."""
         keep = loop.cfg.keep_checkpoints
         self.save(loop, keep_as=f"epoch_{loop.epoch:03d}.pt" if keep else None)
 
-    def after_train(self, loop: Loop) -> None:
+    def after_train(self, loop: Any) -> None:
         """The task finished mid-epoch: keep where it stopped."""
         if loop.batch_in_epoch:
             self.save(loop)
 
-    def save(self, loop: Loop, keep_as: str | None = None) -> None:
+    def save(self, loop: Any, keep_as: str | None = None) -> None:
         """Write checkpoints/last.pt atomically, never with NaN or infinite weights."""
         bad = non_finite_tensors({k: m.state_dict() for k, m in loop.modules.items()})
         if bad:
@@ -122,7 +119,7 @@ class Checkpointer(Hook):
                 atomic_save(state, loop.rundir.checkpoints / keep_as)
         loop.saved_at = (loop.epoch, loop.batch_in_epoch, loop.step)
 
-    def load(self, loop: Loop, path: Path) -> None:
+    def load(self, loop: Any, path: Path) -> None:
         """Restore a run from ``path``: registered objects, task state, RNG and position."""
         ckpt = load_checkpoint(path, map_location="cpu")  # RNG states must stay on the CPU
         task = loop.task

@@ -3,15 +3,12 @@ the last one; its values join the epoch's record and become results.json's ``fin
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from genreid.core.errors import NonFiniteFeaturesError
 from genreid.core.faults import crash_point
 from genreid.engine.errors import NonFiniteError
 from genreid.engine.hooks.base import Hook
-
-if TYPE_CHECKING:  # the loop imports this module: for type checkers only
-    from genreid.engine.loop import Loop
 
 
 def evaluation_due(epoch: int, every: int, epochs: int) -> bool:
@@ -23,7 +20,7 @@ def evaluation_due(epoch: int, every: int, epochs: int) -> bool:
 class PeriodicEvaluation(Hook):
     """Evaluates when due; a NaN feature stops the run like a NaN loss."""
 
-    def end_epoch(self, loop: Loop, epoch: int) -> dict[str, Any]:
+    def end_epoch(self, loop: Any, epoch: int) -> dict[str, Any]:
         """The evaluation's values (none when not due); ``loop.last_eval`` keeps them."""
         if not evaluation_due(epoch, loop.cfg.eval_every, loop.cfg.epochs):
             return {}

@@ -3,18 +3,15 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from genreid.engine.hooks.base import Hook
-
-if TYPE_CHECKING:  # the loop imports this module: for type checkers only
-    from genreid.engine.loop import Loop
 
 
 class MetricsWriter(Hook):
     """Logs the epoch's record: the means of the task's scalars, counts, seconds waiting for
     data and computing, speed, the task's end-of-epoch values and any evaluation."""
 
-    def after_epoch(self, loop: Loop, record: dict[str, Any]) -> None:
+    def after_epoch(self, loop: Any, record: dict[str, Any]) -> None:
         """One line of metrics.jsonl (and TensorBoard scalars) per epoch."""
         loop.log({**record, "epoch_end": True})

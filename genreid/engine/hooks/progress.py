@@ -3,14 +3,11 @@ lines in a log; core/progress.py) and one summary line per epoch."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from genreid.core.progress import Progress
 from genreid.engine.epoch_stats import StepInfo
 from genreid.engine.hooks.base import Hook
-
-if TYPE_CHECKING:  # the loop imports this module: for type checkers only
-    from genreid.engine.loop import Loop
 
 EPOCH_LINE_KEYS = ("loss", "loss/d", "loss/g", "rank1", "mAP")
 
@@ -30,7 +27,7 @@ class ProgressReporter(Hook):
     def __init__(self) -> None:
         self.progress: Progress | None = None
 
-    def before_epoch(self, loop: Loop, epoch: int) -> None:
+    def before_epoch(self, loop: Any, epoch: int) -> None:
         """Starts the count at the first epoch trained in this call; names the epoch."""
         if self.progress is None:
             lengths = loop.lengths
@@ -41,19 +38,19 @@ class ProgressReporter(Hook):
             )  # fmt: skip
         self.progress.set_description(f"{loop.task.label}epoch {epoch + 1}/{loop.cfg.epochs}")
 
-    def after_step(self, loop: Loop, at: StepInfo, values: dict[str, float]) -> None:
+    def after_step(self, loop: Any, at: StepInfo, values: dict[str, float]) -> None:
         """One step more, with its scalars, the epoch's speed and data share so far."""
         s = loop.stats
         busy = max(s.busy_seconds, 1e-9)
         shown = {**values, "img/s": s.images / busy, "data": f"{100 * s.data_seconds / busy:.0f}%"}
         self.progress.update(1, **shown)
 
-    def after_epoch(self, loop: Loop, record: dict[str, Any]) -> None:
+    def after_epoch(self, loop: Any, record: dict[str, Any]) -> None:
         """The epoch's summary line."""
         line = epoch_line(loop.task.label, loop.epoch, loop.cfg.epochs, record)
         self.progress.write(line)
 
-    def close(self, loop: Loop) -> None:
+    def close(self, loop: Any) -> None:
         """Ends the bar (in a log, a last line)."""
         if self.progress is not None:
             self.progress.close()

@@ -5,15 +5,12 @@ counts change results)."""
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING
+from typing import Any
 
 import torch
 
 from genreid.core.cpu import JobRegistry, oversubscription, steady_allocator
 from genreid.engine.hooks.base import Hook
-
-if TYPE_CHECKING:  # the loop imports this module: for type checkers only
-    from genreid.engine.loop import Loop
 
 
 class ResourceGuard(Hook):
@@ -24,7 +21,7 @@ class ResourceGuard(Hook):
         self.jobs = jobs
         self.warning: str | None = None
 
-    def before_setup(self, loop: Loop) -> None:
+    def before_setup(self, loop: Any) -> None:
         """Threads and allocator first: data and modules are built with them."""
         if loop.cfg.threads:
             torch.set_num_threads(loop.cfg.threads)
@@ -32,7 +29,7 @@ class ResourceGuard(Hook):
         self.warning = oversubscription(torch.get_num_threads(), self.jobs.others())
         self.jobs.enter(torch.get_num_threads(), str(loop.out))
 
-    def before_train(self, loop: Loop) -> None:
+    def before_train(self, loop: Any) -> None:
         """The warning on the console and in metrics.jsonl (once the run folder is ready)."""
         if self.warning and loop.is_main:
             print(f"warning: {self.warning}", file=sys.stderr, flush=True)
@@ -40,6 +37,6 @@ class ResourceGuard(Hook):
                 {"step": loop.step, "event": "shared_cores", "warning": self.warning}
             )
 
-    def close(self, loop: Loop) -> None:
+    def close(self, loop: Any) -> None:
         """This run no longer uses the cores."""
         self.jobs.leave()
